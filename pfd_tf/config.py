@@ -1,0 +1,504 @@
+"""Typed, frozen experiment configuration, loaded from YAML and validated once.
+
+A config has five sections: `data` (files and label), `features` (the schema:
+which features exist and which are privileged), `model` (towers and how the
+teacher and student share input embeddings), `distill` (Eq. (5) and
+Algorithm 1 of the PFD paper: mode, lambda, swapping step, temperature) and
+`train` (optimizer, batch size, steps).  Every error names the offending key,
+e.g. `features[3].kind` or `distill.lambda`, so a typo never passes silently.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config value is missing, unknown or inconsistent; the message names the key."""
+
+
+class FeatureKind(str, enum.Enum):
+    CATEGORICAL = "categorical"  # one id per row, by vocabulary or hash buckets
+    NUMERIC = "numeric"  # discretized by boundaries, as in the paper (Section 3, footnote 1)
+    SEQUENCE = "sequence"  # a list of ids, padded/truncated to max_len
+
+
+class Role(str, enum.Enum):
+    REGULAR = "regular"  # available at training and at serving time
+    PRIVILEGED = "privileged"  # available at training time only (post-event, interacted)
+
+
+class Side(str, enum.Enum):
+    USER = "user"
+    ITEM = "item"
+    CONTEXT = "context"
+
+
+class Mode(str, enum.Enum):
+    """Which teacher trains beside the student (Table 4 of the PFD paper)."""
+
+    BASELINE = "baseline"  # the student alone, no teacher
+    LUPI = "lupi"  # teacher sees privileged features only, Eq. (2)
+    MD = "md"  # teacher sees regular features with a bigger tower, Eq. (1)
+    PFD = "pfd"  # teacher sees regular + privileged features, student's tower, Eq. (5)
+    PFD_MD = "pfd_md"  # regular + privileged features and a bigger tower
+
+
+class Sharing(str, enum.Enum):
+    """How teacher and student share input embeddings (Tables 7 and 8)."""
+
+    SHARED = "shared"  # Share&Sync (Share*&Sync with `student_private_features`)
+    INDEPENDENT = "independent"  # Ind&Sync, or Ind&Async with a pre-trained teacher
+
+
+class DataFormat(str, enum.Enum):
+    CSV = "csv"
+    TFRECORD = "tfrecord"
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureSpec:
+    """One input feature.
+
+    `column` is the data column the feature reads (its name by default); two
+    features may read one column, which is why export checks columns, not
+    names, for privileged inputs.
+    """
+
+    name: str
+    kind: FeatureKind
+    dim: int
+    role: Role = Role.REGULAR
+    side: Side = Side.CONTEXT
+    column: str = ""
+    dtype: str = "string"  # raw type of categorical/sequence ids: string or int64
+    hash_buckets: int = 0
+    vocabulary: tuple[str, ...] = ()
+    boundaries: tuple[float, ...] = ()
+    max_len: int = 0
+    default: float = 0.0  # numeric value used for an empty CSV field
+
+    @property
+    def source(self) -> str:
+        return self.column or self.name
+
+    @property
+    def privileged(self) -> bool:
+        return self.role is Role.PRIVILEGED
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    train_files: tuple[str, ...]
+    eval_files: tuple[str, ...]
+    label: str
+    format: DataFormat = DataFormat.CSV
+    sequence_delimiter: str = "|"
+    csv_delimiter: str = ","
+    shuffle_buffer: int = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    sharing: Sharing = Sharing.SHARED
+    student_private_features: tuple[str, ...] = ()
+    student_features: tuple[str, ...] = ()  # empty: every regular feature
+    student_tower: tuple[int, ...] = (512, 256, 128)
+    teacher_tower: tuple[int, ...] = (512, 256, 128)  # lupi and pfd
+    big_teacher_tower: tuple[int, ...] = (8192, 4096, 2048, 1024, 512, 256, 128)  # md, pfd_md
+    leaky_relu_alpha: float = 0.01
+    dropout: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    mode: Mode = Mode.PFD
+    lambda_: float = 0.5
+    swap_step: int = 0
+    temperature: float = 1.0
+    teacher_checkpoint: str = ""  # Ind&Async: a pre-trained teacher, loaded and frozen
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 1024
+    steps: int = 1000
+    learning_rate: float = 0.01
+    warmup_steps: int = 0
+    initial_accumulator: float = 0.1
+    steps_per_execution: int = 1
+    log_every: int = 100  # steps per Keras "epoch": progress lines and checkpoints
+    eval_batch_size: int = 4096
+    eval_steps: int = 0  # 0: the whole held-out set
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data: DataConfig
+    features: tuple[FeatureSpec, ...]
+    model: ModelConfig = ModelConfig()
+    distill: DistillConfig = DistillConfig()
+    train: TrainConfig = TrainConfig()
+    base_dir: str = ""  # directory relative data paths are resolved against
+
+    # --- derived views -------------------------------------------------
+    def feature(self, name: str) -> FeatureSpec:
+        for spec in self.features:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def regular_features(self) -> tuple[FeatureSpec, ...]:
+        return tuple(f for f in self.features if not f.privileged)
+
+    @property
+    def privileged_features(self) -> tuple[FeatureSpec, ...]:
+        return tuple(f for f in self.features if f.privileged)
+
+    @property
+    def student_features(self) -> tuple[FeatureSpec, ...]:
+        if self.model.student_features:
+            return tuple(self.feature(n) for n in self.model.student_features)
+        return self.regular_features
+
+    @property
+    def teacher_features(self) -> tuple[FeatureSpec, ...]:
+        """Inputs of the teacher, by mode (Section 4 and Table 4)."""
+        mode = self.distill.mode
+        if mode is Mode.BASELINE:
+            return ()
+        if mode is Mode.LUPI:
+            return self.privileged_features
+        if mode is Mode.MD:
+            return self.student_features
+        return self.student_features + self.privileged_features
+
+    @property
+    def teacher_tower(self) -> tuple[int, ...]:
+        if self.distill.mode in (Mode.MD, Mode.PFD_MD):
+            return self.model.big_teacher_tower
+        return self.model.teacher_tower
+
+    def resolve_path(self, path: str) -> str:
+        return path if os.path.isabs(path) else os.path.join(self.base_dir, path)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML-able dict; `from_dict(to_dict())` gives an equal config."""
+        out = _plain(dataclasses.asdict(self))
+        out.pop("base_dir")
+        out["distill"]["lambda"] = out["distill"].pop("lambda_")
+        for spec in out["features"]:
+            defaults = _FEATURE_DEFAULTS
+            for key in [k for k, v in spec.items() if k in defaults and v == defaults[k]]:
+                del spec[key]
+        return out
+
+
+_FEATURE_DEFAULTS = {
+    "column": "",
+    "dtype": "string",
+    "hash_buckets": 0,
+    "vocabulary": [],
+    "boundaries": [],
+    "max_len": 0,
+    "default": 0.0,
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------
+# Building and validating
+# --------------------------------------------------------------------------
+def _build(cls, raw: Any, key: str, renames: Mapping[str, str] = {}):
+    """Builds dataclass `cls` from mapping `raw`, coercing by field type."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{key}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, value in raw.items():
+        attr = renames.get(name, name)
+        if attr not in fields:
+            spelled = {v: k for k, v in renames.items()}
+            known = sorted(spelled.get(f, f) for f in fields)
+            raise ConfigError(f"{key}.{name}: unknown key (known: {', '.join(known)})")
+        kwargs[attr] = _coerce(fields[attr].type, value, f"{key}.{name}")
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+    ]
+    if missing:
+        raise ConfigError(f"{key}.{missing[0]}: required key is missing")
+    return cls(**kwargs)
+
+
+_ENUMS = {
+    "FeatureKind": FeatureKind,
+    "Role": Role,
+    "Side": Side,
+    "Mode": Mode,
+    "Sharing": Sharing,
+    "DataFormat": DataFormat,
+}
+
+
+def _coerce(type_name: str, value: Any, key: str) -> Any:
+    type_name = str(type_name)
+    if type_name in _ENUMS:
+        enum_cls = _ENUMS[type_name]
+        try:
+            return enum_cls(value)
+        except ValueError:
+            choices = ", ".join(e.value for e in enum_cls)
+            raise ConfigError(f"{key}: unknown value {value!r} (choose one of: {choices})") from None
+    if type_name.startswith("tuple["):
+        inner = type_name[len("tuple[") : -len(", ...]")]
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            if value is None:
+                return ()
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_coerce(inner, v, f"{key}[{i}]") for i, v in enumerate(value))
+    scalar = {"int": int, "float": float, "str": str}.get(type_name)
+    if scalar is None:
+        raise TypeError(f"unsupported config field type {type_name}")  # a bug, not bad input
+    if scalar is int and not _is_integer(value):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if scalar is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if scalar is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    return scalar(value)
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return float(value).is_integer()
+
+
+def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
+    """Builds and validates a Config from a parsed YAML mapping."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("config: expected a mapping at the top level")
+    known = {"data", "features", "model", "distill", "train"}
+    for name in raw:
+        if name not in known:
+            raise ConfigError(f"{name}: unknown section (known: {', '.join(sorted(known))})")
+    if "data" not in raw:
+        raise ConfigError("data: required section is missing")
+    raw_features = raw.get("features")
+    if not isinstance(raw_features, Sequence) or not raw_features:
+        raise ConfigError("features: expected a non-empty list of features")
+    features = []
+    for i, item in enumerate(raw_features):
+        item = dict(item) if isinstance(item, Mapping) else item
+        if isinstance(item, dict) and item.get("vocabulary") is not None:
+            item["vocabulary"] = [str(v) for v in item["vocabulary"]]
+        features.append(_build(FeatureSpec, item, f"features[{i}]"))
+    config = Config(
+        data=_build(DataConfig, raw["data"], "data"),
+        features=tuple(features),
+        model=_build(ModelConfig, raw.get("model"), "model"),
+        distill=_build(DistillConfig, raw.get("distill"), "distill", {"lambda": "lambda_"}),
+        train=_build(TrainConfig, raw.get("train"), "train"),
+        base_dir=base_dir,
+    )
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Cross-field checks; each error names the key that must change."""
+    names: dict[str, int] = {}
+    for i, spec in enumerate(config.features):
+        key = f"features[{i}]"
+        if not spec.name:
+            raise ConfigError(f"{key}.name: must not be empty")
+        if spec.name in names:
+            raise ConfigError(
+                f"{key}.name: duplicate feature name {spec.name!r} "
+                f"(also features[{names[spec.name]}])"
+            )
+        names[spec.name] = i
+        if spec.dim <= 0:
+            raise ConfigError(f"{key}.dim: must be positive, got {spec.dim}")
+        if spec.dtype not in ("string", "int64"):
+            raise ConfigError(f"{key}.dtype: unknown value {spec.dtype!r} (choose string or int64)")
+        if spec.kind is FeatureKind.NUMERIC:
+            if not spec.boundaries:
+                raise ConfigError(f"{key}.boundaries: a numeric feature needs boundaries")
+            if any(b >= a for b, a in zip(spec.boundaries, spec.boundaries[1:])):
+                raise ConfigError(f"{key}.boundaries: must be strictly increasing")
+            for field in ("hash_buckets", "vocabulary", "max_len"):
+                if getattr(spec, field):
+                    raise ConfigError(f"{key}.{field}: not used by a numeric feature")
+        else:
+            if bool(spec.hash_buckets) == bool(spec.vocabulary):
+                raise ConfigError(
+                    f"{key}.hash_buckets: a {spec.kind.value} feature needs exactly one of "
+                    "hash_buckets or vocabulary"
+                )
+            if spec.hash_buckets < 0:
+                raise ConfigError(f"{key}.hash_buckets: must be positive")
+            if len(set(spec.vocabulary)) != len(spec.vocabulary):
+                raise ConfigError(f"{key}.vocabulary: has duplicate entries")
+            if spec.boundaries:
+                raise ConfigError(f"{key}.boundaries: only numeric features use boundaries")
+            if spec.kind is FeatureKind.SEQUENCE and spec.max_len <= 0:
+                raise ConfigError(f"{key}.max_len: a sequence feature needs max_len > 0")
+            if spec.kind is FeatureKind.CATEGORICAL and spec.max_len:
+                raise ConfigError(f"{key}.max_len: only sequence features use max_len")
+
+    data = config.data
+    if not data.train_files:
+        raise ConfigError("data.train_files: list at least one file or glob")
+    if not data.eval_files:
+        raise ConfigError("data.eval_files: list at least one file or glob")
+    if data.label in names:
+        raise ConfigError(f"data.label: {data.label!r} is also declared as a feature")
+
+    model = config.model
+    for field in ("student_features", "student_private_features"):
+        for j, name in enumerate(getattr(model, field)):
+            if name not in names:
+                raise ConfigError(f"model.{field}[{j}]: unknown feature {name!r}")
+            if config.feature(name).privileged:
+                raise ConfigError(
+                    f"model.{field}[{j}]: {name!r} is a privileged feature and cannot be "
+                    "wired into the student (it is absent at serving time)"
+                )
+    if model.student_private_features and model.sharing is not Sharing.SHARED:
+        raise ConfigError(
+            "model.student_private_features: only meaningful with model.sharing: shared"
+        )
+    if not config.student_features:
+        raise ConfigError("features: the student has no regular feature to read")
+    for field in ("student_tower", "teacher_tower", "big_teacher_tower"):
+        if any(u <= 0 for u in getattr(model, field)):
+            raise ConfigError(f"model.{field}: layer sizes must be positive")
+    if not 0.0 <= model.dropout < 1.0:
+        raise ConfigError("model.dropout: must be in [0, 1)")
+
+    distill = config.distill
+    if not 0.0 <= distill.lambda_ <= 1.0:
+        raise ConfigError(f"distill.lambda: must be in [0, 1], got {distill.lambda_}")
+    if distill.swap_step < 0:
+        raise ConfigError("distill.swap_step: must be >= 0")
+    if distill.temperature <= 0:
+        raise ConfigError("distill.temperature: must be positive")
+    if distill.mode in (Mode.LUPI, Mode.PFD, Mode.PFD_MD) and not config.privileged_features:
+        raise ConfigError(
+            f"distill.mode: {distill.mode.value} needs at least one feature with role: privileged"
+        )
+    if distill.teacher_checkpoint:
+        if distill.mode is Mode.BASELINE:
+            raise ConfigError("distill.teacher_checkpoint: the baseline has no teacher")
+        if model.sharing is not Sharing.INDEPENDENT:
+            raise ConfigError(
+                "distill.teacher_checkpoint: a pre-trained teacher (Ind&Async) has its own "
+                "embeddings; set model.sharing: independent"
+            )
+
+    train = config.train
+    for field in ("batch_size", "steps", "log_every", "eval_batch_size", "steps_per_execution"):
+        if getattr(train, field) <= 0:
+            raise ConfigError(f"train.{field}: must be positive")
+    if train.learning_rate <= 0:
+        raise ConfigError("train.learning_rate: must be positive")
+    if train.warmup_steps < 0 or train.eval_steps < 0:
+        raise ConfigError("train.warmup_steps: must be >= 0")
+
+
+# --------------------------------------------------------------------------
+# Files and overrides
+# --------------------------------------------------------------------------
+def load(path: str, overrides: Sequence[str] = ()) -> Config:
+    """Reads a YAML config, applies `a.b=c` overrides, validates, resolves paths."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config: {err.strerror}") from None
+    raw = apply_overrides(raw or {}, overrides)
+    try:
+        return from_dict(raw, base_dir=os.path.dirname(os.path.abspath(path)))
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Returns a copy of `raw` with each `a.b=value` applied (value parsed as YAML).
+
+    List items are addressed by index or, for `features`, by name:
+    `features.user_id.dim=32`.
+    """
+    out = yaml.safe_load(yaml.safe_dump(dict(raw)))
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        dotted, text = item.split("=", 1)
+        value = yaml.safe_load(text) if text else ""
+        parts = dotted.strip().split(".")
+        node: Any = out
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                index = _list_index(node, part, where)
+                if last:
+                    node[index] = value
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"--set {dotted}: {where} is not a section")
+    return out
+
+
+def _list_index(node: list, part: str, where: str) -> int:
+    if part.isdigit() and int(part) < len(node):
+        return int(part)
+    for i, entry in enumerate(node):
+        if isinstance(entry, Mapping) and entry.get("name") == part:
+            return i
+    raise ConfigError(f"--set {where}: no list entry named or numbered {part!r}")
+
+
+def save(config: Config, path: str) -> None:
+    """Writes the resolved config (data paths made absolute) as YAML."""
+    raw = config.to_dict()
+    for field in ("train_files", "eval_files"):
+        raw["data"][field] = [config.resolve_path(p) for p in raw["data"][field]]
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        yaml.safe_dump(raw, f, sort_keys=False)
+    os.replace(tmp, path)

@@ -1,0 +1,85 @@
+"""Exports the student alone as a SavedModel that any TensorFlow serving system reads.
+
+The student is rebuilt outside any distribution strategy, so its tables are
+plain variables even if training sharded them across parameter servers; its
+weights are restored from the training checkpoint by object path
+(`model/student/...`), which reassembles sharded tables in partition order.
+The `serving_default` signature takes exactly the student's features as raw
+values (`pfd_tf.features.raw_signature`), encodes them inside the graph and
+returns the purchase/click probability and the logit.  Nothing of the teacher
+and no privileged feature is reachable from the export.
+"""
+from __future__ import annotations
+
+import os
+
+from pfd_tf._keras import tf
+from pfd_tf.config import Config
+from pfd_tf.features import FeatureEncoder, raw_signature
+from pfd_tf.models.build import build_student, build_weights
+
+
+class ExportError(ValueError):
+    """The student cannot be exported as configured; the message names the feature."""
+
+
+def check_student_inputs(config: Config) -> None:
+    """Refuses a student that reads a privileged feature or one of its columns."""
+    privileged_columns = {f.source: f.name for f in config.privileged_features}
+    for spec in config.student_features:
+        if spec.privileged:
+            raise ExportError(f"student input {spec.name!r} is a privileged feature")
+        if spec.source in privileged_columns:
+            raise ExportError(
+                f"student input {spec.name!r} reads column {spec.source!r}, the source of "
+                f"privileged feature {privileged_columns[spec.source]!r}"
+            )
+
+
+class _Holder(tf.Module):
+    """Mirrors the `model` root of the training checkpoint down to the student."""
+
+    def __init__(self, student):
+        super().__init__()
+        self.student = student
+
+
+class ServingStudent(tf.Module):
+    """Encoder + student, with the serving function."""
+
+    def __init__(self, config: Config, student):
+        super().__init__(name="serving_student")
+        self.encoder = FeatureEncoder(config.student_features, name="student_encoder")
+        self.student = student
+        signature = {spec.name: raw_signature(spec) for spec in config.student_features}
+        self.serve = tf.function(self._serve, input_signature=[signature])
+
+    def _serve(self, features):
+        logits = self.student(self.encoder(features), training=False)
+        return {"probability": tf.sigmoid(logits), "logit": logits}
+
+
+def restore_student(config: Config, checkpoint_path: str):
+    """A plain-variable student holding the weights saved in `checkpoint_path`."""
+    if tf.distribute.has_strategy():
+        raise ExportError("export must run outside any distribution strategy scope")
+    student = build_student(config)
+    build_weights(student)
+    status = tf.train.Checkpoint(model=_Holder(student)).read(checkpoint_path)
+    status.expect_partial().assert_existing_objects_matched()
+    return student
+
+
+def export_student(config: Config, checkpoint_path: str, export_dir: str) -> str:
+    """Writes the student SavedModel to `export_dir` and returns the path."""
+    check_student_inputs(config)
+    module = ServingStudent(config, restore_student(config, checkpoint_path))
+    tmp = export_dir.rstrip("/") + ".tmp"
+    if tf.io.gfile.exists(tmp):
+        tf.io.gfile.rmtree(tmp)
+    tf.saved_model.save(module, tmp, signatures={"serving_default": module.serve.get_concrete_function()})
+    if tf.io.gfile.exists(export_dir):
+        tf.io.gfile.rmtree(export_dir)
+    os.makedirs(os.path.dirname(os.path.abspath(export_dir)), exist_ok=True)
+    tf.io.gfile.rename(tmp, export_dir)
+    return export_dir

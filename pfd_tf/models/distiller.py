@@ -1,0 +1,131 @@
+"""The distiller: a teacher and a student trained together by Algorithm 1.
+
+`Distiller` is a thin `keras.Model` that owns the maths of one step, so stock
+`Model.fit` does the looping (and, under ParameterServerStrategy, the
+scheduling, retries and checkpoint callbacks).  Per step, Eq. (5) of the PFD
+paper:
+
+    loss = (1 - lambda_i) * L_s + lambda_i * L_d + L_t
+
+with lambda_i = 0 while the step i < swap_step k and the configured lambda
+afterwards (the warm-up of Section 4).  Because L_d sees the teacher's logit
+through `stop_gradient`, the teacher-only weights receive exactly grad L_t,
+the student-only weights (1 - lambda_i) grad L_s + lambda_i grad L_d, and the
+shared embeddings the sum of both (Share&Sync).  The step number is
+`optimizer.iterations`, a checkpointed variable, so the warm-up position
+survives a restart.
+
+Without a teacher (mode `baseline`) the loss is L_s alone.  A frozen
+(pre-trained, Ind&Async) teacher runs in inference mode and has no L_t.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from pfd_tf._keras import keras, tf
+from pfd_tf.models.losses import distillation_loss, logloss
+from pfd_tf.models.ranker import Ranker
+
+AUC_THRESHOLDS = 10_000  # evenly spaced, so updates cost O(batch + thresholds)
+
+
+class Distiller(keras.Model):
+    def __init__(
+        self,
+        student: Ranker,
+        teacher: Ranker | None = None,
+        lambda_: float = 0.5,
+        swap_step: int = 0,
+        temperature: float = 1.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.student = student
+        self.teacher = teacher
+        self.lambda_ = float(lambda_)
+        self.swap_step = int(swap_step)
+        self.temperature = float(temperature)
+
+        def mean(name):
+            return keras.metrics.Mean(name=name)
+
+        self.loss_tracker = mean("loss")
+        self.student_loss_tracker = mean("loss_student")
+        self.student_auc = keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name="student_auc")
+        self.student_logloss = keras.metrics.BinaryCrossentropy(from_logits=True, name="student_logloss")
+        self._metrics = [self.loss_tracker, self.student_loss_tracker, self.student_auc, self.student_logloss]
+        if teacher is not None:
+            self.teacher_loss_tracker = mean("loss_teacher")
+            self.distill_loss_tracker = mean("loss_distill")
+            self.lambda_tracker = mean("lambda")
+            self.teacher_auc = keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name="teacher_auc")
+            self.teacher_logloss = keras.metrics.BinaryCrossentropy(from_logits=True, name="teacher_logloss")
+            self._metrics += [
+                self.teacher_loss_tracker,
+                self.distill_loss_tracker,
+                self.lambda_tracker,
+                self.teacher_auc,
+                self.teacher_logloss,
+            ]
+
+    @property
+    def metrics(self):
+        # Listed here so that fit/evaluate reset them at each epoch.
+        return list(self._metrics)
+
+    @property
+    def teacher_trainable(self) -> bool:
+        return self.teacher is not None and self.teacher.trainable
+
+    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
+        """The student's logits: what gets served."""
+        return self.student(ids, training=training)
+
+    def current_lambda(self) -> tf.Tensor:
+        """lambda_i of Algorithm 1: 0 before the swapping step, lambda from it on."""
+        step = self.optimizer.iterations if self.optimizer is not None else tf.constant(0, tf.int64)
+        return tf.where(tf.cast(step, tf.int64) >= self.swap_step, self.lambda_, 0.0)
+
+    def compute_losses(self, ids, labels, training: bool) -> dict[str, tf.Tensor]:
+        """Every term of Eq. (5) for one batch, plus the logits."""
+        out = {"student_logits": self.student(ids, training=training)}
+        out["loss_student"] = logloss(labels, out["student_logits"])
+        if self.teacher is None:
+            out["loss"] = out["loss_student"]
+            return out
+        teacher_logits = self.teacher(ids, training=training and self.teacher_trainable)
+        lam = self.current_lambda()
+        out["teacher_logits"] = teacher_logits
+        out["lambda"] = lam
+        out["loss_teacher"] = logloss(labels, teacher_logits)
+        out["loss_distill"] = distillation_loss(teacher_logits, out["student_logits"], self.temperature)
+        out["loss"] = (1.0 - lam) * out["loss_student"] + lam * out["loss_distill"]
+        if self.teacher_trainable:
+            out["loss"] += out["loss_teacher"]
+        return out
+
+    def train_step(self, data):
+        ids, labels = data
+        with tf.GradientTape() as tape:
+            out = self.compute_losses(ids, labels, training=True)
+        variables = self.trainable_variables
+        gradients = tape.gradient(out["loss"], variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self._update_metrics(out, labels)
+
+    def test_step(self, data):
+        ids, labels = data
+        return self._update_metrics(self.compute_losses(ids, labels, training=False), labels)
+
+    def _update_metrics(self, out, labels) -> dict[str, tf.Tensor]:
+        self.loss_tracker.update_state(out["loss"])
+        self.student_loss_tracker.update_state(out["loss_student"])
+        self.student_auc.update_state(labels, out["student_logits"])
+        self.student_logloss.update_state(labels, out["student_logits"])
+        if self.teacher is not None:
+            self.teacher_loss_tracker.update_state(out["loss_teacher"])
+            self.distill_loss_tracker.update_state(out["loss_distill"])
+            self.lambda_tracker.update_state(out["lambda"])
+            self.teacher_auc.update_state(labels, out["teacher_logits"])
+            self.teacher_logloss.update_state(labels, out["teacher_logits"])
+        return {m.name: m.result() for m in self.metrics}

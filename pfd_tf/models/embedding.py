@@ -1,0 +1,63 @@
+"""Embedding tables and the layer that turns a feature set's ids into one vector.
+
+Tables are plain `keras.layers.Embedding` objects, one per feature, created
+once and handed to every network that reads the feature: that is how the
+teacher and the student share common input components (the PFD paper's
+Share&Sync, Section 4 and Table 8).  `build_tables` makes a set of tables;
+`FeatureEmbedding` only looks them up, so which network owns which table is
+decided by whoever builds them (see `pfd_tf.models.build`).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from pfd_tf._keras import keras, tf
+from pfd_tf.config import FeatureKind, FeatureSpec
+from pfd_tf.features import PAD_ID, vocabulary_size
+
+
+def build_tables(features: Sequence[FeatureSpec], prefix: str = "embedding") -> dict[str, keras.layers.Embedding]:
+    """One embedding table per feature, named `{prefix}_{feature}`."""
+    return {
+        spec.name: keras.layers.Embedding(
+            vocabulary_size(spec),
+            spec.dim,
+            embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05),
+            name=f"{prefix}_{spec.name}",
+        )
+        for spec in features
+    }
+
+
+@keras.utils.register_keras_serializable(package="pfd_tf")
+class FeatureEmbedding(keras.layers.Layer):
+    """Concatenates the embeddings of `features`, looked up in `tables`.
+
+    A sequence feature's `[batch, max_len, dim]` embeddings are mean-pooled
+    over its non-padding positions (an all-padding row pools to zeros).
+    The output is `[batch, sum(dim)]`, in the order of `features`.
+    """
+
+    def __init__(self, features: Sequence[FeatureSpec], tables: Mapping[str, keras.layers.Embedding], **kwargs):
+        super().__init__(**kwargs)
+        missing = [f.name for f in features if f.name not in tables]
+        if missing:
+            raise ValueError(f"no embedding table for feature {missing[0]!r}")
+        self.features = tuple(features)
+        # A dict attribute is tracked by Keras: checkpoints reach each table by feature name.
+        self.tables = {f.name: tables[f.name] for f in self.features}
+        self.output_dim = sum(f.dim for f in self.features)
+
+    def call(self, ids: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        parts = []
+        for spec in self.features:
+            vectors = self.tables[spec.name](ids[spec.name])
+            if spec.kind is FeatureKind.SEQUENCE:
+                mask = tf.cast(tf.not_equal(ids[spec.name], PAD_ID), vectors.dtype)[..., None]
+                count = tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
+                vectors = tf.reduce_sum(vectors * mask, axis=1) / count
+            parts.append(vectors)
+        return tf.concat(parts, axis=-1)
+
+    def get_config(self):
+        raise NotImplementedError("FeatureEmbedding is rebuilt from the pfd_tf config")

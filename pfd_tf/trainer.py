@@ -1,0 +1,140 @@
+"""Wires config, strategy, data and callbacks around the Distiller; `fit` does the looping.
+
+`train` leaves in `model_dir`:
+- `config.yaml`: the resolved config (data paths absolute);
+- `checkpoints/`: `tf.train.Checkpoint(model=distiller)` every `train.log_every`
+  steps (a "Keras epoch"), which also restores the run if it is started again;
+- `logs/`: TensorBoard summaries;
+- `export/student/`: the student SavedModel;
+- `metrics.json`: held-out AUC and log loss of student and teacher, speed.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any
+
+from pfd_tf._keras import keras, tf
+from pfd_tf import config as config_lib
+from pfd_tf.config import Config
+from pfd_tf.data.pipeline import DataError, diagnose, eval_steps, make_dataset_fn
+from pfd_tf.export import export_student
+from pfd_tf.models.build import build_distiller
+from pfd_tf.models.distiller import Distiller
+from pfd_tf.optim import make_optimizer
+
+
+class CheckpointEveryEpoch(keras.callbacks.Callback):
+    """Saves the CheckpointManager's checkpoint at the end of each Keras epoch."""
+
+    def __init__(self, manager: tf.train.CheckpointManager):
+        super().__init__()
+        self.manager = manager
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.manager.save(checkpoint_number=self.model.optimizer.iterations)
+
+
+def load_teacher(model: Distiller, checkpoint_path: str) -> None:
+    """Ind&Async: restores a pre-trained teacher (from another run's checkpoint) and freezes it."""
+    holder = tf.Module()
+    holder.teacher = model.teacher
+    status = tf.train.Checkpoint(model=holder).read(checkpoint_path)
+    status.expect_partial().assert_existing_objects_matched()
+    model.teacher.trainable = False
+
+
+def _fit_or_explain(run, config: Config, files) -> Any:
+    """Runs `run()`; turns TensorFlow's anonymous parse errors into a DataError naming file and line."""
+    try:
+        return run()
+    except tf.errors.InvalidArgumentError as err:
+        where = diagnose(config, files)
+        if where:
+            raise DataError(where) from err
+        raise
+
+
+def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | None = None, verbose: int = 2) -> dict:
+    """Trains teacher and student as the config says; returns what metrics.json holds."""
+    os.makedirs(model_dir, exist_ok=True)
+    config_lib.save(config, os.path.join(model_dir, "config.yaml"))
+    strategy = strategy or tf.distribute.get_strategy()
+    keras.utils.set_random_seed(config.train.seed)
+
+    train_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True)
+    eval_fn = make_dataset_fn(config, "eval", config.train.eval_batch_size, training=False)
+
+    with strategy.scope():
+        model = build_distiller(config)
+        model.compile(optimizer=make_optimizer(config.train), steps_per_execution=config.train.steps_per_execution)
+    if config.distill.teacher_checkpoint:
+        load_teacher(model, config.resolve_path(config.distill.teacher_checkpoint))
+
+    checkpoint = tf.train.Checkpoint(model=model)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, "checkpoints"), max_to_keep=3)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    start_step = int(model.optimizer.iterations.numpy())
+
+    steps_per_epoch = min(config.train.log_every, config.train.steps)
+    epochs = math.ceil(config.train.steps / steps_per_epoch)
+    initial_epoch = start_step // steps_per_epoch
+    callbacks = [
+        CheckpointEveryEpoch(manager),
+        keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
+    ]
+    started = time.perf_counter()
+    if initial_epoch < epochs:
+        _fit_or_explain(
+            lambda: model.fit(
+                _as_input(strategy, train_fn),
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch,
+                callbacks=callbacks,
+                verbose=verbose,
+            ),
+            config,
+            train_fn.files,
+        )
+    train_seconds = time.perf_counter() - started
+    trained_steps = int(model.optimizer.iterations.numpy()) - start_step
+
+    results = _fit_or_explain(
+        lambda: model.evaluate(
+            _as_input(strategy, eval_fn), steps=eval_steps(config, eval_fn.files), return_dict=True, verbose=0
+        ),
+        config,
+        eval_fn.files,
+    )
+    export_student(config, manager.latest_checkpoint, os.path.join(model_dir, "export", "student"))
+
+    examples = trained_steps * config.train.batch_size
+    metrics = {
+        "mode": config.distill.mode.value,
+        "student": {"auc": float(results["student_auc"]), "logloss": float(results["student_logloss"])},
+        "teacher": (
+            {"auc": float(results["teacher_auc"]), "logloss": float(results["teacher_logloss"])}
+            if model.teacher is not None
+            else None
+        ),
+        "steps": int(model.optimizer.iterations.numpy()),
+        "examples": examples,
+        "train_seconds": round(train_seconds, 3),
+        "examples_per_second": round(examples / train_seconds, 1) if train_seconds > 0 else 0.0,
+        "eval": {k: float(v) for k, v in results.items()},
+        "checkpoint": manager.latest_checkpoint,
+    }
+    with open(os.path.join(model_dir, "metrics.json"), "w", encoding="utf-8") as f:
+        json.dump(metrics, f, indent=2)
+    return metrics
+
+
+def _as_input(strategy: tf.distribute.Strategy, dataset_fn):
+    """What `fit`/`evaluate` take: a DatasetCreator under ParameterServerStrategy, else the dataset."""
+    if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+        return keras.utils.experimental.DatasetCreator(dataset_fn)
+    return dataset_fn(None)
