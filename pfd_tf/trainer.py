@@ -46,6 +46,18 @@ def load_teacher(model: Distiller, checkpoint_path: str) -> None:
     model.teacher.trainable = False
 
 
+def build_and_compile(config: Config, strategy: tf.distribute.Strategy) -> Distiller:
+    """The distiller with its variables (and the optimizer's slots) placed by `strategy`."""
+    with strategy.scope():
+        model = build_distiller(config)
+        if config.distill.teacher_checkpoint:
+            load_teacher(model, config.resolve_path(config.distill.teacher_checkpoint))
+        # Compiled after freezing: Keras fixes the trainable set when it compiles.
+        model.compile(optimizer=make_optimizer(config.train), steps_per_execution=config.train.steps_per_execution)
+        model.optimizer.build(model.trainable_variables)
+    return model
+
+
 def _fit_or_explain(run, config: Config, files) -> Any:
     """Runs `run()`; turns TensorFlow's anonymous parse errors into a DataError naming file and line."""
     try:
@@ -67,11 +79,7 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
     train_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True)
     eval_fn = make_dataset_fn(config, "eval", config.train.eval_batch_size, training=False)
 
-    with strategy.scope():
-        model = build_distiller(config)
-        model.compile(optimizer=make_optimizer(config.train), steps_per_execution=config.train.steps_per_execution)
-    if config.distill.teacher_checkpoint:
-        load_teacher(model, config.resolve_path(config.distill.teacher_checkpoint))
+    model = build_and_compile(config, strategy)
 
     checkpoint = tf.train.Checkpoint(model=model)
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, "checkpoints"), max_to_keep=3)

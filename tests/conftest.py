@@ -67,3 +67,16 @@ def write_tiny_world(directory: str, rows: int = 1200, seed: int = 0, train_file
 @pytest.fixture(scope="session")
 def tiny_config_path(tmp_path_factory) -> str:
     return write_tiny_world(str(tmp_path_factory.mktemp("tiny")))
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A finished single-machine pfd-train run on the tiny world: (config, model_dir, metrics)."""
+    from pfd_tf import config as config_lib
+    from pfd_tf.trainer import train
+
+    directory = str(tmp_path_factory.mktemp("trained"))
+    config = config_lib.load(write_tiny_world(directory))
+    model_dir = os.path.join(directory, "run")
+    metrics = train(config, model_dir, verbose=0)
+    return config, model_dir, metrics

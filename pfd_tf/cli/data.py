@@ -25,7 +25,10 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     generate = synthetic.SCENARIOS[FLAGS.scenario]
-    config = generate(FLAGS.out, rows=FLAGS.rows, seed=FLAGS.seed, days=FLAGS.days)
+    try:
+        config = generate(FLAGS.out, rows=FLAGS.rows, seed=FLAGS.seed, days=FLAGS.days)
+    except ValueError as err:  # e.g. too few rows for the number of days
+        raise app.UsageError(str(err)) from err
     print(config)
 
 

@@ -352,9 +352,9 @@ def simulate_cvr(world: CvrWorld, seed: int, latents: bool = False) -> dict[str,
     intent = (z - z.mean()) / z.std()  # purchase intent in units of its std
 
     # Privileged post-click behaviour: intent-driven, partly price-driven.
-    dwell = np.round(np.exp(w.dwell_log_mean + w.dwell_intent_coef * intent
-                            + w.dwell_price_coef * log_p
-                            + w.dwell_noise * rng.normal(size=n)), 1)
+    dwell = np.maximum(1.0, np.round(np.exp(  # seconds, at least one
+        w.dwell_log_mean + w.dwell_intent_coef * intent + w.dwell_price_coef * log_p
+        + w.dwell_noise * rng.normal(size=n)), 1))
     comments = rng.random(n) < _sigmoid(
         w.comments_bias + w.comments_intent_coef * intent + w.comments_price_coef * log_p)
     chat = rng.random(n) < _sigmoid(
@@ -399,7 +399,7 @@ class _FlowDict(dict):
 
 
 class _ConfigDumper(yaml.SafeDumper):
-    """SafeDumper that writes :class:`_FlowDict` and scalar lists in flow style."""
+    """yaml.SafeDumper that writes each :class:`_FlowDict` on a single line."""
 
 
 _ConfigDumper.add_representer(

@@ -1,0 +1,54 @@
+"""The very same Distiller.train_step under ParameterServerStrategy on a loopback cluster."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import write_tiny_world
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture(scope="module")
+def ps_run(tmp_path_factory):
+    directory = str(tmp_path_factory.mktemp("ps"))
+    config = write_tiny_world(directory)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(HERE), HERE])}
+    proc = subprocess.run(
+        [sys.executable, os.path.join(HERE, "loopback_ps.py"), config, os.path.join(directory, "run")],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            results.update(json.loads(line[len("RESULT "):]))
+    return results, directory
+
+
+def test_trains_all_steps_and_exports(ps_run):
+    results, directory = ps_run
+    metrics = results["metrics"]
+    assert metrics["steps"] == 12
+    assert metrics["teacher"] is not None
+    for who in ("student", "teacher"):
+        assert 0.0 < metrics[who]["logloss"] < 1.0
+        assert 0.0 <= metrics[who]["auc"] <= 1.0
+    assert os.path.exists(os.path.join(directory, "run", "export", "student", "saved_model.pb"))
+
+
+def test_embeddings_and_adagrad_accumulators_shard_alike(ps_run):
+    results, _ = ps_run
+    sharding = results["sharding"]
+    assert set(sharding) >= {"user_id", "item_id", "dwell", "cart"}
+    for name, info in sharding.items():
+        assert info["sharded"], name
+        assert len(info["table"]) == 2, name  # split across both parameter servers
+        assert {d for _, d in info["table"]} == {
+            "/job:ps/replica:0/task:0/device:CPU:0", "/job:ps/replica:0/task:1/device:CPU:0"}
+        # One accumulator per shard, of the shard's shape, on the shard's server.
+        assert info["accumulator"] == info["table"], name
