@@ -428,8 +428,9 @@ def validate(config: Config) -> None:
             raise ConfigError(f"train.{field}: must be positive")
     if train.learning_rate <= 0:
         raise ConfigError("train.learning_rate: must be positive")
-    if train.warmup_steps < 0 or train.eval_steps < 0:
-        raise ConfigError("train.warmup_steps: must be >= 0")
+    for field in ("warmup_steps", "eval_steps"):
+        if getattr(train, field) < 0:
+            raise ConfigError(f"train.{field}: must be >= 0")
 
 
 # --------------------------------------------------------------------------

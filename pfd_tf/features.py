@@ -10,8 +10,8 @@ inside its serving graph.
 Raw formats (what `serving_default` takes):
 - categorical: `[batch]` string (or int64 with `dtype: int64`);
 - numeric: `[batch]` float32;
-- sequence: `[batch, max_len]` string (or int64), padded with "" (or 0 /
-  negative ids for int64), which encodes to id 0, the padding id.
+- sequence: `[batch, max_len]` string padded with "" (or int64 padded with
+  -1; any negative id pads, 0 is a real id); padding encodes to id 0.
 """
 from __future__ import annotations
 

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from typing import Any
@@ -44,6 +43,11 @@ def load_teacher(model: Distiller, checkpoint_path: str) -> None:
     status = tf.train.Checkpoint(model=holder).read(checkpoint_path)
     status.expect_partial().assert_existing_objects_matched()
     model.teacher.trainable = False
+
+
+def epoch_length(steps: int, log_every: int) -> int:
+    """The largest divisor of `steps` not above `log_every`, so epochs add up to `steps` exactly."""
+    return max(d for d in range(1, min(steps, log_every) + 1) if steps % d == 0)
 
 
 def build_and_compile(config: Config, strategy: tf.distribute.Strategy) -> Distiller:
@@ -87,8 +91,8 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
     start_step = int(model.optimizer.iterations.numpy())
 
-    steps_per_epoch = min(config.train.log_every, config.train.steps)
-    epochs = math.ceil(config.train.steps / steps_per_epoch)
+    steps_per_epoch = epoch_length(config.train.steps, config.train.log_every)
+    epochs = config.train.steps // steps_per_epoch
     initial_epoch = start_step // steps_per_epoch
     callbacks = [
         CheckpointEveryEpoch(manager),

@@ -325,11 +325,6 @@ def test_load_missing_file_is_config_error(tmp_path):
     assert "absent.yaml" in str(info.value)
 
 
-@pytest.mark.xfail(
-    reason="config.py validate(): a negative train.eval_steps raises an error naming "
-    "train.warmup_steps (one combined check for both fields)",
-    strict=True,
-)
 def test_negative_eval_steps_names_eval_steps(raw):
     raw["train"]["eval_steps"] = -1
     assert "train.eval_steps" in _error(raw)

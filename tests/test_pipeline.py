@@ -1,7 +1,6 @@
 """Behavioural tests of the tf.data pipeline: parsing, encoding, sharding, TFRecord, bad input."""
 from __future__ import annotations
 
-import copy
 import csv
 import glob
 import os
@@ -14,7 +13,7 @@ import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
 from pfd_tf import config as config_lib
-from pfd_tf.config import ConfigError, FeatureKind
+from pfd_tf.config import FeatureKind
 from pfd_tf.data.pipeline import DataError, count_rows, diagnose, eval_steps, make_dataset_fn
 from pfd_tf.features import PAD_ID, FeatureEncoder, vocabulary_size
 
@@ -274,13 +273,6 @@ def test_int64_categorical_ids(tmp_path):
     assert ids["level"].tolist() == [1, 2, 0, 0, 2]
 
 
-@pytest.mark.xfail(
-    reason="pipeline.py _split_sequence: an empty CSV field of a `dtype: int64` sequence feature "
-    "splits to [''] and tf.strings.to_number('') raises InvalidArgumentError (and diagnose() "
-    "does not name it), instead of encoding to all padding",
-    strict=True,
-    raises=tf.errors.InvalidArgumentError,
-)
 def test_int64_sequence_with_empty_field(tmp_path):
     _write_csv(str(tmp_path / "d.csv"), ["hist", "label"], [("3|7", 0), ("", 1), ("5|6|7|8", 0)])
     raw = {

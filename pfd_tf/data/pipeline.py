@@ -133,6 +133,7 @@ def _csv_parser(config: Config, header: Sequence[str]) -> Callable[[tf.Tensor], 
 def _split_sequence(text: tf.Tensor, spec: FeatureSpec, delimiter: str) -> tf.Tensor:
     """'a|b|c' -> a `[batch, max_len]` tensor padded as `raw_signature` describes."""
     parts = tf.strings.split(text, sep=delimiter)
+    parts = tf.ragged.boolean_mask(parts, tf.strings.length(parts) > 0)  # "" and "a||b" hold no id
     if spec.dtype == "int64":
         parts = tf.ragged.map_flat_values(tf.strings.to_number, parts, out_type=tf.int64)
         return parts.to_tensor(default_value=-1, shape=[None, spec.max_len])
