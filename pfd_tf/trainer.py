@@ -45,6 +45,20 @@ def load_teacher(model: Distiller, checkpoint_path: str) -> None:
     model.teacher.trainable = False
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds of each Keras epoch; the first one includes tracing the step function."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(round(time.perf_counter() - self._start, 4))
+
+
 def epoch_length(steps: int, log_every: int) -> int:
     """The largest divisor of `steps` not above `log_every`, so epochs add up to `steps` exactly."""
     return max(d for d in range(1, min(steps, log_every) + 1) if steps % d == 0)
@@ -94,7 +108,9 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
     steps_per_epoch = epoch_length(config.train.steps, config.train.log_every)
     epochs = config.train.steps // steps_per_epoch
     initial_epoch = start_step // steps_per_epoch
+    timer = EpochTimer()
     callbacks = [
+        timer,
         CheckpointEveryEpoch(manager),
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
     ]
@@ -137,6 +153,7 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
         "examples": examples,
         "train_seconds": round(train_seconds, 3),
         "examples_per_second": round(examples / train_seconds, 1) if train_seconds > 0 else 0.0,
+        "epoch_seconds": timer.seconds,
         "eval": {k: float(v) for k, v in results.items()},
         "checkpoint": manager.latest_checkpoint,
     }

@@ -466,7 +466,10 @@ def run_config(features: list[dict], n_train: int, seed: int) -> dict:
         },
         "distill": {"mode": "pfd", "lambda": 0.5, "swap_step": max(1, steps // 4),
                     "temperature": 1.0},
-        "train": {"batch_size": 1024, "steps": steps, "learning_rate": 0.01,
+        # The paper's peak rate is 0.01 after a million-step warm-up over billions of
+        # clicks; this world is ~2 epochs of a few hundred steps, where 0.05 learns
+        # the id embeddings in time (measured: baseline AUC 0.649 at 0.01, 0.678 at 0.05).
+        "train": {"batch_size": 1024, "steps": steps, "learning_rate": 0.05,
                   "warmup_steps": max(1, steps // 10), "seed": int(seed)},
     }
 
