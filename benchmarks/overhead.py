@@ -53,7 +53,8 @@ def main():
             print(f"round {repeat} {mode}: {steady:.2f}s for {args.steps * 4 // 5} steps after the first epoch",
                   flush=True)
     base = statistics.median(seconds[modes[0]])
-    print(f"\n{args.steps * 4 // 5} steps of batch {config.train.batch_size}, towers {TOWER}, median of {args.repeats}:")
+    print(f"\n{args.steps * 4 // 5} steps of batch {config.train.batch_size}, student tower "
+          f"{list(config.model.student_tower)}, teacher tower {list(config.teacher_tower)}, median of {args.repeats}:")
     for mode in modes:
         med = statistics.median(seconds[mode])
         print(f"  {mode:>8}: {med:7.2f}s  ratio {med / base:.3f} ({(med / base - 1) * 100:+.1f}%)")

@@ -59,9 +59,19 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(round(time.perf_counter() - self._start, 4))
 
 
-def epoch_length(steps: int, log_every: int) -> int:
-    """The largest divisor of `steps` not above `log_every`, so epochs add up to `steps` exactly."""
-    return max(d for d in range(1, min(steps, log_every) + 1) if steps % d == 0)
+def fit_plan(start_step: int, steps: int, log_every: int) -> list[tuple[int, int, int]]:
+    """`(initial_epoch, epochs, steps_per_epoch)` for each `fit` call that trains
+    from `start_step` to exactly `steps`: epochs of `log_every` steps, then one
+    shorter epoch for the remainder.  Checkpoints fall on epoch ends, so a
+    resumed run starts on an epoch boundary.
+    """
+    full = steps // log_every
+    plan = []
+    if start_step < full * log_every:
+        plan.append((start_step // log_every, full, log_every))
+    if steps % log_every and start_step < steps:
+        plan.append((full, full + 1, steps % log_every))
+    return plan
 
 
 def build_and_compile(config: Config, strategy: tf.distribute.Strategy) -> Distiller:
@@ -105,9 +115,6 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
     start_step = int(model.optimizer.iterations.numpy())
 
-    steps_per_epoch = epoch_length(config.train.steps, config.train.log_every)
-    epochs = config.train.steps // steps_per_epoch
-    initial_epoch = start_step // steps_per_epoch
     timer = EpochTimer()
     callbacks = [
         timer,
@@ -115,7 +122,7 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
     ]
     started = time.perf_counter()
-    if initial_epoch < epochs:
+    for initial_epoch, epochs, steps_per_epoch in fit_plan(start_step, config.train.steps, config.train.log_every):
         _fit_or_explain(
             lambda: model.fit(
                 _as_input(strategy, train_fn),

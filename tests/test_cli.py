@@ -22,11 +22,11 @@ def test_pfd_train_with_overrides_then_pfd_export(tmp_path):
     config = write_tiny_world(str(tmp_path))
     model_dir = str(tmp_path / "run")
     proc = _run("pfd_tf.cli.train", "--config", config, "--model_dir", model_dir,
-                "--set", "distill.mode=lupi", "--set", "train.steps=8", "--set", "train.log_every=4")
+                "--set", "distill.mode=lupi", "--set", "train.steps=9", "--set", "train.log_every=4")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Epoch 2/2" in proc.stdout  # progress is visible while it trains
+    assert "Epoch 3/3" in proc.stdout  # progress is visible while it trains: 4 + 4 + 1 steps
     metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
-    assert metrics["mode"] == "lupi" and metrics["steps"] == 8
+    assert metrics["mode"] == "lupi" and metrics["steps"] == 9
 
     out = str(tmp_path / "exported")
     proc = _run("pfd_tf.cli.export", "--model_dir", model_dir, "--out", out)

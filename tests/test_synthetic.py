@@ -127,7 +127,7 @@ def test_config_schema(config):
     assert len(feats["price"]["boundaries"]) == 20
     train = config["train"]
     assert train["steps"] >= 50 and train["seed"] == 0 and train["batch_size"] == 1024
-    assert config["distill"]["swap_step"] == train["steps"] // 4
+    assert config["distill"]["swap_step"] == train["steps"] // 8
     assert config["distill"]["mode"] == "pfd"
 
 
