@@ -11,7 +11,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["pfd_tf", "pfd_tf.*"]),
+    packages=find_packages(include=["pfd_tf", "pfd_tf.*", "launch"]),
     include_package_data=True,
     install_requires=[
         "tensorflow==2.21.0",
@@ -29,6 +29,7 @@ setup(
             "pfd-train=pfd_tf.cli.train:run",
             "pfd-export=pfd_tf.cli.export:run",
             "pfd-data=pfd_tf.cli.data:run",
+            "pfd-launch=launch.cli:run",
         ]
     },
 )

@@ -1,10 +1,11 @@
 """Typed, frozen experiment configuration, loaded from YAML and validated once.
 
-A config has five sections: `data` (files and label), `features` (the schema:
+A config has six sections: `data` (files and label), `features` (the schema:
 which features exist and which are privileged), `model` (towers and how the
 teacher and student share input embeddings), `distill` (Eq. (5) and
-Algorithm 1 of the PFD paper: mode, lambda, swapping step, temperature) and
-`train` (optimizer, batch size, steps).  Every error names the offending key,
+Algorithm 1 of the PFD paper: mode, lambda, swapping step, temperature),
+`train` (optimizer, batch size, steps) and `cluster` (sharding over
+parameter servers).  Every error names the offending key,
 e.g. `features[3].kind` or `distill.lambda`, so a typo never passes silently.
 """
 from __future__ import annotations
@@ -138,12 +139,25 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ClusterConfig:
+    """How variables spread over parameter servers (ParameterServerStrategy only).
+
+    Tables of at least `min_shard_bytes` per shard are split, into at most
+    `max_shards` shards (0: one per parameter server); smaller ones stay whole.
+    """
+
+    min_shard_bytes: int = 256 << 10
+    max_shards: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     data: DataConfig
     features: tuple[FeatureSpec, ...]
     model: ModelConfig = ModelConfig()
     distill: DistillConfig = DistillConfig()
     train: TrainConfig = TrainConfig()
+    cluster: ClusterConfig = ClusterConfig()
     base_dir: str = ""  # directory relative data paths are resolved against
 
     # --- derived views -------------------------------------------------
@@ -303,7 +317,7 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
     """Builds and validates a Config from a parsed YAML mapping."""
     if not isinstance(raw, Mapping):
         raise ConfigError("config: expected a mapping at the top level")
-    known = {"data", "features", "model", "distill", "train"}
+    known = {"data", "features", "model", "distill", "train", "cluster"}
     for name in raw:
         if name not in known:
             raise ConfigError(f"{name}: unknown section (known: {', '.join(sorted(known))})")
@@ -324,6 +338,7 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
         model=_build(ModelConfig, raw.get("model"), "model"),
         distill=_build(DistillConfig, raw.get("distill"), "distill", {"lambda": "lambda_"}),
         train=_build(TrainConfig, raw.get("train"), "train"),
+        cluster=_build(ClusterConfig, raw.get("cluster"), "cluster"),
         base_dir=base_dir,
     )
     validate(config)
@@ -421,6 +436,12 @@ def validate(config: Config) -> None:
                 "distill.teacher_checkpoint: a pre-trained teacher (Ind&Async) has its own "
                 "embeddings; set model.sharing: independent"
             )
+
+    cluster = config.cluster
+    if cluster.min_shard_bytes <= 0:
+        raise ConfigError("cluster.min_shard_bytes: must be positive")
+    if cluster.max_shards < 0:
+        raise ConfigError("cluster.max_shards: must be >= 0 (0: one shard per parameter server)")
 
     train = config.train
     for field in ("batch_size", "steps", "log_every", "eval_batch_size", "steps_per_execution"):

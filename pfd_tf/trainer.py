@@ -18,7 +18,8 @@ from typing import Any
 from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import Config
-from pfd_tf.data.pipeline import DataError, diagnose, eval_steps, make_dataset_fn
+from pfd_tf.data.pipeline import DataError, diagnose, make_dataset_fn
+from pfd_tf.evaluation import Evaluator
 from pfd_tf.export import export_student
 from pfd_tf.models.build import build_distiller
 from pfd_tf.models.distiller import Distiller
@@ -105,6 +106,7 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
     keras.utils.set_random_seed(config.train.seed)
 
     train_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True)
+    # Built now so that a bad held-out file stops the run before training, not after.
     eval_fn = make_dataset_fn(config, "eval", config.train.eval_batch_size, training=False)
 
     model = build_and_compile(config, strategy)
@@ -138,13 +140,8 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
     train_seconds = time.perf_counter() - started
     trained_steps = int(model.optimizer.iterations.numpy()) - start_step
 
-    results = _fit_or_explain(
-        lambda: model.evaluate(
-            _as_input(strategy, eval_fn), steps=eval_steps(config, eval_fn.files), return_dict=True, verbose=0
-        ),
-        config,
-        eval_fn.files,
-    )
+    evaluator = Evaluator(config)
+    results = _fit_or_explain(lambda: evaluator(manager.latest_checkpoint), config, eval_fn.files)
     export_student(config, manager.latest_checkpoint, os.path.join(model_dir, "export", "student"))
 
     examples = trained_steps * config.train.batch_size
@@ -161,7 +158,7 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
         "train_seconds": round(train_seconds, 3),
         "examples_per_second": round(examples / train_seconds, 1) if train_seconds > 0 else 0.0,
         "epoch_seconds": timer.seconds,
-        "eval": {k: float(v) for k, v in results.items()},
+        "eval": results,
         "checkpoint": manager.latest_checkpoint,
     }
     with open(os.path.join(model_dir, "metrics.json"), "w", encoding="utf-8") as f:

@@ -1,18 +1,29 @@
-"""pfd-train: trains a teacher and a student as the config says, then exports the student.
+"""pfd-train: the one entrypoint of every task, single machine or cluster.
 
     pfd-train --config configs/cvr.yaml --model_dir /tmp/run [--set distill.lambda=0.3 ...]
+
+Without TF_CONFIG it trains on this machine.  With TF_CONFIG (see
+`pfd_tf.cluster`) it plays its role: `ps`/`worker` serve, `chief` trains under
+ParameterServerStrategy, `evaluator` evaluates each checkpoint.  Every role
+runs this same command, which is what `pfd-launch` and docker-compose start.
 """
 from __future__ import annotations
 
 import json
+import os
 import sys
 
-from absl import app, flags
+# Every task of a cluster: fail RPCs to a lost peer at once so the coordinator
+# can reschedule, instead of hanging in gRPC retries.  Must precede TensorFlow.
+os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
 
-import pfd_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
-from pfd_tf import config as config_lib
-from pfd_tf.data.pipeline import DataError
-from pfd_tf.export import ExportError
+from absl import app, flags  # noqa: E402
+
+import pfd_tf  # noqa: E402,F401  (selects Keras 2 before TensorFlow loads)
+from pfd_tf import config as config_lib  # noqa: E402
+from pfd_tf.cluster import ClusterError, current_task  # noqa: E402
+from pfd_tf.data.pipeline import DataError  # noqa: E402
+from pfd_tf.export import ExportError  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "YAML config file.", required=True)
@@ -22,12 +33,34 @@ flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. distill.la
 
 def main(argv):
     del argv
-    from pfd_tf.trainer import train  # imports TensorFlow: after flag parsing, for a fast --help
+    from absl import logging
 
+    from pfd_tf._keras import tf
+
+    logging.set_verbosity(logging.WARNING)  # progress comes from Keras and our own lines
+    tf.get_logger().setLevel("WARNING")
     try:
+        task = current_task()
         config = config_lib.load(FLAGS.config, FLAGS.set)
-        metrics = train(config, FLAGS.model_dir)
-    except (config_lib.ConfigError, DataError, ExportError) as err:
+        if task is not None and task.type in ("ps", "worker"):
+            from pfd_tf.cluster import serve
+
+            serve(task)
+            return 0
+        if task is not None and task.type == "evaluator":
+            from pfd_tf.sidecar import run_sidecar
+
+            run_sidecar(config, FLAGS.model_dir)
+            return 0
+        from pfd_tf.trainer import train  # imports TensorFlow: after flag parsing, for a fast --help
+
+        strategy = None
+        if task is not None:
+            from pfd_tf.cluster import make_strategy
+
+            strategy = make_strategy(config)
+        metrics = train(config, FLAGS.model_dir, strategy=strategy)
+    except (config_lib.ConfigError, ClusterError, DataError, ExportError) as err:
         print(f"pfd-train: error: {err}", file=sys.stderr)
         return 2
     print(json.dumps({k: metrics[k] for k in ("mode", "student", "teacher", "steps", "examples_per_second")}))
