@@ -116,6 +116,9 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
     start_step = int(model.optimizer.iterations.numpy())
+    if start_step:
+        print(f"resumed from {manager.latest_checkpoint} at step {start_step} "
+              f"(lambda {float(model.current_lambda()):g})", flush=True)
 
     timer = EpochTimer()
     callbacks = [

@@ -15,6 +15,8 @@ import os
 import socket
 import sys
 
+import numpy as np
+
 os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
 
 import pfd_tf  # noqa: E402,F401
@@ -65,6 +67,18 @@ def main(argv):
     print("RESULT " + json.dumps({"sharding": describe_sharding(model)}))
     metrics = train(config, model_dir, strategy=strategy)
     print("RESULT " + json.dumps({"metrics": metrics}))
+    np.save(os.path.join(model_dir, "in_cluster_predictions.npy"), in_cluster_predictions(config, strategy, metrics))
+
+
+def in_cluster_predictions(config, strategy, metrics):
+    """Student probabilities on the held-out rows from a PS-placed (sharded) model, looked up remotely."""
+    from pfd_tf.data.pipeline import make_dataset_fn
+    from pfd_tf.trainer import build_and_compile
+
+    model = build_and_compile(config, strategy)
+    tf.train.Checkpoint(model=model).read(metrics["checkpoint"]).expect_partial()
+    logits = [model(ids, training=False).numpy() for ids, _ in make_dataset_fn(config, "eval", 256, training=False)(None)]
+    return 1 / (1 + np.exp(-np.concatenate(logits)))
 
 
 def describe_sharding(model) -> dict:

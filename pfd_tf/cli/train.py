@@ -63,6 +63,14 @@ def main(argv):
     except (config_lib.ConfigError, ClusterError, DataError, ExportError) as err:
         print(f"pfd-train: error: {err}", file=sys.stderr)
         return 2
+    except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError) as err:
+        # A parameter server (or the whole cluster) went away: its variables are gone.
+        checkpoint = tf.train.latest_checkpoint(os.path.join(FLAGS.model_dir, "checkpoints"))
+        reason = str(err).strip().splitlines()[0][:300]
+        print(f"pfd-train: error: lost a task of the cluster ({type(err).__name__}: {reason}). "
+              f"Last checkpoint: {checkpoint or 'none'}; relaunch the cluster to resume from it.",
+              file=sys.stderr)
+        return 3
     print(json.dumps({k: metrics[k] for k in ("mode", "student", "teacher", "steps", "examples_per_second")}))
     return 0
 

@@ -1,0 +1,142 @@
+"""A real loopback cluster started by pfd-launch: training, sidecar evaluation, export, and failures.
+
+Every test starts chief, workers, parameter servers (and an evaluator) as
+processes on 127.0.0.1, bounds its wait, and checks that no task survives.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import write_tiny_world
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS = 60
+LONG = ["train.steps=60", "train.log_every=10", "distill.swap_step=25"]
+
+
+def _launch(config, model_dir, *args, sets=LONG):
+    command = [sys.executable, "-m", "launch.cli", "--config", config, "--model_dir", model_dir, *args]
+    for item in sets:
+        command += ["--set", item]
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONPATH": ROOT})
+
+
+def _finish(proc, timeout=300):
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+        pytest.fail("cluster did not finish in time:\n" + out[-4000:])
+    return proc.returncode, out
+
+
+def _wait_for_checkpoint(model_dir, step, timeout=240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        steps = [int(re.search(r"ckpt-(\d+)\.index$", p).group(1))
+                 for p in glob.glob(os.path.join(model_dir, "checkpoints", "ckpt-*.index"))]
+        if steps and max(steps) >= step:
+            return max(steps)
+        time.sleep(0.2)
+    pytest.fail(f"no checkpoint at step >= {step} within {timeout}s")
+
+
+def _pid(model_dir, task):
+    with open(os.path.join(model_dir, "cluster.json")) as f:
+        return json.load(f)["tasks"][task]["pid"]
+
+
+def _assert_all_gone(model_dir):
+    with open(os.path.join(model_dir, "cluster.json")) as f:
+        pids = [t["pid"] for t in json.load(f)["tasks"].values()]
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        # A zombie has exited; anything else is an orphan.
+        with open(f"/proc/{pid}/stat") as stat:
+            assert stat.read().split()[2] == "Z", f"task pid {pid} still running"
+
+
+def _metrics(model_dir):
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        return json.load(f)
+
+
+@pytest.fixture()
+def world(tmp_path):
+    return write_tiny_world(str(tmp_path), rows=2000), str(tmp_path / "run")
+
+
+def test_cluster_trains_evaluates_and_exports(world):
+    config, model_dir = world
+    code, out = _finish(_launch(config, model_dir, "--workers", "2", "--ps", "2"))
+    assert code == 0, out[-4000:]
+    metrics = _metrics(model_dir)
+    assert metrics["steps"] == STEPS and metrics["teacher"] is not None
+    assert os.path.exists(os.path.join(model_dir, "export", "student", "saved_model.pb"))
+    with open(os.path.join(model_dir, "sidecar_metrics.jsonl")) as f:
+        evaluated = [json.loads(line) for line in f]
+    assert evaluated[-1]["step"] == STEPS
+    assert evaluated[-1]["student_auc"] == pytest.approx(metrics["student"]["auc"], abs=1e-6)
+    for role in ("[chief] ", "[ps-0] ", "[worker-1] ", "[evaluator] "):
+        assert role in out
+    assert "Traceback" not in out and "UnavailableError" not in out  # a clean shutdown
+    _assert_all_gone(model_dir)
+
+
+def test_a_killed_worker_loses_no_step(world):
+    config, model_dir = world
+    proc = _launch(config, model_dir, "--workers", "2", "--ps", "1", "--noevaluator")
+    _wait_for_checkpoint(model_dir, 10)
+    os.kill(_pid(model_dir, "worker-1"), signal.SIGKILL)
+    code, out = _finish(proc)
+    assert code == 0, out[-4000:]
+    assert _metrics(model_dir)["steps"] == STEPS
+    _assert_all_gone(model_dir)
+
+
+def test_a_killed_chief_is_relaunched_and_resumes(world):
+    config, model_dir = world
+    proc = _launch(config, model_dir, "--workers", "2", "--ps", "1", "--noevaluator", "--restart-on-failure")
+    saved = _wait_for_checkpoint(model_dir, 30)
+    os.kill(_pid(model_dir, "chief"), signal.SIGKILL)
+    code, out = _finish(proc)
+    assert code == 0, out[-4000:]
+    resumed = re.search(r"\[chief\] resumed from .*ckpt-(\d+) at step (\d+) \(lambda ([\d.]+)\)", out)
+    assert resumed, out[-4000:]
+    step = int(resumed.group(2))
+    assert step >= saved and step == int(resumed.group(1))
+    assert float(resumed.group(3)) == pytest.approx(0.5)  # past swap_step 25: the warm-up position survived
+    assert _metrics(model_dir)["steps"] == STEPS
+    _assert_all_gone(model_dir)
+
+
+def test_a_killed_ps_stops_the_chief_clearly_and_a_relaunch_resumes(world):
+    config, model_dir = world
+    proc = _launch(config, model_dir, "--workers", "1", "--ps", "2", "--noevaluator")
+    saved = _wait_for_checkpoint(model_dir, 10)
+    os.kill(_pid(model_dir, "ps-1"), signal.SIGKILL)
+    code, out = _finish(proc)
+    assert code == 3, out[-4000:]
+    assert "lost a task of the cluster" in out and "relaunch the cluster to resume" in out
+    assert not os.path.exists(os.path.join(model_dir, "metrics.json"))
+    _assert_all_gone(model_dir)
+
+    code, out = _finish(_launch(config, model_dir, "--workers", "1", "--ps", "2", "--noevaluator"))
+    assert code == 0, out[-4000:]
+    assert re.search(r"resumed from .* at step (\d+)", out) and int(
+        re.search(r"at step (\d+)", out).group(1)) >= saved
+    assert _metrics(model_dir)["steps"] == STEPS
