@@ -140,3 +140,19 @@ def test_a_killed_ps_stops_the_chief_clearly_and_a_relaunch_resumes(world):
     assert re.search(r"resumed from .* at step (\d+)", out) and int(
         re.search(r"at step (\d+)", out).group(1)) >= saved
     assert _metrics(model_dir)["steps"] == STEPS
+
+
+def test_cluster_and_single_machine_reach_the_same_auc(tmp_path):
+    config = write_tiny_world(str(tmp_path), rows=4000)
+    single = str(tmp_path / "single")
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    sets = [a for s in LONG for a in ("--set", s)]
+    proc = subprocess.run([sys.executable, "-m", "pfd_tf.cli.train", "--config", config, "--model_dir", single, *sets],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cluster = str(tmp_path / "cluster")
+    code, out = _finish(_launch(config, cluster, "--workers", "1", "--ps", "1", "--noevaluator"))
+    assert code == 0, out[-4000:]
+    a, b = _metrics(single)["student"]["auc"], _metrics(cluster)["student"]["auc"]
+    assert a > 0.55 and b > 0.55  # both learned something
+    assert abs(a - b) < 0.01, (a, b)
