@@ -55,8 +55,13 @@ def main():
     started = time.perf_counter()
     for seed in seeds:
         config_path = generate_cvr(os.path.join(args.out, f"data-{seed}"), rows=args.rows, seed=seed)
+        default_lambda = config_lib.load(config_path).distill.lambda_
         runs = [(mode, None) for mode in modes] + [("pfd", lam) for lam in lambdas]
         for mode, lam in runs:
+            if lam == default_lambda and "pfd" in modes:  # the Table 4 PFD run already is this one
+                row = next(r for r in results if r["mode"] == "pfd" and r["seed"] == seed and r["lambda"] is None)
+                results.append({**row, "lambda": lam})
+                continue
             name = f"{mode}-seed{seed}" + (f"-lambda{lam}" if lam is not None else "")
             overrides = [f"distill.mode={mode}", f"train.seed={seed}", *args.set]
             if lam is not None:

@@ -1,12 +1,16 @@
 """Wires config, strategy, data and callbacks around the Distiller; `fit` does the looping.
 
-`train` leaves in `model_dir`:
+The same `train` runs single-machine (default strategy) and on the chief of a
+parameter-server cluster (ParameterServerStrategy, whose ClusterCoordinator
+`fit` drives).  It leaves in `model_dir`:
 - `config.yaml`: the resolved config (data paths absolute);
 - `checkpoints/`: `tf.train.Checkpoint(model=distiller)` every `train.log_every`
-  steps (a "Keras epoch"), which also restores the run if it is started again;
+  steps (a "Keras epoch"); a run started again on the same `model_dir`
+  resumes from the latest, at its `optimizer.iterations`;
 - `logs/`: TensorBoard summaries;
 - `export/student/`: the student SavedModel;
-- `metrics.json`: held-out AUC and log loss of student and teacher, speed.
+- `metrics.json`: held-out AUC and log loss of student and teacher (exact, see
+  `pfd_tf.evaluation`), steps and speed.
 """
 from __future__ import annotations
 

@@ -104,7 +104,9 @@ def test_a_killed_worker_loses_no_step(world):
     os.kill(_pid(model_dir, "worker-1"), signal.SIGKILL)
     code, out = _finish(proc)
     assert code == 0, out[-4000:]
-    assert _metrics(model_dir)["steps"] == STEPS
+    # No step is lost. The coordinator runs a lost worker's step again elsewhere (at least
+    # once): if the worker died after its update reached the servers, that step counts twice.
+    assert STEPS <= _metrics(model_dir)["steps"] <= STEPS + 1
     _assert_all_gone(model_dir)
 
 
