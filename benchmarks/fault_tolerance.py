@@ -10,7 +10,6 @@ again.  Each kill happens once the checkpoint at 40% of the steps exists.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import re
@@ -36,9 +35,13 @@ def launch(config, model_dir, sets, *extra):
 
 
 def latest_step(model_dir):
-    steps = [int(m.group(1)) for p in glob.glob(os.path.join(model_dir, "checkpoints", "ckpt-*.index"))
-             if (m := re.search(r"ckpt-(\d+)\.index$", p))]
-    return max(steps, default=0)
+    """Step of the last committed checkpoint (named by the CheckpointManager's state file)."""
+    try:
+        with open(os.path.join(model_dir, "checkpoints", "checkpoint")) as f:
+            match = re.search(r'^model_checkpoint_path: ".*?ckpt-(\d+)"', f.read(), re.M)
+    except FileNotFoundError:
+        return 0
+    return int(match.group(1)) if match else 0
 
 
 def kill_when(model_dir, step, task):
