@@ -20,6 +20,7 @@ import tempfile
 import time
 
 import pfd_tf  # noqa: F401
+from pfd_tf._keras import tf
 from pfd_tf.data.synthetic import generate_cvr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,13 +36,9 @@ def launch(config, model_dir, sets, *extra):
 
 
 def latest_step(model_dir):
-    """Step of the last committed checkpoint (named by the CheckpointManager's state file)."""
-    try:
-        with open(os.path.join(model_dir, "checkpoints", "checkpoint")) as f:
-            match = re.search(r'^model_checkpoint_path: ".*?ckpt-(\d+)"', f.read(), re.M)
-    except FileNotFoundError:
-        return 0
-    return int(match.group(1)) if match else 0
+    """Step of the last committed checkpoint (the one a restarted chief resumes from)."""
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
 
 
 def kill_when(model_dir, step, task):

@@ -56,12 +56,10 @@ def _committed_step(model_dir):
     A `ckpt-N.index` file exists a moment before it is committed; a chief killed then
     resumes from the previous one, rightly.
     """
-    try:
-        with open(os.path.join(model_dir, "checkpoints", "checkpoint")) as f:
-            match = re.search(r'^model_checkpoint_path: ".*?ckpt-(\d+)"', f.read(), re.M)
-    except FileNotFoundError:
-        return 0
-    return int(match.group(1)) if match else 0
+    from pfd_tf._keras import tf
+
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
 
 
 def _pid(model_dir, task):
