@@ -1,0 +1,105 @@
+"""The inner-product model of coarse-grained ranking: logit = scale * <Phi_u(X_u), Phi_i(X_i)>.
+
+Eq. (3) of the PFD paper.  The user side and the item side never meet before
+the inner product, so the item vectors of all candidates can be computed
+offline (`TwoTowerRanker.item_vectors`) and a request costs one forward pass
+of the user side (`TwoTowerRanker.user_vectors`) plus one inner product per
+candidate.  Section 5.2 gives both mappings as
+Input -> 512 -> Act. -> 256 -> Act. -> 128 -> l2-normalize, and multiplies the
+inner product by 5 "in compensation for the shrinkage of value after
+normalization".  In PFD the privileged features go to the user side of the
+teacher (the student's user side simply lacks them).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from pfd_tf._keras import keras, tf
+
+
+@keras.utils.register_keras_serializable(package="pfd_tf")
+class ProjectionTower(keras.layers.Layer):
+    """The mapping Phi_W of Eq. (3): `[B, d_in] -> [B, units[-1]]`, unit-norm rows.
+
+    Each hidden width is Dense -> BatchNorm -> LeakyReLU (as in `MLPTower`,
+    Section 5.1); the last width is a linear Dense, then l2-normalization
+    (Section 5.2: Input->512->Act.->256->Act.->128->l2-normalize).
+    """
+
+    def __init__(self, units: Sequence[int] = (512, 256, 128), leaky_relu_alpha: float = 0.01, **kwargs):
+        super().__init__(**kwargs)
+        self.units = tuple(int(u) for u in units)
+        if not self.units:
+            raise ValueError("ProjectionTower needs at least one width (the output size)")
+        self.leaky_relu_alpha = leaky_relu_alpha
+        self.hidden = []
+        for i, width in enumerate(self.units[:-1]):
+            # No bias: the batch normalization that follows has its own offset.
+            self.hidden.append(keras.layers.Dense(width, use_bias=False, name=f"dense_{i}"))
+            self.hidden.append(keras.layers.BatchNormalization(name=f"batch_norm_{i}"))
+            self.hidden.append(keras.layers.LeakyReLU(alpha=leaky_relu_alpha, name=f"leaky_relu_{i}"))
+        self.projection = keras.layers.Dense(self.units[-1], name="projection")
+
+    @property
+    def output_dim(self) -> int:
+        return self.units[-1]
+
+    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        x = inputs
+        for layer in self.hidden:
+            x = layer(x, training=training)
+        return tf.math.l2_normalize(self.projection(x), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "units": list(self.units), "leaky_relu_alpha": self.leaky_relu_alpha}
+
+
+def _as_list(layers) -> list:
+    return list(layers) if isinstance(layers, (list, tuple)) else [layers]
+
+
+class TwoTowerRanker(keras.Model):
+    """logit = scale * <user_tower(user_inputs(ids)), item_tower(item_inputs(ids))>, Eq. (3).
+
+    Args:
+        user_inputs: a layer, or a list of layers, mapping the ids dict to
+            `[B, d]` (e.g. a `FeatureEmbedding` and a `SequenceEmbedding`);
+            their outputs are concatenated.  It must read user-side (and
+            context) features only: that is what makes Eq. (3) cheap to serve.
+        item_inputs: the same for the item side.
+        user_tower, item_tower: the mappings Phi_W^u and Phi_W^i
+            (`ProjectionTower`s, Section 5.2).
+        scale: multiplies the inner product of the unit vectors (5 in Section 5.2).
+    """
+
+    def __init__(self, user_inputs, item_inputs, user_tower: ProjectionTower, item_tower: ProjectionTower, scale: float = 5.0, **kwargs):
+        super().__init__(**kwargs)
+        # Lists of layers are tracked by Keras, so their tables are in the checkpoint.
+        self.user_inputs = _as_list(user_inputs)
+        self.item_inputs = _as_list(item_inputs)
+        if not self.user_inputs or not self.item_inputs:
+            raise ValueError("TwoTowerRanker needs at least one user-side and one item-side input layer")
+        self.user_tower = user_tower
+        self.item_tower = item_tower
+        self.scale = float(scale)
+
+    @staticmethod
+    def _concat(layers, ids, training):
+        parts = [layer(ids, training=training) for layer in layers]
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+
+    def user_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False) -> tf.Tensor:
+        """Phi_W^u(X^u): `[B, d]` unit vectors, computed online per request."""
+        return self.user_tower(self._concat(self.user_inputs, ids, training), training=training)
+
+    def item_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False) -> tf.Tensor:
+        """Phi_W^i(X^i): `[B, d]` unit vectors, computable offline for every candidate."""
+        return self.item_tower(self._concat(self.item_inputs, ids, training), training=training)
+
+    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
+        users = self.user_vectors(ids, training=training)
+        items = self.item_vectors(ids, training=training)
+        return self.scale * tf.reduce_sum(users * items, axis=-1)
+
+    def get_config(self):
+        raise NotImplementedError("a TwoTowerRanker is rebuilt from the pfd_tf config")
