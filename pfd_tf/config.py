@@ -56,6 +56,13 @@ class Sharing(str, enum.Enum):
     INDEPENDENT = "independent"  # Ind&Sync, or Ind&Async with a pre-trained teacher
 
 
+class Architecture(str, enum.Enum):
+    """The student's network (and the PFD teacher's, which mirrors it)."""
+
+    MLP = "mlp"  # one tower over all its features (fine-grained ranking, Section 5.3)
+    TWO_TOWER = "two_tower"  # user tower . item tower, Eq. (3) (coarse-grained ranking, Section 5.2)
+
+
 class DataFormat(str, enum.Enum):
     CSV = "csv"
     TFRECORD = "tfrecord"
@@ -113,6 +120,16 @@ class ModelConfig:
     big_teacher_tower: tuple[int, ...] = (8192, 4096, 2048, 1024, 512, 256, 128)  # md, pfd_md
     leaky_relu_alpha: float = 0.01
     dropout: float = 0.0
+    architecture: Architecture = Architecture.MLP
+    user_tower: tuple[int, ...] = (512, 256, 128)  # two_tower: Input->512->256->128->l2-normalize
+    item_tower: tuple[int, ...] = (512, 256, 128)
+    inner_product_scale: float = 5.0
+    # The behaviour sequence encoded by self-attention (Section 5.1), shared by
+    # teacher and student: per-position item features and side features.
+    behaviour_items: tuple[str, ...] = ()
+    behaviour_side: tuple[str, ...] = ()
+    attention_heads: int = 4
+    attention_head_dim: int = 32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,6 +288,7 @@ _ENUMS = {
     "Side": Side,
     "Mode": Mode,
     "Sharing": Sharing,
+    "Architecture": Architecture,
     "DataFormat": DataFormat,
 }
 
@@ -416,6 +434,22 @@ def validate(config: Config) -> None:
             raise ConfigError(f"model.{field}: layer sizes must be positive")
     if not 0.0 <= model.dropout < 1.0:
         raise ConfigError("model.dropout: must be in [0, 1)")
+    _validate_behaviour(config)
+    if model.architecture is Architecture.TWO_TOWER:
+        sides = {f.side for f in config.student_features}
+        if Side.ITEM not in sides or not sides - {Side.ITEM}:
+            raise ConfigError(
+                "model.architecture: two_tower needs student features with side: item and "
+                "with side: user (or context)"
+            )
+        for field in ("user_tower", "item_tower"):
+            units = getattr(model, field)
+            if not units or any(u <= 0 for u in units):
+                raise ConfigError(f"model.{field}: layer sizes must be positive")
+        if model.user_tower[-1] != model.item_tower[-1]:
+            raise ConfigError("model.item_tower: its last size must equal model.user_tower's (inner product)")
+        if model.inner_product_scale <= 0:
+            raise ConfigError("model.inner_product_scale: must be positive")
 
     distill = config.distill
     if not 0.0 <= distill.lambda_ <= 1.0:
@@ -452,6 +486,31 @@ def validate(config: Config) -> None:
     for field in ("warmup_steps", "eval_steps"):
         if getattr(train, field) < 0:
             raise ConfigError(f"train.{field}: must be >= 0")
+
+
+def _validate_behaviour(config: Config) -> None:
+    model = config.model
+    names = {f.name for f in config.features}
+    lengths = set()
+    for field in ("behaviour_items", "behaviour_side"):
+        for j, name in enumerate(getattr(model, field)):
+            key = f"model.{field}[{j}]"
+            if name not in names:
+                raise ConfigError(f"{key}: unknown feature {name!r}")
+            spec = config.feature(name)
+            if spec.kind is not FeatureKind.SEQUENCE:
+                raise ConfigError(f"{key}: {name!r} must be a sequence feature")
+            if spec.privileged:
+                raise ConfigError(f"{key}: {name!r} is privileged; the behaviour sequence is shared with the student")
+            if spec.side is Side.ITEM:
+                raise ConfigError(f"{key}: {name!r} has side: item; the behaviour sequence describes the user")
+            lengths.add(spec.max_len)
+    if model.behaviour_side and not model.behaviour_items:
+        raise ConfigError("model.behaviour_items: list the item features of the behaviour sequence")
+    if len(lengths) > 1:
+        raise ConfigError("model.behaviour_items: every behaviour feature must have the same max_len")
+    if model.attention_heads <= 0 or model.attention_head_dim <= 0:
+        raise ConfigError("model.attention_heads: heads and head dimension must be positive")
 
 
 # --------------------------------------------------------------------------

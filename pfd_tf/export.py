@@ -64,7 +64,7 @@ def restore_student(config: Config, checkpoint_path: str):
     if tf.distribute.has_strategy():
         raise ExportError("export must run outside any distribution strategy scope")
     student = build_student(config)
-    build_weights(student)
+    build_weights(student, config)
     status = tf.train.Checkpoint(model=_Holder(student)).read(checkpoint_path)
     status.expect_partial().assert_existing_objects_matched()
     return student

@@ -91,7 +91,7 @@ def describe_sharding(model) -> dict:
 
     optimizer = model.optimizer
     out = {}
-    tables = {**model.student.embedding.tables, **model.teacher.embedding.tables}
+    tables = {**model.student.tables, **model.teacher.tables}
     for name, table in tables.items():
         variable = table.embeddings
         shards = variable.variables if isinstance(variable, ShardedVariable) else [variable]

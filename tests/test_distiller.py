@@ -120,11 +120,11 @@ def test_lambda_comes_from_the_checkpointed_optimizer_step(config, tmp_path):
 
 def test_sharing_modes(config):
     shared = _model(config)
-    assert shared.student.embedding.tables["user_id"] is shared.teacher.embedding.tables["user_id"]
+    assert shared.student.tables["user_id"] is shared.teacher.tables["user_id"]
 
     private = _model(config, ["model.student_private_features=[user_id]"])
-    assert private.student.embedding.tables["user_id"] is not private.teacher.embedding.tables["user_id"]
-    assert private.student.embedding.tables["item_id"] is private.teacher.embedding.tables["item_id"]
+    assert private.student.tables["user_id"] is not private.teacher.tables["user_id"]
+    assert private.student.tables["item_id"] is private.teacher.tables["item_id"]
 
     independent = _model(config, ["model.sharing=independent"])
     student_vars = {v.ref() for v in independent.student.trainable_variables}

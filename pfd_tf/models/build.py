@@ -1,32 +1,84 @@
-"""Builds the teacher, the student and their embedding tables from a config.
+"""Builds the teacher, the student and their input components from a config.
 
 This is where the sharing of input components (Section 4 and Tables 7-8 of
 the PFD paper) is decided:
 
 - `shared` (Share&Sync): one table per feature; a feature both networks read
-  uses the same table object.
+  uses the same table object, and the behaviour-sequence encoder (Section
+  5.1), when there is one, is one object used by both.
 - `shared` with `student_private_features` (Share*&Sync): the student gets its
   own table for those features (the paper gives the student its own user id).
 - `independent` (Ind&Sync, and Ind&Async with a pre-trained teacher): the
-  teacher's tables are all its own, named `teacher_embedding_*`.
+  teacher's tables (and encoder) are all its own, named `teacher_embedding_*`.
+
+The student is an MLP (`Ranker`) or a two-tower inner-product model
+(`TwoTowerRanker`, Eq. (3)), per `model.architecture`.  The teacher mirrors
+the student in `pfd` mode (a two-tower PFD teacher takes the privileged,
+user-item interacted features on its user side, Section 5.2); in `lupi`,
+`md` and `pfd_md` it is an MLP (for a two-tower student, PFD+MD's DNN teacher
+of Figure 4).
 
 Every function here only constructs objects; call them under
 `strategy.scope()` to place variables on parameter servers.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from pfd_tf._keras import tf
-from pfd_tf.config import Config, FeatureKind, Mode, Sharing
+from pfd_tf.config import Architecture, Config, FeatureKind, FeatureSpec, Mode, Side, Sharing
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.models.embedding import FeatureEmbedding, build_tables
 from pfd_tf.models.ranker import Ranker
+from pfd_tf.models.sequence import BehaviourSequenceEncoder, SequenceEmbedding
 from pfd_tf.models.towers import MLPTower
+from pfd_tf.models.two_tower import ProjectionTower, TwoTowerRanker
 
 
-def _tower(config: Config, units, name: str) -> MLPTower:
-    return MLPTower(units, config.model.leaky_relu_alpha, config.model.dropout, name=name)
+def _behaviour_names(config: Config) -> tuple[str, ...]:
+    return config.model.behaviour_items + config.model.behaviour_side
+
+
+def _behaviour(config: Config, tables: Mapping, name: str) -> SequenceEmbedding | None:
+    """The self-attention encoder of the behaviour sequence over `tables`, if the config has one."""
+    if not config.model.behaviour_items:
+        return None
+    encoder = BehaviourSequenceEncoder(
+        config.model.attention_heads, config.model.attention_head_dim, name=f"{name}_encoder"
+    )
+    return SequenceEmbedding(tables, config.model.behaviour_items, config.model.behaviour_side, encoder, name=name)
+
+
+def _inputs(config: Config, features: Sequence[FeatureSpec], tables: Mapping, behaviour, name: str) -> list:
+    """Input layers over `features`: the behaviour encoder for its features, a FeatureEmbedding for the rest."""
+    in_behaviour = set(_behaviour_names(config))
+    plain = [f for f in features if f.name not in in_behaviour]
+    layers = [FeatureEmbedding(plain, tables, name=name)] if plain else []
+    if behaviour is not None and any(f.name in in_behaviour for f in features):
+        layers.append(behaviour)
+    return layers
+
+
+def _mlp(config: Config, features, tables, behaviour, units, name: str) -> Ranker:
+    inputs = _inputs(config, features, tables, behaviour, f"{name}_inputs")
+    tower = MLPTower(units, config.model.leaky_relu_alpha, config.model.dropout, name=f"{name}_tower")
+    return Ranker(inputs, tower, name=name)
+
+
+def _two_tower(config: Config, features, tables, behaviour, name: str) -> TwoTowerRanker:
+    """Item-side regular features feed the item tower; everything else (user, context and
+    privileged interacted features) the user tower."""
+    item = [f for f in features if f.side is Side.ITEM and not f.privileged]
+    user = [f for f in features if f not in item]
+    model = config.model
+    return TwoTowerRanker(
+        _inputs(config, user, tables, behaviour, f"{name}_user_inputs"),
+        _inputs(config, item, tables, None, f"{name}_item_inputs"),
+        ProjectionTower(model.user_tower, model.leaky_relu_alpha, name=f"{name}_user_tower"),
+        ProjectionTower(model.item_tower, model.leaky_relu_alpha, name=f"{name}_item_tower"),
+        scale=model.inner_product_scale,
+        name=name,
+    )
 
 
 def _student_tables(config: Config) -> tuple[dict, dict]:
@@ -37,21 +89,26 @@ def _student_tables(config: Config) -> tuple[dict, dict]:
     return shareable, {**shareable, **own}
 
 
-def build_student(config: Config, tables: Mapping | None = None) -> Ranker:
+def build_student(config: Config, tables: Mapping | None = None, behaviour=None):
     """The student alone: what training shares and what export rebuilds unsharded."""
-    tables = tables if tables is not None else _student_tables(config)[1]
-    embedding = FeatureEmbedding(config.student_features, tables, name="student_inputs")
-    return Ranker(embedding, _tower(config, config.model.student_tower, "student_tower"), name="student")
+    if tables is None:
+        tables = _student_tables(config)[1]
+        behaviour = _behaviour(config, tables, "student_behaviour")
+    if config.model.architecture is Architecture.TWO_TOWER:
+        return _two_tower(config, config.student_features, tables, behaviour, "student")
+    return _mlp(config, config.student_features, tables, behaviour, config.model.student_tower, "student")
 
 
-def build_teacher(config: Config, tables: Mapping) -> Ranker:
-    embedding = FeatureEmbedding(config.teacher_features, tables, name="teacher_inputs")
-    return Ranker(embedding, _tower(config, config.teacher_tower, "teacher_tower"), name="teacher")
+def build_teacher(config: Config, tables: Mapping, behaviour):
+    if config.model.architecture is Architecture.TWO_TOWER and config.distill.mode is Mode.PFD:
+        return _two_tower(config, config.teacher_features, tables, behaviour, "teacher")
+    return _mlp(config, config.teacher_features, tables, behaviour, config.teacher_tower, "teacher")
 
 
 def build_distiller(config: Config) -> Distiller:
     """Teacher + student wired as `config.model.sharing` says, weights created."""
     shareable, student_tables = _student_tables(config)
+    student_behaviour = _behaviour(config, student_tables, "student_behaviour")
     teacher = None
     if config.distill.mode is not Mode.BASELINE:
         if config.model.sharing is Sharing.INDEPENDENT:
@@ -59,22 +116,26 @@ def build_distiller(config: Config) -> Distiller:
         else:
             teacher_only = [f for f in config.teacher_features if f.name not in shareable]
             teacher_tables = {**shareable, **build_tables(teacher_only)}
-        teacher = build_teacher(config, teacher_tables)
+        shares_behaviour = config.model.sharing is Sharing.SHARED and all(
+            n in shareable for n in _behaviour_names(config)
+        )
+        teacher_behaviour = student_behaviour if shares_behaviour else _behaviour(config, teacher_tables, "teacher_behaviour")
+        teacher = build_teacher(config, teacher_tables, teacher_behaviour)
     distiller = Distiller(
-        build_student(config, student_tables),
+        build_student(config, student_tables, student_behaviour),
         teacher,
         lambda_=config.distill.lambda_,
         swap_step=config.distill.swap_step,
         temperature=config.distill.temperature,
         name="distiller",
     )
-    build_weights(distiller.student)
+    build_weights(distiller.student, config)
     if teacher is not None:
-        build_weights(teacher)
+        build_weights(teacher, config)
     return distiller
 
 
-def dummy_ids(features, batch: int = 2) -> dict[str, tf.Tensor]:
+def dummy_ids(features: Sequence[FeatureSpec], batch: int = 2) -> dict[str, tf.Tensor]:
     """A batch of padding/zero ids for `features`, to create weights eagerly."""
     ids = {}
     for spec in features:
@@ -83,10 +144,10 @@ def dummy_ids(features, batch: int = 2) -> dict[str, tf.Tensor]:
     return ids
 
 
-def build_weights(ranker: Ranker) -> None:
+def build_weights(ranker, config: Config) -> None:
     """Creates the ranker's variables now (inside the caller's strategy scope).
 
     Only the ranker's own features are fed, so an exported student never
     records a trace that mentions another feature.
     """
-    ranker(dummy_ids(ranker.embedding.features), training=False)
+    ranker(dummy_ids([config.feature(n) for n in ranker.feature_names]), training=False)

@@ -48,6 +48,10 @@ class FeatureEmbedding(keras.layers.Layer):
         self.tables = {f.name: tables[f.name] for f in self.features}
         self.output_dim = sum(f.dim for f in self.features)
 
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features)
+
     def call(self, ids: Mapping[str, tf.Tensor]) -> tf.Tensor:
         parts = []
         for spec in self.features:
@@ -61,3 +65,18 @@ class FeatureEmbedding(keras.layers.Layer):
 
     def get_config(self):
         raise NotImplementedError("FeatureEmbedding is rebuilt from the pfd_tf config")
+
+
+def concat_inputs(layers, ids: Mapping[str, tf.Tensor], training=None) -> tf.Tensor:
+    """Concatenates the outputs of input layers (FeatureEmbedding, SequenceEmbedding)."""
+    parts = [layer(ids, training=training) for layer in layers]
+    return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+
+
+def input_tables(layers) -> dict[str, keras.layers.Embedding]:
+    """Feature name -> table, over input layers: which table a network reads each feature from."""
+    return {name: table for layer in layers for name, table in layer.tables.items()}
+
+
+def input_feature_names(layers) -> tuple[str, ...]:
+    return tuple(name for layer in layers for name in layer.feature_names)

@@ -1,31 +1,37 @@
-"""A ranking network: its feature embedding followed by its tower, producing logits.
+"""A ranking network: its input layers followed by its tower, producing logits.
 
-Both the teacher and the student are `Ranker`s; they differ only in the
-features they read, the tables those features use and the tower size.
+Teachers and students of the MLP kind are `Ranker`s; they differ only in the
+features they read, the tables those features use and the tower size.  The
+inputs are a `FeatureEmbedding` and, when the config declares a behaviour
+sequence, the (possibly shared) `SequenceEmbedding` that encodes it.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
-from pfd_tf.models.embedding import FeatureEmbedding
+from pfd_tf.models.embedding import concat_inputs, input_feature_names, input_tables
 from pfd_tf.models.towers import MLPTower
 
 
 class Ranker(keras.Model):
-    """logit = tower(concat(embeddings of its features))."""
+    """logit = tower(concat(outputs of its input layers))."""
 
-    def __init__(self, embedding: FeatureEmbedding, tower: MLPTower, **kwargs):
+    def __init__(self, inputs: Sequence[keras.layers.Layer], tower: MLPTower, **kwargs):
         super().__init__(**kwargs)
-        self.embedding = embedding
+        self.input_layers = list(inputs)  # a tracked list: checkpoints reach the tables through it
         self.tower = tower
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.embedding.features)
+        return input_feature_names(self.input_layers)
+
+    @property
+    def tables(self) -> dict:
+        return input_tables(self.input_layers)
 
     def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
-        return self.tower(self.embedding(ids), training=training)
+        return self.tower(concat_inputs(self.input_layers, ids, training), training=training)
 
     def get_config(self):
         raise NotImplementedError("a Ranker is rebuilt from the pfd_tf config (pfd_tf.models.build)")

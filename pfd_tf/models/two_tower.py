@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
+from pfd_tf.models.embedding import concat_inputs, input_feature_names, input_tables
 
 
 @keras.utils.register_keras_serializable(package="pfd_tf")
@@ -83,18 +84,21 @@ class TwoTowerRanker(keras.Model):
         self.item_tower = item_tower
         self.scale = float(scale)
 
-    @staticmethod
-    def _concat(layers, ids, training):
-        parts = [layer(ids, training=training) for layer in layers]
-        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return input_feature_names(self.user_inputs + self.item_inputs)
+
+    @property
+    def tables(self) -> dict:
+        return input_tables(self.user_inputs + self.item_inputs)
 
     def user_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False) -> tf.Tensor:
         """Phi_W^u(X^u): `[B, d]` unit vectors, computed online per request."""
-        return self.user_tower(self._concat(self.user_inputs, ids, training), training=training)
+        return self.user_tower(concat_inputs(self.user_inputs, ids, training), training=training)
 
     def item_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False) -> tf.Tensor:
         """Phi_W^i(X^i): `[B, d]` unit vectors, computable offline for every candidate."""
-        return self.item_tower(self._concat(self.item_inputs, ids, training), training=training)
+        return self.item_tower(concat_inputs(self.item_inputs, ids, training), training=training)
 
     def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
         users = self.user_vectors(ids, training=training)

@@ -1,0 +1,74 @@
+"""Wiring of a two-tower student, its teachers and the shared behaviour-sequence encoder."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import pfd_tf  # noqa: F401
+from pfd_tf._keras import keras, tf
+from pfd_tf import config as config_lib
+from pfd_tf.models.build import build_distiller
+from pfd_tf.models.ranker import Ranker
+from pfd_tf.models.sequence import SequenceEmbedding
+from pfd_tf.models.two_tower import TwoTowerRanker
+
+TWO_TOWER = ["model.architecture=two_tower", "model.behaviour_items=[tags]", "model.user_tower=[16,8]",
+             "model.item_tower=[16,8]", "model.attention_heads=2", "model.attention_head_dim=4"]
+ITEM_SIDE = {"item_id", "price"}
+
+
+def _config(path, *overrides):
+    return config_lib.load(path, [*TWO_TOWER, *overrides])
+
+
+def _names(layers):
+    return {n for layer in layers for n in layer.feature_names}
+
+
+def test_pfd_teacher_is_two_tower_with_privileged_features_on_the_user_side(tiny_config_path):
+    model = build_distiller(_config(tiny_config_path))
+    student, teacher = model.student, model.teacher
+    assert isinstance(student, TwoTowerRanker) and isinstance(teacher, TwoTowerRanker)
+    assert _names(student.item_inputs) == _names(teacher.item_inputs) == ITEM_SIDE
+    assert _names(student.user_inputs) == {"user_id", "device", "tags"}
+    assert _names(teacher.user_inputs) == {"user_id", "device", "tags", "dwell", "cart"}
+    # One behaviour encoder, used by both networks (Share&Sync).
+    (student_seq,) = [l for l in student.user_inputs if isinstance(l, SequenceEmbedding)]
+    (teacher_seq,) = [l for l in teacher.user_inputs if isinstance(l, SequenceEmbedding)]
+    assert student_seq is teacher_seq
+
+
+def test_independent_sharing_gives_the_teacher_its_own_encoder(tiny_config_path):
+    model = build_distiller(_config(tiny_config_path, "model.sharing=independent"))
+    (student_seq,) = [l for l in model.student.user_inputs if isinstance(l, SequenceEmbedding)]
+    (teacher_seq,) = [l for l in model.teacher.user_inputs if isinstance(l, SequenceEmbedding)]
+    assert student_seq is not teacher_seq
+    assert student_seq.tables["tags"] is not teacher_seq.tables["tags"]
+
+
+def test_pfd_md_teacher_is_a_dnn_over_user_item_and_privileged_features(tiny_config_path):
+    model = build_distiller(_config(tiny_config_path, "distill.mode=pfd_md"))
+    assert isinstance(model.teacher, Ranker) and isinstance(model.student, TwoTowerRanker)
+    assert set(model.teacher.feature_names) == {"user_id", "device", "tags", "item_id", "price", "dwell", "cart"}
+    assert model.teacher.tower.units == (32, 16, 8)
+
+
+def test_two_tower_student_trains_and_exports_to_the_same_scores(tiny_config_path, tmp_path):
+    from pfd_tf.data.pipeline import make_dataset_fn
+    from pfd_tf.evaluation import build_local_model
+    from pfd_tf.trainer import train
+
+    config = _config(tiny_config_path)
+    metrics = train(config, str(tmp_path / "run"), verbose=0)
+    assert metrics["steps"] == config.train.steps and metrics["teacher"] is not None
+
+    model = build_local_model(config)
+    tf.train.Checkpoint(model=model).read(metrics["checkpoint"]).expect_partial()
+    ids, _ = next(iter(make_dataset_fn(config, "eval", 64, training=False)(None)))
+    logits = model.student(ids, training=False).numpy()
+    users = model.student.user_vectors(ids).numpy()
+    items = model.student.item_vectors(ids).numpy()
+    np.testing.assert_allclose(logits, 5.0 * np.sum(users * items, axis=1), rtol=1e-5, atol=1e-6)
+    assert os.path.exists(tmp_path / "run" / "export" / "student" / "saved_model.pb")
