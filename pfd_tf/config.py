@@ -108,6 +108,9 @@ class DataConfig:
     sequence_delimiter: str = "|"
     csv_delimiter: str = ","
     shuffle_buffer: int = 10_000
+    # two_tower: the items the retrieval index holds (CSV globs; default: the train files)
+    item_files: tuple[str, ...] = ()
+    item_id_column: str = "item_id"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +127,7 @@ class ModelConfig:
     user_tower: tuple[int, ...] = (512, 256, 128)  # two_tower: Input->512->256->128->l2-normalize
     item_tower: tuple[int, ...] = (512, 256, 128)
     inner_product_scale: float = 5.0
+    retrieval_k: int = 100  # items the exported retrieval model returns per user
     # The behaviour sequence encoded by self-attention (Section 5.1), shared by
     # teacher and student: per-position item features and side features.
     behaviour_items: tuple[str, ...] = ()
@@ -450,6 +454,10 @@ def validate(config: Config) -> None:
             raise ConfigError("model.item_tower: its last size must equal model.user_tower's (inner product)")
         if model.inner_product_scale <= 0:
             raise ConfigError("model.inner_product_scale: must be positive")
+        if model.retrieval_k <= 0:
+            raise ConfigError("model.retrieval_k: must be positive")
+        if not config.data.item_files and config.data.format is not DataFormat.CSV:
+            raise ConfigError("data.item_files: a two_tower model on TFRecord data needs a CSV item file")
 
     distill = config.distill
     if not 0.0 <= distill.lambda_ <= 1.0:
@@ -577,7 +585,7 @@ def _list_index(node: list, part: str, where: str) -> int:
 def save(config: Config, path: str) -> None:
     """Writes the resolved config (data paths made absolute) as YAML."""
     raw = config.to_dict()
-    for field in ("train_files", "eval_files"):
+    for field in ("train_files", "eval_files", "item_files"):
         raw["data"][field] = [config.resolve_path(p) for p in raw["data"][field]]
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:

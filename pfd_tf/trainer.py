@@ -24,7 +24,7 @@ from pfd_tf import config as config_lib
 from pfd_tf.config import Config
 from pfd_tf.data.pipeline import DataError, diagnose, make_dataset_fn
 from pfd_tf.evaluation import Evaluator
-from pfd_tf.export import export_student
+from pfd_tf.export_two_tower import export_all
 from pfd_tf.models.build import build_distiller
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.optim import make_optimizer
@@ -149,7 +149,7 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
 
     evaluator = Evaluator(config)
     results = _fit_or_explain(lambda: evaluator(manager.latest_checkpoint), config, eval_fn.files)
-    export_student(config, manager.latest_checkpoint, os.path.join(model_dir, "export", "student"))
+    export_all(config, manager.latest_checkpoint, os.path.join(model_dir, "export"))
 
     examples = trained_steps * config.train.batch_size
     metrics = {

@@ -71,4 +71,49 @@ def test_two_tower_student_trains_and_exports_to_the_same_scores(tiny_config_pat
     users = model.student.user_vectors(ids).numpy()
     items = model.student.item_vectors(ids).numpy()
     np.testing.assert_allclose(logits, 5.0 * np.sum(users * items, axis=1), rtol=1e-5, atol=1e-6)
-    assert os.path.exists(tmp_path / "run" / "export" / "student" / "saved_model.pb")
+    for name in ("student", "user_tower", "item_tower", "retrieval"):
+        assert os.path.exists(tmp_path / "run" / "export" / name / "saved_model.pb"), name
+    assert os.path.exists(tmp_path / "run" / "export" / "item_index.npz")
+
+
+def test_retrieval_export_scores_are_scaled_inner_products_of_the_tower_exports(tiny_config_path, tmp_path):
+    import csv
+    import glob
+
+    from pfd_tf.export_two_tower import export_two_tower, raw_columns
+    from pfd_tf.trainer import train
+
+    config = _config(tiny_config_path)
+    metrics = train(config, str(tmp_path / "run"), verbose=0)
+    item_files = sorted(glob.glob(config.resolve_path("train/*.csv")))
+    paths = export_two_tower(config, metrics["checkpoint"], str(tmp_path / "export"), item_files, k=5)
+
+    user_tower = tf.saved_model.load(paths["user_tower"]).signatures["serving_default"]
+    item_tower = tf.saved_model.load(paths["item_tower"]).signatures["serving_default"]
+    retrieval = tf.saved_model.load(paths["retrieval"]).signatures["serving_default"]
+    privileged = {f.name for f in config.privileged_features}
+    for signature in (user_tower, item_tower, retrieval):
+        assert not set(signature.structured_input_signature[1]) & privileged
+    assert set(item_tower.structured_input_signature[1]) == ITEM_SIDE
+    assert set(retrieval.structured_input_signature[1]) == {"user_id", "device", "tags"}
+
+    index = np.load(paths["item_index"])
+    with open(item_files[0]) as f:
+        rows = list(csv.DictReader(f))[:3]
+    user_specs = [config.feature(n) for n in ("user_id", "device", "tags")]
+    item_specs = [config.feature(n) for n in sorted(ITEM_SIDE)]
+    users = raw_columns(user_specs, rows, "|")
+    found = retrieval(**users)
+    assert found["item_ids"].shape == (3, 5) and found["scores"].shape == (3, 5)
+    user_vectors = user_tower(**users)["user_vector"].numpy()
+    np.testing.assert_allclose(np.linalg.norm(user_vectors, axis=1), 1.0, rtol=1e-5)
+    all_scores = user_vectors @ index["vectors"].T
+    for r in range(3):
+        ids = [i.decode() for i in found["item_ids"][r].numpy()]
+        # The returned items are the top 5 of the whole index ...
+        np.testing.assert_allclose(found["scores"][r].numpy(), np.sort(all_scores[r])[::-1][:5], rtol=1e-5)
+        # ... and each score is 5 * <user_tower, item_tower> of that item, recomputed from its features.
+        item_rows = [next(row for p in item_files for row in csv.DictReader(open(p)) if row["item_id"] == i)
+                     for i in ids]
+        item_vectors = item_tower(**raw_columns(item_specs, item_rows, "|"))["item_vector"].numpy()
+        np.testing.assert_allclose(found["scores"][r].numpy(), 5.0 * item_vectors @ user_vectors[r], rtol=1e-4, atol=1e-5)

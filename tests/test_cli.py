@@ -31,7 +31,7 @@ def test_pfd_train_with_overrides_then_pfd_export(tmp_path):
     out = str(tmp_path / "exported")
     proc = _run("pfd_tf.cli.export", "--model_dir", model_dir, "--out", out)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert os.path.exists(os.path.join(out, "saved_model.pb"))
+    assert os.path.exists(os.path.join(out, "student", "saved_model.pb"))
 
 
 def test_pfd_train_reports_a_bad_key_by_name(tmp_path):
