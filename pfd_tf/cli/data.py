@@ -1,11 +1,14 @@
 """`pfd-data`: writes a synthetic PFD dataset (day-split CSVs + config.yaml).
 
-    pfd-data --scenario cvr --out DIR [--rows N] [--seed S] [--days D]
+    pfd-data --scenario cvr|ctr --out DIR [--rows N] [--seed S] [--days D]
 
 The `cvr` scenario simulates clicks whose label is the purchase and whose
 privileged features are post-click behaviour (dwell time, add-to-cart, ...),
-as in Section 3 of the PFD paper; see :mod:`pfd_tf.data.synthetic`. The
-written ``DIR/config.yaml`` can be handed to ``pfd-train`` as is.
+as in Section 3 of the PFD paper; see :mod:`pfd_tf.data.synthetic`. The `ctr`
+scenario simulates impressions (label: click) with users' behaviour
+histories and privileged user-item interacted features, for a two-tower
+coarse ranker; see :mod:`pfd_tf.data.synthetic_ctr`. The written
+``DIR/config.yaml`` can be handed to ``pfd-train`` as is.
 """
 from absl import app, flags
 
@@ -14,7 +17,7 @@ from pfd_tf.data import synthetic
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("scenario", None, list(synthetic.SCENARIOS), "Which synthetic world.")
 flags.DEFINE_string("out", None, "Output directory (created if missing).")
-flags.DEFINE_integer("rows", 200_000, "Number of rows (clicks), train and test together.",
+flags.DEFINE_integer("rows", 200_000, "Number of rows (clicks for cvr, impressions for ctr), train and test together.",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Random seed; the same seed writes byte-identical files.")
 flags.DEFINE_integer("days", 8, "Days of logs; the last day is the test set.", lower_bound=2)

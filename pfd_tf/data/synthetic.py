@@ -523,3 +523,4 @@ def generate_cvr(out_dir: str, rows: int = 200_000, seed: int = 0, days: int = 8
 
 # One generator per scenario: generate(out_dir, rows=, seed=, days=) -> config path.
 SCENARIOS: dict[str, Callable[..., str]] = {"cvr": generate_cvr}
+from pfd_tf.data import synthetic_ctr  # noqa: E402,F401  (registers SCENARIOS["ctr"]; it imports this module)
