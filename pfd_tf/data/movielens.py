@@ -349,7 +349,11 @@ def _config(table: _Table, train: np.ndarray, n_train: int) -> dict:
         features.append(entry)
     config = run_config(features, n_train, seed=0)
     config["data"]["label"] = LABEL
-    config["model"] = dict(MODEL)
+    config["data"]["item_id_column"] = "movie_id"  # the retrieval index's ids
+    # The CTR world's two-tower model, over MovieLens' own behaviour sequence: the
+    # earlier ratings (movie, genre), each described by its rating and its age.
+    config["model"] = {**MODEL, "behaviour_items": ["hist_movie_id", "hist_genre"],
+                       "behaviour_side": ["hist_rating", "hist_age_bucket"]}
     return config
 
 
