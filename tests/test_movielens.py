@@ -268,3 +268,24 @@ def test_cli(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "ratings.dat: line 74" in proc.stderr
+
+
+def test_two_tower_trains_and_exports_a_retrieval_model_on_movielens(prepared, tmp_path):
+    from pfd_tf._keras import tf
+    from pfd_tf.trainer import train
+
+    _, _, config_path = prepared
+    config = config_lib.load(config_path, ["train.steps=4", "train.log_every=2", "train.batch_size=16",
+                                           "model.user_tower=[8,4]", "model.item_tower=[8,4]",
+                                           "model.attention_heads=2", "model.attention_head_dim=4",
+                                           "model.retrieval_k=3"])
+    metrics = train(config, str(tmp_path / "run"), verbose=0)
+    assert metrics["steps"] == 4 and metrics["teacher"] is not None
+    retrieval = tf.saved_model.load(str(tmp_path / "run" / "export" / "retrieval")).signatures["serving_default"]
+    inputs = set(retrieval.structured_input_signature[1])
+    assert "hist_movie_id" in inputs and "movie_id" not in inputs
+    assert not inputs & PRIVILEGED
+    import numpy as np
+
+    index = np.load(tmp_path / "run" / "export" / "item_index.npz")
+    assert set(index["ids"]) <= {str(m) for m in range(1, 100)} and len(index["ids"]) > 3
