@@ -89,8 +89,8 @@ def serve(task: Task) -> None:
     server.join()
 
 
-def make_strategy(config) -> "tf.distribute.experimental.ParameterServerStrategy":  # noqa: F821
-    """chief: ParameterServerStrategy over the TF_CONFIG cluster, tables sharded per `config.cluster`.
+def make_strategy(config):
+    """chief: a ParameterServerStrategy over the TF_CONFIG cluster, tables sharded per `config.cluster`.
 
     `MinSizePartitioner` splits a variable into contiguous row ranges, and
     Keras' `Embedding` looks them up with `tf.nn.embedding_lookup`, whose

@@ -20,7 +20,7 @@ import numpy as np
 os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
 
 import pfd_tf  # noqa: E402,F401
-from pfd_tf._keras import keras, tf  # noqa: E402
+from pfd_tf._keras import tf  # noqa: E402
 from pfd_tf import config as config_lib  # noqa: E402
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pytest
 
 import pfd_tf  # noqa: F401
-from pfd_tf._keras import keras, tf
+from pfd_tf._keras import tf
 from pfd_tf import config as config_lib
 from pfd_tf.models.build import build_distiller
 from pfd_tf.models.ranker import Ranker

@@ -13,7 +13,7 @@ import yaml
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before anything imports TensorFlow)
 from pfd_tf import config as config_lib
-from pfd_tf.data import synthetic, synthetic_ctr
+from pfd_tf.data import synthetic_ctr
 from pfd_tf.data.synthetic_ctr import CtrWorld, simulate_ctr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -292,7 +292,6 @@ def test_pipeline_reads_aligned_sequences(out):
 
 
 def test_cli_ctr_scenario(tmp_path):
-    assert synthetic.SCENARIOS["ctr"] is synthetic_ctr.generate_ctr
     out = tmp_path / "cli"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     proc = subprocess.run(

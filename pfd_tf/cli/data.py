@@ -12,10 +12,14 @@ coarse ranker; see :mod:`pfd_tf.data.synthetic_ctr`. The written
 """
 from absl import app, flags
 
-from pfd_tf.data import synthetic
+from pfd_tf.data.synthetic import generate_cvr
+from pfd_tf.data.synthetic_ctr import generate_ctr
+
+# One generator per scenario: generate(out_dir, rows=, seed=, days=) -> config path.
+SCENARIOS = {"cvr": generate_cvr, "ctr": generate_ctr}
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("scenario", None, list(synthetic.SCENARIOS), "Which synthetic world.")
+flags.DEFINE_enum("scenario", None, list(SCENARIOS), "Which synthetic world.")
 flags.DEFINE_string("out", None, "Output directory (created if missing).")
 flags.DEFINE_integer("rows", 200_000, "Number of rows (clicks for cvr, impressions for ctr), train and test together.",
                      lower_bound=1)
@@ -27,7 +31,7 @@ flags.mark_flags_as_required(["scenario", "out"])
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    generate = synthetic.SCENARIOS[FLAGS.scenario]
+    generate = SCENARIOS[FLAGS.scenario]
     try:
         config = generate(FLAGS.out, rows=FLAGS.rows, seed=FLAGS.seed, days=FLAGS.days)
     except ValueError as err:  # e.g. too few rows for the number of days

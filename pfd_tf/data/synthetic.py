@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 import yaml
@@ -520,7 +520,3 @@ def generate_cvr(out_dir: str, rows: int = 200_000, seed: int = 0, days: int = 8
     columns = simulate_cvr(world, seed)
     return write_dataset(columns, CVR_FEATURES, cvr_hash_buckets(world), days, seed, out_dir)
 
-
-# One generator per scenario: generate(out_dir, rows=, seed=, days=) -> config path.
-SCENARIOS: dict[str, Callable[..., str]] = {"cvr": generate_cvr}
-from pfd_tf.data import synthetic_ctr  # noqa: E402,F401  (registers SCENARIOS["ctr"]; it imports this module)

@@ -63,7 +63,6 @@ from typing import Mapping
 import numpy as np
 import yaml
 
-from pfd_tf.data import synthetic as _cvr
 from pfd_tf.data.synthetic import (
     DAY,
     DEVICES,
@@ -432,7 +431,6 @@ def simulate_ctr(world: CtrWorld, seed: int, latents: bool = False) -> dict[str,
 
     # Behaviour stream: sessions of a few behaviours in one category.
     # Times are integer seconds since the start of day 0 (negative in the warm-up).
-    total_days = w.history_days + w.days
     n_sessions = max(1, round(w.behaviours_per_user * w.n_users / w.session_length))
     s_user = rng.choice(w.n_users, n_sessions, p=activity)
     s_day = rng.integers(-w.history_days, w.days, n_sessions)
@@ -664,4 +662,3 @@ def generate_ctr(out_dir: str, rows: int = 200_000, seed: int = 0, days: int = 8
     return write_ctr_dataset(simulate_ctr(world, seed), world, seed, out_dir)
 
 
-_cvr.SCENARIOS["ctr"] = generate_ctr  # `pfd-data --scenario ctr`
