@@ -108,6 +108,9 @@ class DataConfig:
     sequence_delimiter: str = "|"
     csv_delimiter: str = ","
     shuffle_buffer: int = 10_000
+    # Keep the parsed, encoded training rows in memory after the first epoch (data that
+    # fits in RAM and is read for several epochs); rows are reshuffled every epoch.
+    cache: bool = False
     # two_tower: the items the retrieval index holds (CSV globs; default: the train files)
     item_files: tuple[str, ...] = ()
     item_id_column: str = "item_id"
@@ -313,6 +316,10 @@ def _coerce(type_name: str, value: Any, key: str) -> Any:
                 return ()
             raise ConfigError(f"{key}: expected a list, got {value!r}")
         return tuple(_coerce(inner, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if type_name == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
     scalar = {"int": int, "float": float, "str": str}.get(type_name)
     if scalar is None:
         raise TypeError(f"unsupported config field type {type_name}")  # a bug, not bad input

@@ -116,3 +116,27 @@ def test_retrieval_export_scores_are_scaled_inner_products_of_the_tower_exports(
                      for i in ids]
         item_vectors = item_tower(**raw_columns(item_specs, item_rows, "|"))["item_vector"].numpy()
         np.testing.assert_allclose(found["scores"][r].numpy(), 5.0 * item_vectors @ user_vectors[r], rtol=1e-4, atol=1e-5)
+
+
+def test_the_shared_behaviour_encoder_runs_once_per_step_for_both_networks(tiny_config_path):
+    from pfd_tf.data.pipeline import make_dataset_fn
+
+    config = _config(tiny_config_path)
+    model = build_distiller(config)
+    (encoder,) = model.shared_inputs()
+    assert isinstance(encoder, SequenceEmbedding)
+    calls = []
+    original = encoder.call
+    encoder.call = lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs)
+    ids, labels = next(iter(make_dataset_fn(config, "train", 32, training=True)(None)))
+    with tf.GradientTape() as tape:
+        out = model.compute_losses(ids, labels, training=True)
+    assert len(calls) == 1
+    # ... and both losses still reach it (Share&Sync): the teacher's through its user tower.
+    for term in ("loss_student", "loss_teacher"):
+        with tf.GradientTape() as tape:
+            value = model.compute_losses(ids, labels, training=True)[term]
+        grads = tape.gradient(value, encoder.encoder.trainable_variables)
+        assert all(g is not None for g in grads), term
+    independent = build_distiller(_config(tiny_config_path, "model.sharing=independent"))
+    assert independent.shared_inputs() == []

@@ -618,3 +618,30 @@ def test_trainer_names_file_and_line_of_bad_row(fresh_world, tmp_path):
     assert path in message
     assert f"line {line}" in message
     assert isinstance(info.value.__cause__, tf.errors.InvalidArgumentError)
+
+
+def test_cached_training_rows_are_each_row_once_per_epoch(tiny_config_path):
+    """data.cache: the first epoch's rows are exactly the train rows, reshuffled in later epochs."""
+    from pfd_tf.data.pipeline import count_rows
+
+    plain = config_lib.load(tiny_config_path)
+    cached = config_lib.load(tiny_config_path, ["data.cache=true"])
+    files = make_dataset_fn(plain, "train", 8, training=False).files
+    rows = count_rows(files, plain.data.format)
+
+    def keys(ds, n):
+        out = []
+        for ids, label in ds.unbatch().take(n):
+            out.append((int(ids["user_id"]), int(ids["item_id"]), int(ids["price"]), int(ids["device"]), float(label)))
+        return out
+
+    everything = sorted(keys(make_dataset_fn(plain, "train", 8, training=False)(None), rows))
+    stream = keys(make_dataset_fn(cached, "train", 8, training=True)(None), 2 * rows)
+    assert sorted(stream[:rows]) == everything
+    assert sorted(stream[rows:]) == everything
+    assert stream[:rows] != stream[rows:]  # reshuffled each epoch
+
+
+def test_cache_must_be_a_boolean(tiny_config_path):
+    with pytest.raises(config_lib.ConfigError, match="data.cache: expected true or false"):
+        config_lib.load(tiny_config_path, ["data.cache=yes please"])

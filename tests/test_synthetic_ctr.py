@@ -131,7 +131,7 @@ def test_layout_row_counts_and_header(out, config):
 def test_config_schema(out, config, world):
     assert config["data"] == {"format": "csv", "train_files": ["train/*.csv"],
                               "eval_files": ["test/*.csv"], "label": "click",
-                              "sequence_delimiter": "|"}
+                              "sequence_delimiter": "|", "cache": True}
     feats = {f["name"]: f for f in config["features"]}
     assert list(feats) == [c.name for c in synthetic_ctr.CTR_FEATURES]
     for name in HIST:
@@ -157,7 +157,7 @@ def test_config_schema(out, config, world):
     assert model["architecture"] == "two_tower" and model["inner_product_scale"] == 5.0
     assert model["behaviour_items"] == ["hist_item_id", "hist_category_id", "hist_shop_id"]
     assert model["behaviour_side"] == ["hist_age_bucket", "hist_dwell_bucket", "hist_type"]
-    assert (model["attention_heads"], model["attention_head_dim"]) == (4, 32)
+    assert (model["attention_heads"], model["attention_head_dim"]) == (4, 8)
     assert model["student_private_features"] == ["user_id"] and model["sharing"] == "shared"
     assert model["user_tower"] == model["item_tower"] == model["big_teacher_tower"] == [512, 256, 128]
     train = config["train"]

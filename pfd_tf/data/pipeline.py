@@ -25,6 +25,9 @@ from pfd_tf.config import Config, DataFormat, FeatureKind, FeatureSpec
 from pfd_tf.features import FeatureEncoder
 
 
+PARSE_BATCH = 4096  # rows parsed per call when caching parsed rows
+
+
 class DataError(ValueError):
     """Input data does not match the config; the message names the file and line or column."""
 
@@ -216,17 +219,26 @@ def make_dataset_fn(
         )
         if shard_rows:
             ds = ds.shard(context.num_input_pipelines, context.input_pipeline_id)
-        if training:
-            ds = ds.shuffle(config.data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-            ds = ds.repeat()
-        ds = ds.batch(per_replica, drop_remainder=training)
         encoder = FeatureEncoder(config.features)
 
         def to_model_inputs(records):
             raw = parse(records)
             return encoder(raw), tf.cast(raw[label], tf.float32)
 
-        ds = ds.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        def parse_batches(ds, size, drop_remainder):
+            ds = ds.batch(size, drop_remainder=drop_remainder)
+            return ds.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+        if training and config.data.cache:
+            # Parse and encode each row once; later epochs reshuffle the cached ids.
+            ds = parse_batches(ds, PARSE_BATCH, False).unbatch().cache()
+            ds = ds.shuffle(config.data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+            ds = ds.batch(per_replica, drop_remainder=True)
+        else:
+            if training:
+                ds = ds.shuffle(config.data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+                ds = ds.repeat()
+            ds = parse_batches(ds, per_replica, training)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     dataset_fn.files = files  # type: ignore[attr-defined]  (for diagnose and steps)

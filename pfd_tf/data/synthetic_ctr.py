@@ -602,8 +602,10 @@ MODEL = {
     "inner_product_scale": 5.0,
     "behaviour_items": ["hist_item_id", "hist_category_id", "hist_shop_id"],
     "behaviour_side": ["hist_age_bucket", "hist_dwell_bucket", "hist_type"],
+    # The paper's 4 heads, at 8 dims each instead of 32: on a 2-core CPU, 4 x 32 heads over
+    # 50 behaviours cost ~540 ms per step of 1024, 4 x 8 ~175 ms (measured with a fixed batch).
     "attention_heads": 4,
-    "attention_head_dim": 32,
+    "attention_head_dim": 8,
     "sharing": "shared",
     # Share*&Sync (Table 7): the student gets its own user id embedding.
     "student_private_features": ["user_id"],
@@ -630,6 +632,7 @@ def ctr_config(columns: Mapping[str, np.ndarray], world: CtrWorld, seed: int) ->
         features.append(entry)
     config = run_config(features, int(train.sum()), seed)
     config["data"]["label"] = LABEL
+    config["data"]["cache"] = True  # 6 x 50 behaviour tokens per row: parse them once, not every epoch
     config["model"] = dict(MODEL)
     return config
 

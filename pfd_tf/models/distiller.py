@@ -86,14 +86,27 @@ class Distiller(keras.Model):
         step = self.optimizer.iterations if self.optimizer is not None else tf.constant(0, tf.int64)
         return tf.where(tf.cast(step, tf.int64) >= self.swap_step, self.lambda_, 0.0)
 
+    def shared_inputs(self) -> list:
+        """Input layers (e.g. the behaviour-sequence encoder) that teacher and student both use."""
+        if self.teacher is None or not self.teacher_trainable:
+            return []
+        teacher = {id(layer) for layer in self.teacher.all_input_layers}
+        return [layer for layer in self.student.all_input_layers if id(layer) in teacher]
+
     def compute_losses(self, ids, labels, training: bool) -> dict[str, tf.Tensor]:
-        """Every term of Eq. (5) for one batch, plus the logits."""
-        out = {"student_logits": self.student(ids, training=training)}
+        """Every term of Eq. (5) for one batch, plus the logits.
+
+        A shared input component is computed once and fed to both networks
+        (Section 4: sharing "the components of processing the user
+        clicked/purchased behavior, which is known to be costly").
+        """
+        computed = {id(layer): layer(ids, training=training) for layer in self.shared_inputs()}
+        out = {"student_logits": self.student(ids, training=training, computed=computed)}
         out["loss_student"] = logloss(labels, out["student_logits"])
         if self.teacher is None:
             out["loss"] = out["loss_student"]
             return out
-        teacher_logits = self.teacher(ids, training=training and self.teacher_trainable)
+        teacher_logits = self.teacher(ids, training=training and self.teacher_trainable, computed=computed)
         lam = self.current_lambda()
         out["teacher_logits"] = teacher_logits
         out["lambda"] = lam

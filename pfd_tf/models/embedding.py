@@ -67,9 +67,14 @@ class FeatureEmbedding(keras.layers.Layer):
         raise NotImplementedError("FeatureEmbedding is rebuilt from the pfd_tf config")
 
 
-def concat_inputs(layers, ids: Mapping[str, tf.Tensor], training=None) -> tf.Tensor:
-    """Concatenates the outputs of input layers (FeatureEmbedding, SequenceEmbedding)."""
-    parts = [layer(ids, training=training) for layer in layers]
+def concat_inputs(layers, ids: Mapping[str, tf.Tensor], training=None, computed=None) -> tf.Tensor:
+    """Concatenates the outputs of input layers (FeatureEmbedding, SequenceEmbedding).
+
+    `computed` maps `id(layer)` to an output already computed this step for a
+    layer shared with another network, which is then reused, not recomputed.
+    """
+    computed = computed or {}
+    parts = [computed[id(layer)] if id(layer) in computed else layer(ids, training=training) for layer in layers]
     return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
 

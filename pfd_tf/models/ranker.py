@@ -30,8 +30,12 @@ class Ranker(keras.Model):
     def tables(self) -> dict:
         return input_tables(self.input_layers)
 
-    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
-        return self.tower(concat_inputs(self.input_layers, ids, training), training=training)
+    @property
+    def all_input_layers(self) -> list:
+        return list(self.input_layers)
+
+    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None, computed=None) -> tf.Tensor:
+        return self.tower(concat_inputs(self.input_layers, ids, training, computed), training=training)
 
     def get_config(self):
         raise NotImplementedError("a Ranker is rebuilt from the pfd_tf config (pfd_tf.models.build)")

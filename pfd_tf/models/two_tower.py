@@ -92,17 +92,21 @@ class TwoTowerRanker(keras.Model):
     def tables(self) -> dict:
         return input_tables(self.user_inputs + self.item_inputs)
 
-    def user_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False) -> tf.Tensor:
+    @property
+    def all_input_layers(self) -> list:
+        return self.user_inputs + self.item_inputs
+
+    def user_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False, computed=None) -> tf.Tensor:
         """Phi_W^u(X^u): `[B, d]` unit vectors, computed online per request."""
-        return self.user_tower(concat_inputs(self.user_inputs, ids, training), training=training)
+        return self.user_tower(concat_inputs(self.user_inputs, ids, training, computed), training=training)
 
-    def item_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False) -> tf.Tensor:
+    def item_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False, computed=None) -> tf.Tensor:
         """Phi_W^i(X^i): `[B, d]` unit vectors, computable offline for every candidate."""
-        return self.item_tower(concat_inputs(self.item_inputs, ids, training), training=training)
+        return self.item_tower(concat_inputs(self.item_inputs, ids, training, computed), training=training)
 
-    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
-        users = self.user_vectors(ids, training=training)
-        items = self.item_vectors(ids, training=training)
+    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None, computed=None) -> tf.Tensor:
+        users = self.user_vectors(ids, training=training, computed=computed)
+        items = self.item_vectors(ids, training=training, computed=computed)
         return self.scale * tf.reduce_sum(users * items, axis=-1)
 
     def get_config(self):
