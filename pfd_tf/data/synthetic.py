@@ -273,6 +273,17 @@ def _recent_categories(rng, world, user, user_cat_cdf) -> np.ndarray:
     return np.asarray(["|".join(tokens[s:e]) for s, e in zip(starts, ends)])
 
 
+def _taste_category_cdf(taste: np.ndarray, cat_vec: np.ndarray, sharpness: float) -> np.ndarray:
+    """Each user's softmax(sharpness * taste . category) CDF, offset by the user's
+    index and flattened, so one `searchsorted` samples categories for many users."""
+    logits = sharpness * taste @ cat_vec.T
+    prob = np.exp(logits - logits.max(axis=1, keepdims=True))
+    prob /= prob.sum(axis=1, keepdims=True)
+    cdf = np.cumsum(prob, axis=1)
+    cdf[:, -1] = 1.0
+    return (cdf + np.arange(len(taste))[:, None]).ravel()
+
+
 def simulate_cvr(world: CvrWorld, seed: int, latents: bool = False) -> dict[str, np.ndarray]:
     """Simulates one click log; returns ``{column: array}`` in CVR_COLUMNS order.
 
@@ -314,12 +325,7 @@ def simulate_cvr(world: CvrWorld, seed: int, latents: bool = False) -> dict[str,
     pref_device = rng.choice(3, w.n_users, p=np.asarray(w.device_probs) / sum(w.device_probs))
     user_bias = w.user_bias_std * rng.normal(size=w.n_users)
     activity = _zipf_weights(rng, w.n_users, w.user_activity_zipf)
-    cat_logits = w.taste_sharpness * taste @ cat_vec.T
-    cat_prob = np.exp(cat_logits - cat_logits.max(axis=1, keepdims=True))
-    cat_prob /= cat_prob.sum(axis=1, keepdims=True)
-    cat_cdf = np.cumsum(cat_prob, axis=1)
-    cat_cdf[:, -1] = 1.0
-    user_cat_cdf = (cat_cdf + np.arange(w.n_users)[:, None]).ravel()
+    user_cat_cdf = _taste_category_cdf(taste, cat_vec, w.taste_sharpness)
 
     # Clicks: user by activity, category by taste (or exploration), item by popularity.
     user = rng.choice(w.n_users, n, p=activity)

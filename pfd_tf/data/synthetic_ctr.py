@@ -71,6 +71,7 @@ from pfd_tf.data.synthetic import (
     _ConfigDumper,
     _as_strings,
     _sample_grouped,
+    _taste_category_cdf,
     _sigmoid,
     _solve_base,
     _vocab,
@@ -418,11 +419,7 @@ def simulate_ctr(world: CtrWorld, seed: int, latents: bool = False) -> dict[str,
     pref_device = rng.choice(3, w.n_users, p=np.asarray(w.device_probs) / sum(w.device_probs))
     user_bias = w.user_bias_std * rng.normal(size=w.n_users)
     activity = _zipf_weights(rng, w.n_users, w.user_activity_zipf)
-    cat_logits = w.taste_sharpness * taste @ cat_vec.T
-    cat_prob = np.exp(cat_logits - cat_logits.max(axis=1, keepdims=True))
-    cat_cdf = np.cumsum(cat_prob / cat_prob.sum(axis=1, keepdims=True), axis=1)
-    cat_cdf[:, -1] = 1.0
-    user_cat_cdf = (cat_cdf + np.arange(w.n_users)[:, None]).ravel()
+    user_cat_cdf = _taste_category_cdf(taste, cat_vec, w.taste_sharpness)
 
     def taste_or_explore(users: np.ndarray) -> np.ndarray:
         k = len(users)
