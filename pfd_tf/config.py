@@ -146,6 +146,9 @@ class DistillConfig:
     swap_step: int = 0
     temperature: float = 1.0
     teacher_checkpoint: str = ""  # Ind&Async: a pre-trained teacher, loaded and frozen
+    # Ind&Async's first stage: train the teacher alone (the student is built, so the
+    # checkpoint has the run's usual layout, but never computed, trained or exported).
+    teacher_only: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -484,6 +487,16 @@ def validate(config: Config) -> None:
             raise ConfigError(
                 "distill.teacher_checkpoint: a pre-trained teacher (Ind&Async) has its own "
                 "embeddings; set model.sharing: independent"
+            )
+    if distill.teacher_only:
+        if distill.mode is Mode.BASELINE:
+            raise ConfigError("distill.teacher_only: the baseline has no teacher")
+        if distill.teacher_checkpoint:
+            raise ConfigError("distill.teacher_only: cannot train a teacher that distill.teacher_checkpoint freezes")
+        if model.sharing is not Sharing.INDEPENDENT:
+            raise ConfigError(
+                "distill.teacher_only: a teacher pre-trained for Ind&Async has its own embeddings; "
+                "set model.sharing: independent"
             )
 
     cluster = config.cluster

@@ -8,7 +8,8 @@ parameter-server cluster (ParameterServerStrategy, whose ClusterCoordinator
   steps (a "Keras epoch"); a run started again on the same `model_dir`
   resumes from the latest, at its `optimizer.iterations`;
 - `logs/`: TensorBoard summaries;
-- `export/student/`: the student SavedModel;
+- `export/student/`: the student SavedModel (not for `distill.teacher_only`,
+  whose student is never trained);
 - `metrics.json`: held-out AUC and log loss of student and teacher (exact, see
   `pfd_tf.evaluation`), steps and speed.
 """
@@ -149,17 +150,22 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
 
     evaluator = Evaluator(config)
     results = _fit_or_explain(lambda: evaluator(manager.latest_checkpoint), config, eval_fn.files)
-    export_all(config, manager.latest_checkpoint, os.path.join(model_dir, "export"))
+    if model.train_student:
+        export_all(config, manager.latest_checkpoint, os.path.join(model_dir, "export"))
+    else:
+        print(f"teacher pre-trained; distil from it (Ind&Async) with --set "
+              f"distill.teacher_checkpoint={manager.latest_checkpoint}", flush=True)
+
+    def held_out(who):
+        if f"{who}_auc" not in results:
+            return None
+        return {"auc": float(results[f"{who}_auc"]), "logloss": float(results[f"{who}_logloss"])}
 
     examples = trained_steps * config.train.batch_size
     metrics = {
         "mode": config.distill.mode.value,
-        "student": {"auc": float(results["student_auc"]), "logloss": float(results["student_logloss"])},
-        "teacher": (
-            {"auc": float(results["teacher_auc"]), "logloss": float(results["teacher_logloss"])}
-            if model.teacher is not None
-            else None
-        ),
+        "student": held_out("student"),
+        "teacher": held_out("teacher"),
         "steps": int(model.optimizer.iterations.numpy()),
         "examples": examples,
         "train_seconds": round(train_seconds, 3),

@@ -50,9 +50,12 @@ def test_ind_async_loads_and_freezes_a_pretrained_teacher(tmp_path):
     from pfd_tf.trainer import train
 
     path = write_tiny_world(str(tmp_path))
-    first = config_lib.load(path, ["model.sharing=independent"])
-    train(first, str(tmp_path / "teacher_run"), verbose=0)
+    first = config_lib.load(path, ["model.sharing=independent", "distill.teacher_only=true"])
+    pretrained = train(first, str(tmp_path / "teacher_run"), verbose=0)
     checkpoint = tf.train.latest_checkpoint(str(tmp_path / "teacher_run" / "checkpoints"))
+    assert pretrained["student"] is None and pretrained["teacher"]["auc"] > 0
+    assert pretrained["checkpoint"] == checkpoint
+    assert not os.path.exists(tmp_path / "teacher_run" / "export")  # an untrained student is not served
 
     second = config_lib.load(path, ["model.sharing=independent", f"distill.teacher_checkpoint={checkpoint}"])
     from pfd_tf.trainer import build_and_compile

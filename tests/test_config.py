@@ -274,6 +274,18 @@ def test_teacher_checkpoint_needs_independent_sharing(raw):
     assert config.distill.teacher_checkpoint == "teacher/ckpt-1"
 
 
+def test_teacher_only_needs_independent_sharing_and_a_teacher(raw):
+    raw["distill"]["teacher_only"] = True
+    assert "model.sharing: independent" in _error(raw)
+    raw["model"]["sharing"] = "independent"
+    assert config_lib.from_dict(raw).distill.teacher_only
+    raw["distill"]["teacher_checkpoint"] = "teacher/ckpt-1"
+    assert "distill.teacher_only" in _error(raw)
+    del raw["distill"]["teacher_checkpoint"]
+    raw["distill"]["mode"] = "baseline"
+    assert "distill.teacher_only: the baseline has no teacher" in _error(raw)
+
+
 @pytest.mark.parametrize("mode", ["pfd", "pfd_md", "lupi"])
 def test_mode_needing_privileged_features(raw, mode):
     raw["features"] = [f for f in raw["features"] if f.get("role") != "privileged"]

@@ -153,3 +153,22 @@ def test_baseline_trains_the_student_alone(config, batch):
     logs = model.train_step(batch)
     assert set(logs) == {"loss", "loss_student", "student_auc", "student_logloss"}
     assert float(logs["loss"]) == pytest.approx(float(logs["loss_student"]))
+
+
+def test_teacher_only_pretraining_moves_the_teacher_alone(config, batch):
+    """Ind&Async's first stage: the loss is the teacher's log-loss; no student weight moves."""
+    from pfd_tf.models.losses import logloss
+
+    model = _model(config, ["model.sharing=independent", "distill.teacher_only=true"])
+    assert not model.student.trainable_variables
+    assert {v.ref() for v in model.trainable_variables} == {v.ref() for v in model.teacher.trainable_variables}
+    ids, labels = batch
+    expected = float(logloss(labels, model.teacher(ids, training=True)))
+    student_before = [v.numpy().copy() for v in model.student.variables]
+    teacher_before = [v.numpy().copy() for v in model.teacher.trainable_variables]
+    logs = model.train_step(batch)
+    assert set(logs) == {"loss", "loss_teacher", "teacher_auc", "teacher_logloss"}
+    assert float(logs["loss"]) == pytest.approx(expected, rel=1e-5)
+    for before, v in zip(student_before, model.student.variables):
+        np.testing.assert_array_equal(before, v.numpy())
+    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(teacher_before, model.teacher.trainable_variables))

@@ -12,11 +12,7 @@ coarse ranker; see :mod:`pfd_tf.data.synthetic_ctr`. The written
 """
 from absl import app, flags
 
-from pfd_tf.data.synthetic import generate_cvr
-from pfd_tf.data.synthetic_ctr import generate_ctr
-
-# One generator per scenario: generate(out_dir, rows=, seed=, days=) -> config path.
-SCENARIOS = {"cvr": generate_cvr, "ctr": generate_ctr}
+from pfd_tf.data.scenarios import SCENARIOS
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("scenario", None, list(SCENARIOS), "Which synthetic world.")

@@ -127,6 +127,7 @@ def build_distiller(config: Config) -> Distiller:
         lambda_=config.distill.lambda_,
         swap_step=config.distill.swap_step,
         temperature=config.distill.temperature,
+        train_student=not config.distill.teacher_only,
         name="distiller",
     )
     build_weights(distiller.student, config)

@@ -17,6 +17,8 @@ survives a restart.
 
 Without a teacher (mode `baseline`) the loss is L_s alone.  A frozen
 (pre-trained, Ind&Async) teacher runs in inference mode and has no L_t.
+Pre-training that teacher (Ind&Async's first stage, `train_student=False`)
+computes the teacher alone: the loss is L_t and the student is frozen.
 """
 from __future__ import annotations
 
@@ -37,36 +39,40 @@ class Distiller(keras.Model):
         lambda_: float = 0.5,
         swap_step: int = 0,
         temperature: float = 1.0,
+        train_student: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not train_student and teacher is None:
+            raise ValueError("train_student=False needs a teacher to train")
         self.student = student
         self.teacher = teacher
         self.lambda_ = float(lambda_)
         self.swap_step = int(swap_step)
         self.temperature = float(temperature)
+        self.train_student = bool(train_student)
+        if not train_student:
+            student.trainable = False
 
         def mean(name):
             return keras.metrics.Mean(name=name)
 
         self.loss_tracker = mean("loss")
-        self.student_loss_tracker = mean("loss_student")
-        self.student_auc = keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name="student_auc")
-        self.student_logloss = keras.metrics.BinaryCrossentropy(from_logits=True, name="student_logloss")
-        self._metrics = [self.loss_tracker, self.student_loss_tracker, self.student_auc, self.student_logloss]
+        self._metrics = [self.loss_tracker]
+        if train_student:
+            self.student_loss_tracker = mean("loss_student")
+            self.student_auc = keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name="student_auc")
+            self.student_logloss = keras.metrics.BinaryCrossentropy(from_logits=True, name="student_logloss")
+            self._metrics += [self.student_loss_tracker, self.student_auc, self.student_logloss]
         if teacher is not None:
             self.teacher_loss_tracker = mean("loss_teacher")
-            self.distill_loss_tracker = mean("loss_distill")
-            self.lambda_tracker = mean("lambda")
             self.teacher_auc = keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name="teacher_auc")
             self.teacher_logloss = keras.metrics.BinaryCrossentropy(from_logits=True, name="teacher_logloss")
-            self._metrics += [
-                self.teacher_loss_tracker,
-                self.distill_loss_tracker,
-                self.lambda_tracker,
-                self.teacher_auc,
-                self.teacher_logloss,
-            ]
+            self._metrics += [self.teacher_loss_tracker, self.teacher_auc, self.teacher_logloss]
+        if teacher is not None and train_student:
+            self.distill_loss_tracker = mean("loss_distill")
+            self.lambda_tracker = mean("lambda")
+            self._metrics += [self.distill_loss_tracker, self.lambda_tracker]
 
     @property
     def metrics(self):
@@ -100,6 +106,10 @@ class Distiller(keras.Model):
         (Section 4: sharing "the components of processing the user
         clicked/purchased behavior, which is known to be costly").
         """
+        if not self.train_student:
+            teacher_logits = self.teacher(ids, training=training)
+            loss = logloss(labels, teacher_logits)
+            return {"teacher_logits": teacher_logits, "loss_teacher": loss, "loss": loss}
         computed = {id(layer): layer(ids, training=training) for layer in self.shared_inputs()}
         out = {"student_logits": self.student(ids, training=training, computed=computed)}
         out["loss_student"] = logloss(labels, out["student_logits"])
@@ -132,13 +142,15 @@ class Distiller(keras.Model):
 
     def _update_metrics(self, out, labels) -> dict[str, tf.Tensor]:
         self.loss_tracker.update_state(out["loss"])
-        self.student_loss_tracker.update_state(out["loss_student"])
-        self.student_auc.update_state(labels, out["student_logits"])
-        self.student_logloss.update_state(labels, out["student_logits"])
+        if self.train_student:
+            self.student_loss_tracker.update_state(out["loss_student"])
+            self.student_auc.update_state(labels, out["student_logits"])
+            self.student_logloss.update_state(labels, out["student_logits"])
         if self.teacher is not None:
             self.teacher_loss_tracker.update_state(out["loss_teacher"])
-            self.distill_loss_tracker.update_state(out["loss_distill"])
-            self.lambda_tracker.update_state(out["lambda"])
+            if self.train_student:
+                self.distill_loss_tracker.update_state(out["loss_distill"])
+                self.lambda_tracker.update_state(out["lambda"])
             self.teacher_auc.update_state(labels, out["teacher_logits"])
             self.teacher_logloss.update_state(labels, out["teacher_logits"])
         return {m.name: m.result() for m in self.metrics}

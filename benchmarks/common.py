@@ -1,0 +1,25 @@
+"""What the benchmark scripts share: one training run from a config file, and table cells."""
+from __future__ import annotations
+
+import statistics
+
+import pfd_tf  # noqa: F401
+from pfd_tf._keras import keras
+from pfd_tf import config as config_lib
+from pfd_tf.trainer import train
+
+
+def run(config_path: str, model_dir: str, overrides) -> dict:
+    """Trains the config with `overrides` in a fresh Keras session; returns metrics.json's content."""
+    keras.backend.clear_session()
+    config = config_lib.load(config_path, list(overrides))
+    return train(config, model_dir, verbose=0)
+
+
+def fmt(values) -> str:
+    """`mean ± std` of AUCs (the value alone for one, `-` for none)."""
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"

@@ -1,0 +1,101 @@
+"""Table 7 of the PFD paper: PFD+MD trained in different manners, on the synthetic CTR world.
+
+    python benchmarks/training_manners.py --out bench_out/table7 [--seeds 0] [--rows 200000]
+        [--mode pfd_md] [--set key=value ...]
+
+On one world per seed (`pfd-data --scenario ctr --seed N`), in one run:
+
+| row         | how                                                                    |
+|-------------|------------------------------------------------------------------------|
+| baseline    | the two-tower student alone                                            |
+| Ind&Async   | the teacher pre-trained alone (`distill.teacher_only`), then frozen     |
+|             | while the student distils from it (`distill.teacher_checkpoint`)       |
+| Ind&Sync    | teacher and student together, each with its own input components       |
+| Share&Sync  | together, sharing every common input component (tables, encoder)       |
+| Share*&Sync | together, sharing all but the user id (`student_private_features`)     |
+
+Wall time is `metrics.json`'s `train_seconds` (for Ind&Async, both stages),
+relative to the baseline's.  Prints a markdown table (mean over seeds) and
+writes every run's metrics to `OUT/results.json`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+from common import fmt, run
+
+from pfd_tf.data.synthetic_ctr import generate_ctr
+from pfd_tf._keras import tf
+
+INDEPENDENT = ["model.sharing=independent"]
+MANNERS = {
+    "Ind&Sync": INDEPENDENT,
+    "Share&Sync": ["model.sharing=shared", "model.student_private_features=[]"],
+    "Share*&Sync": ["model.sharing=shared", "model.student_private_features=[user_id]"],
+}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="bench_out/table7")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--mode", default="pfd_md", help="the distillation method trained in each manner")
+    parser.add_argument("--set", action="append", default=[], help="config override for every run")
+    args = parser.parse_args()
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    os.makedirs(args.out, exist_ok=True)
+    results = []
+    started = time.perf_counter()
+
+    def record(row, seed, metrics, seconds):
+        teacher = metrics["teacher"]["auc"] if metrics["teacher"] else None
+        results.append({"row": row, "seed": seed, "student_auc": metrics["student"]["auc"],
+                        "teacher_auc": teacher, "train_seconds": seconds})
+        print(f"seed {seed} {row}: student AUC {metrics['student']['auc']:.4f}  teacher AUC "
+              f"{teacher if teacher is None else round(teacher, 4)}  {seconds:.1f}s", flush=True)
+
+    for seed in seeds:
+        config_path = generate_ctr(os.path.join(args.out, f"data-{seed}"), rows=args.rows, seed=seed)
+        runs = os.path.join(args.out, "runs", f"seed{seed}")
+        common = [f"train.seed={seed}", *args.set]
+
+        baseline = run(config_path, os.path.join(runs, "baseline"), ["distill.mode=baseline", *common])
+        record("baseline", seed, baseline, baseline["train_seconds"])
+
+        distill = [f"distill.mode={args.mode}", *common]
+        teacher = run(config_path, os.path.join(runs, "ind_async_teacher"),
+                      [*distill, *INDEPENDENT, "distill.teacher_only=true"])
+        student = run(config_path, os.path.join(runs, "ind_async_student"),
+                      [*distill, *INDEPENDENT, f"distill.teacher_checkpoint={teacher['checkpoint']}"])
+        record("Ind&Async", seed, student, teacher["train_seconds"] + student["train_seconds"])
+
+        for row, overrides in MANNERS.items():
+            name = row.replace("&", "_").replace("*", "_star").lower()
+            metrics = run(config_path, os.path.join(runs, name), [*distill, *overrides])
+            record(row, seed, metrics, metrics["train_seconds"])
+
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"args": vars(args), "results": results}, f, indent=2)
+
+    def column(row, key):
+        return [r[key] for r in results if r["row"] == row and r[key] is not None]
+
+    base_seconds = statistics.mean(column("baseline", "train_seconds"))
+    print(f"\nTable 7 ({args.mode} on the synthetic CTR world, {args.rows} rows, seeds {args.seeds}; "
+          f"{tf.config.threading.get_inter_op_parallelism_threads() or 'default'} inter-op threads)\n")
+    print("| manner | student AUC | teacher AUC | wall time | relative |\n|---|---|---|---|---|")
+    for row in ["baseline", "Ind&Async", *MANNERS]:
+        seconds = statistics.mean(column(row, "train_seconds"))
+        print(f"| {row} | {fmt(column(row, 'student_auc'))} | {fmt(column(row, 'teacher_auc'))} | "
+              f"{seconds:.0f} s | {(seconds / base_seconds - 1) * 100:+.1f}% |")
+    print(f"\ntotal wall time {time.perf_counter() - started:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
