@@ -32,7 +32,7 @@ def main():
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="cvr")
     parser.add_argument("--out", default=None, help="default: bench_out/<scenario>_methods")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rows", type=int, default=None, help="default: the scenario's")
     parser.add_argument("--modes", default="baseline,lupi,md,pfd,pfd_md")
     parser.add_argument("--lambdas", default="0.1,0.3,0.5,0.7,0.9", help="PFD lambda sweep; empty to skip")
     parser.add_argument("--set", action="append", default=[], help="config override for every run")
@@ -43,10 +43,11 @@ def main():
     lambdas = [float(x) for x in args.lambdas.split(",") if x]
     args.out = args.out or os.path.join("bench_out", f"{args.scenario}_methods")
     os.makedirs(args.out, exist_ok=True)
+    sized = {"rows": args.rows} if args.rows else {}
     results = []
     started = time.perf_counter()
     for seed in seeds:
-        config_path = SCENARIOS[args.scenario](os.path.join(args.out, f"data-{seed}"), rows=args.rows, seed=seed)
+        config_path = SCENARIOS[args.scenario](os.path.join(args.out, f"data-{seed}"), seed=seed, **sized)
         default_lambda = config_lib.load(config_path).distill.lambda_
         runs = [(mode, None) for mode in modes] + [("pfd", lam) for lam in lambdas]
         for mode, lam in runs:
@@ -71,7 +72,7 @@ def main():
         return [r[who]["auc"] for r in results if r["mode"] == mode and r["lambda"] == lam and r[who]]
 
     table = {"cvr": "Table 4 (synthetic CVR", "ctr": "Table 2 (synthetic CTR, two-tower student"}[args.scenario]
-    print(f"\n{table}, {args.rows} rows, seeds {args.seeds}): held-out AUC, mean ± std\n")
+    print(f"\n{table}, {args.rows or 'default'} rows, seeds {args.seeds}): held-out AUC, mean ± std\n")
     print("| method | student | teacher |\n|---|---|---|")
     for mode in modes:
         print(f"| {mode} | {fmt(aucs(mode, 'student'))} | {fmt(aucs(mode, 'teacher'))} |")

@@ -1,6 +1,6 @@
 """Table 7 of the PFD paper: PFD+MD trained in different manners, on the synthetic CTR world.
 
-    python benchmarks/training_manners.py --out bench_out/table7 [--seeds 0] [--rows 200000]
+    python benchmarks/training_manners.py --out bench_out/table7 [--seeds 0] [--rows 600000]
         [--mode pfd_md] [--set key=value ...]
 
 On one world per seed (`pfd-data --scenario ctr --seed N`), in one run:
@@ -28,7 +28,7 @@ import time
 
 from common import fmt, run
 
-from pfd_tf.data.synthetic_ctr import generate_ctr
+from pfd_tf.data.synthetic_ctr import DEFAULT_ROWS, generate_ctr
 from pfd_tf._keras import tf
 
 INDEPENDENT = ["model.sharing=independent"]
@@ -43,7 +43,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="bench_out/table7")
     parser.add_argument("--seeds", default="0")
-    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--mode", default="pfd_md", help="the distillation method trained in each manner")
     parser.add_argument("--set", action="append", default=[], help="config override for every run")
     args = parser.parse_args()

@@ -40,8 +40,8 @@ def run_sidecar(config: Config, model_dir: str, poll_seconds: float = 2.0, timeo
         writer.flush()
         with open(os.path.join(model_dir, METRICS_FILE), "a", encoding="utf-8") as f:
             f.write(json.dumps(metrics) + "\n")
-        print(f"evaluator: step {metrics['step']}: student AUC {metrics['student_auc']:.4f}"
-              + (f", teacher AUC {metrics['teacher_auc']:.4f}" if "teacher_auc" in metrics else ""), flush=True)
+        aucs = [f"{who} AUC {metrics[f'{who}_auc']:.4f}" for who in ("student", "teacher") if f"{who}_auc" in metrics]
+        print(f"evaluator: step {metrics['step']}: {', '.join(aucs)}", flush=True)
         results.append(metrics)
         if metrics["step"] >= config.train.steps:
             break

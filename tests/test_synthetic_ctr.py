@@ -5,7 +5,6 @@ import glob
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -131,11 +130,11 @@ def test_layout_row_counts_and_header(out, config):
 def test_config_schema(out, config, world):
     assert config["data"] == {"format": "csv", "train_files": ["train/*.csv"],
                               "eval_files": ["test/*.csv"], "label": "click",
-                              "sequence_delimiter": "|", "cache": True}
+                              "sequence_delimiter": "|"}
     feats = {f["name"]: f for f in config["features"]}
     assert list(feats) == [c.name for c in synthetic_ctr.CTR_FEATURES]
     for name in HIST:
-        assert feats[name]["kind"] == "sequence" and feats[name]["max_len"] == 50
+        assert feats[name]["kind"] == "sequence" and feats[name]["max_len"] == synthetic_ctr.BEHAVIOURS_READ
         assert feats[name]["role"] == "regular" and feats[name]["side"] == "user"
     assert feats["hist_item_id"]["hash_buckets"] == feats["item_id"]["hash_buckets"] == 2 * world.n_items
     assert feats["hist_type"]["vocabulary"] == ["click", "purchase"]
@@ -162,7 +161,7 @@ def test_config_schema(out, config, world):
     assert model["user_tower"] == model["item_tower"] == model["big_teacher_tower"] == [512, 256, 128]
     train = config["train"]
     n_train = ROWS - len(read_csvs(os.path.join(out, "test", "*.csv"))[1]["day"])
-    assert train["steps"] == max(50, round(4 * n_train / 1024))
+    assert train["steps"] == max(50, round(n_train / 1024))  # one epoch, as in the paper
     assert train["learning_rate"] == 0.05 and train["seed"] == 0
     assert config["distill"] == {"mode": "pfd", "lambda": 0.5, "swap_step": train["steps"] // 8,
                                  "temperature": 1.0}
@@ -272,12 +271,6 @@ def test_world_is_sized_for_rows():
         simulate_ctr(CtrWorld.for_rows(100, days=1), seed=0)
 
 
-def test_generating_200k_rows_takes_under_30_seconds(tmp_path):
-    start = time.perf_counter()
-    synthetic_ctr.generate_ctr(str(tmp_path), rows=200_000, seed=3)
-    assert time.perf_counter() - start < 30
-
-
 def test_pipeline_reads_aligned_sequences(out):
     from pfd_tf.data.pipeline import make_dataset_fn
 
@@ -285,7 +278,7 @@ def test_pipeline_reads_aligned_sequences(out):
     ids, label = next(iter(make_dataset_fn(config, "train", 64, training=False)(None)))
     assert label.shape == (64,)
     valid = [(ids[name].numpy() != 0).sum(axis=1) for name in HIST]
-    assert ids["hist_item_id"].shape == (64, 50)
+    assert ids["hist_item_id"].shape == (64, synthetic_ctr.BEHAVIOURS_READ)  # the most recent of 50
     for other in valid[1:]:
         assert (other == valid[0]).all()
     assert valid[0].max() > 0

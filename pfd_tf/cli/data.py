@@ -17,7 +17,8 @@ from pfd_tf.data.scenarios import SCENARIOS
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("scenario", None, list(SCENARIOS), "Which synthetic world.")
 flags.DEFINE_string("out", None, "Output directory (created if missing).")
-flags.DEFINE_integer("rows", 200_000, "Number of rows (clicks for cvr, impressions for ctr), train and test together.",
+flags.DEFINE_integer("rows", None, "Number of rows (clicks for cvr, impressions for ctr), train and test "
+                     "together; default: the scenario's (200,000 for cvr, 600,000 for ctr).",
                      lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Random seed; the same seed writes byte-identical files.")
 flags.DEFINE_integer("days", 8, "Days of logs; the last day is the test set.", lower_bound=2)
@@ -29,7 +30,8 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     generate = SCENARIOS[FLAGS.scenario]
     try:
-        config = generate(FLAGS.out, rows=FLAGS.rows, seed=FLAGS.seed, days=FLAGS.days)
+        sized = {"rows": FLAGS.rows} if FLAGS.rows is not None else {}
+        config = generate(FLAGS.out, seed=FLAGS.seed, days=FLAGS.days, **sized)
     except ValueError as err:  # e.g. too few rows for the number of days
         raise app.UsageError(str(err)) from err
     print(config)

@@ -454,14 +454,14 @@ def feature_config(col: Column, n_buckets: int | None, train_values: np.ndarray)
 EPOCHS = 4  # passes over the train days that the written config trains for
 
 
-def run_config(features: list[dict], n_train: int, seed: int) -> dict:
+def run_config(features: list[dict], n_train: int, seed: int, epochs: int = EPOCHS) -> dict:
     """The full config.yaml: data, features, model, distill and train sections.
 
-    Four epochs: measured on the default world (benchmarks/table4.py, seeds
+    `epochs` passes over the train days.  Four for the CVR world: measured on the default world (benchmarks/table4.py, seeds
     0-2), the baseline student peaks around 4 epochs and overfits by 6, so
     this compares PFD with a baseline near its best, not an over-trained one.
     """
-    steps = max(50, round(EPOCHS * n_train / 1024))
+    steps = max(50, round(epochs * n_train / 1024))
     return {
         "data": {
             "format": "csv",
