@@ -1,6 +1,7 @@
 """What the benchmark scripts share: one training run from a config file, and table cells."""
 from __future__ import annotations
 
+import shutil
 import statistics
 
 import pfd_tf  # noqa: F401
@@ -10,7 +11,11 @@ from pfd_tf.trainer import train
 
 
 def run(config_path: str, model_dir: str, overrides) -> dict:
-    """Trains the config with `overrides` in a fresh Keras session; returns metrics.json's content."""
+    """Trains the config with `overrides` from scratch in a fresh Keras session; returns metrics.json's content.
+
+    A leftover `model_dir` (from an earlier benchmark run) is removed first: `train` would resume from it.
+    """
+    shutil.rmtree(model_dir, ignore_errors=True)
     keras.backend.clear_session()
     config = config_lib.load(config_path, list(overrides))
     return train(config, model_dir, verbose=0)
