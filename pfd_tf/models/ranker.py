@@ -39,3 +39,44 @@ class Ranker(keras.Model):
 
     def get_config(self):
         raise NotImplementedError("a Ranker is rebuilt from the pfd_tf config (pfd_tf.models.build)")
+
+
+class SumRanker(keras.Model):
+    """logit = the sum of its rankers' logits.
+
+    Used for the DNN teacher of a two-tower student with
+    `model.teacher_inner_product` (NeuMF-style: an MLP beside the inner-product
+    model, He et al. 2017, which the PFD paper cites as [5]).  An input layer
+    several rankers read (the behaviour encoder) is computed once.
+    """
+
+    def __init__(self, rankers: Sequence[keras.Model], **kwargs):
+        super().__init__(**kwargs)
+        if len(rankers) < 2:
+            raise ValueError("SumRanker needs at least two rankers")
+        self.rankers = list(rankers)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for r in self.rankers for name in r.feature_names))
+
+    @property
+    def tables(self) -> dict:
+        return {name: table for r in self.rankers for name, table in r.tables.items()}
+
+    @property
+    def all_input_layers(self) -> list:
+        return list({id(layer): layer for r in self.rankers for layer in r.all_input_layers}.values())
+
+    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None, computed=None) -> tf.Tensor:
+        computed = dict(computed or {})
+        seen = set()
+        for ranker in self.rankers:
+            for layer in ranker.all_input_layers:
+                if id(layer) in seen and id(layer) not in computed:
+                    computed[id(layer)] = layer(ids, training=training)
+                seen.add(id(layer))
+        return tf.add_n([r(ids, training=training, computed=computed) for r in self.rankers])
+
+    def get_config(self):
+        raise NotImplementedError("a SumRanker is rebuilt from the pfd_tf config (pfd_tf.models.build)")
