@@ -137,9 +137,6 @@ class ModelConfig:
     behaviour_side: tuple[str, ...] = ()
     attention_heads: int = 4
     attention_head_dim: int = 32
-    # two_tower student, md/pfd_md: the DNN teacher's logit plus an inner-product model's
-    # (NeuMF-style), so the teacher is at least as expressive as Eq. (3) in practice too.
-    teacher_inner_product: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -473,13 +470,6 @@ def validate(config: Config) -> None:
             raise ConfigError("data.item_files: a two_tower model on TFRecord data needs a CSV item file")
 
     distill = config.distill
-    if model.teacher_inner_product and (
-        model.architecture is not Architecture.TWO_TOWER or distill.mode not in (Mode.MD, Mode.PFD_MD)
-    ):
-        raise ConfigError(
-            "model.teacher_inner_product: adds an inner-product model to the DNN teacher of a "
-            "two_tower student, so it needs model.architecture: two_tower and distill.mode: md or pfd_md"
-        )
     if not 0.0 <= distill.lambda_ <= 1.0:
         raise ConfigError(f"distill.lambda: must be in [0, 1], got {distill.lambda_}")
     if distill.swap_step < 0:

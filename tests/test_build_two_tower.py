@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 
 import numpy as np
-import pytest
 
 import pfd_tf  # noqa: F401
 from pfd_tf._keras import tf
@@ -141,39 +140,3 @@ def test_the_shared_behaviour_encoder_runs_once_per_step_for_both_networks(tiny_
         assert all(g is not None for g in grads), term
     independent = build_distiller(_config(tiny_config_path, "model.sharing=independent"))
     assert independent.shared_inputs() == []
-
-
-def test_teacher_inner_product_adds_a_two_tower_logit_to_the_dnn_teacher(tiny_config_path):
-    """model.teacher_inner_product: the PFD+MD teacher's logit is MLP + scale * <u, i>, the
-    privileged features on the inner-product model's user side; its encoder runs once a step."""
-    from pfd_tf.data.pipeline import make_dataset_fn
-    from pfd_tf.models.ranker import SumRanker
-
-    config = _config(tiny_config_path, "distill.mode=pfd_md", "model.sharing=independent",
-                     "model.teacher_inner_product=true")
-    model = build_distiller(config)
-    teacher = model.teacher
-    assert isinstance(teacher, SumRanker)
-    mlp, inner = teacher.rankers
-    assert isinstance(mlp, Ranker) and isinstance(inner, TwoTowerRanker)
-    assert _names(inner.user_inputs) == {"user_id", "device", "tags", "dwell", "cart"}
-    assert _names(inner.item_inputs) == ITEM_SIDE
-    assert set(teacher.feature_names) == set(mlp.feature_names)
-    # Independent sharing: the teacher's one encoder, read by both of its parts, runs once.
-    (encoder,) = [l for l in teacher.all_input_layers if isinstance(l, SequenceEmbedding)]
-    assert encoder in mlp.all_input_layers and encoder in inner.all_input_layers
-    calls = []
-    original = encoder.call
-    encoder.call = lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs)
-    ids, _ = next(iter(make_dataset_fn(config, "train", 32, training=True)(None)))
-    logits = teacher(ids, training=False)
-    assert len(calls) == 1
-    np.testing.assert_allclose(logits.numpy(), (mlp(ids, training=False) + inner(ids, training=False)).numpy(),
-                               rtol=1e-5, atol=1e-5)
-
-
-def test_teacher_inner_product_is_refused_where_it_has_no_meaning(tiny_config_path):
-    with pytest.raises(config_lib.ConfigError, match="model.teacher_inner_product"):
-        _config(tiny_config_path, "distill.mode=pfd", "model.teacher_inner_product=true")
-    with pytest.raises(config_lib.ConfigError, match="model.teacher_inner_product"):
-        config_lib.load(tiny_config_path, ["distill.mode=pfd_md", "model.teacher_inner_product=true"])

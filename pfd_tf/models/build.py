@@ -16,8 +16,7 @@ The student is an MLP (`Ranker`) or a two-tower inner-product model
 the student in `pfd` mode (a two-tower PFD teacher takes the privileged,
 user-item interacted features on its user side, Section 5.2); in `lupi`,
 `md` and `pfd_md` it is an MLP (for a two-tower student, PFD+MD's DNN teacher
-of Figure 4), to which `model.teacher_inner_product` adds an inner-product
-model's logit (NeuMF-style).
+of Figure 4).
 
 Every function here only constructs objects; call them under
 `strategy.scope()` to place variables on parameter servers.
@@ -30,7 +29,7 @@ from pfd_tf._keras import tf
 from pfd_tf.config import Architecture, Config, FeatureKind, FeatureSpec, Mode, Side, Sharing
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.models.embedding import FeatureEmbedding, build_tables
-from pfd_tf.models.ranker import Ranker, SumRanker
+from pfd_tf.models.ranker import Ranker
 from pfd_tf.models.sequence import BehaviourSequenceEncoder, SequenceEmbedding
 from pfd_tf.models.towers import MLPTower
 from pfd_tf.models.two_tower import ProjectionTower, TwoTowerRanker
@@ -101,15 +100,9 @@ def build_student(config: Config, tables: Mapping | None = None, behaviour=None)
 
 
 def build_teacher(config: Config, tables: Mapping, behaviour):
-    features = config.teacher_features
     if config.model.architecture is Architecture.TWO_TOWER and config.distill.mode is Mode.PFD:
-        return _two_tower(config, features, tables, behaviour, "teacher")
-    if config.model.teacher_inner_product:  # validated: two_tower student, md or pfd_md
-        return SumRanker([
-            _mlp(config, features, tables, behaviour, config.teacher_tower, "teacher_mlp"),
-            _two_tower(config, features, tables, behaviour, "teacher_inner_product"),
-        ], name="teacher")
-    return _mlp(config, features, tables, behaviour, config.teacher_tower, "teacher")
+        return _two_tower(config, config.teacher_features, tables, behaviour, "teacher")
+    return _mlp(config, config.teacher_features, tables, behaviour, config.teacher_tower, "teacher")
 
 
 def build_distiller(config: Config) -> Distiller:
