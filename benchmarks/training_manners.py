@@ -71,7 +71,7 @@ def main():
         teacher = run(config_path, os.path.join(runs, "ind_async_teacher"),
                       [*distill, *INDEPENDENT, "distill.teacher_only=true"])
         student = run(config_path, os.path.join(runs, "ind_async_student"),
-                      [*distill, *INDEPENDENT, f"distill.teacher_checkpoint={teacher['checkpoint']}"])
+                      [*distill, *INDEPENDENT, f"distill.teacher_checkpoint={os.path.abspath(teacher['checkpoint'])}"])
         record("Ind&Async", seed, student, teacher["train_seconds"] + student["train_seconds"])
 
         for row, overrides in MANNERS.items():

@@ -154,7 +154,7 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
         export_all(config, manager.latest_checkpoint, os.path.join(model_dir, "export"))
     else:
         print(f"teacher pre-trained; distil from it (Ind&Async) with --set "
-              f"distill.teacher_checkpoint={manager.latest_checkpoint}", flush=True)
+              f"distill.teacher_checkpoint={os.path.abspath(manager.latest_checkpoint)}", flush=True)
 
     def held_out(who):
         if f"{who}_auc" not in results:

@@ -457,8 +457,9 @@ EPOCHS = 4  # passes over the train days that the written config trains for
 def run_config(features: list[dict], n_train: int, seed: int, epochs: int = EPOCHS) -> dict:
     """The full config.yaml: data, features, model, distill and train sections.
 
-    `epochs` passes over the train days.  Four for the CVR world: measured on the default world (benchmarks/table4.py, seeds
-    0-2), the baseline student peaks around 4 epochs and overfits by 6, so
+    `epochs` passes over the train days.  Four for the CVR world: measured on
+    its default world (benchmarks/compare_methods.py, seeds 0-2), the
+    baseline student peaks around 4 epochs and overfits by 6, so
     this compares PFD with a baseline near its best, not an over-trained one.
     """
     steps = max(50, round(epochs * n_train / 1024))
