@@ -89,8 +89,9 @@ HIST_MAX_LEN = 50
 BEHAVIOURS_READ = 20
 """The last behaviours the written config's encoder reads (``max_len`` of the
 ``hist_*`` features).  The data hold k = 50 as in the paper, but on a 2-core
-CPU self-attention over 50 behaviours was 85% of a training step (measured:
-encoder forward + backward 370 ms of a 440 ms baseline step, batch 1024);
+CPU self-attention over 50 behaviours is most of a training step
+(``benchmarks/step_cost.py``: baseline step on a fixed batch of 1024, 379 ms
+reading 50, 81 ms reading 20);
 ``--set features.hist_item_id.max_len=50`` (and the other ``hist_*``) reads all."""
 EPOCHS = 1
 """Passes over the train days: one, as in the paper (Section 5.1); the world is
