@@ -137,6 +137,10 @@ class ModelConfig:
     behaviour_side: tuple[str, ...] = ()
     attention_heads: int = 4
     attention_head_dim: int = 32
+    # Candidate (side: item) features with which MLP teachers (lupi, md, pfd_md) attend over the
+    # behaviour sequence (models/target_attention.py); empty: none.  Never the student:
+    # a two-tower student cannot cross the candidate with the sequence.
+    teacher_target_features: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -537,6 +541,15 @@ def _validate_behaviour(config: Config) -> None:
         raise ConfigError("model.behaviour_items: list the item features of the behaviour sequence")
     if len(lengths) > 1:
         raise ConfigError("model.behaviour_items: every behaviour feature must have the same max_len")
+    for j, name in enumerate(model.teacher_target_features):
+        key = f"model.teacher_target_features[{j}]"
+        if name not in names:
+            raise ConfigError(f"{key}: unknown feature {name!r}")
+        spec = config.feature(name)
+        if spec.privileged or spec.side is not Side.ITEM or spec.kind is FeatureKind.SEQUENCE:
+            raise ConfigError(f"{key}: {name!r} must be a regular, non-sequence feature with side: item (the candidate)")
+    if model.teacher_target_features and not model.behaviour_items:
+        raise ConfigError("model.teacher_target_features: needs a behaviour sequence (model.behaviour_items) to attend over")
     if model.attention_heads <= 0 or model.attention_head_dim <= 0:
         raise ConfigError("model.attention_heads: heads and head dimension must be positive")
 

@@ -140,3 +140,21 @@ def test_the_shared_behaviour_encoder_runs_once_per_step_for_both_networks(tiny_
         assert all(g is not None for g in grads), term
     independent = build_distiller(_config(tiny_config_path, "model.sharing=independent"))
     assert independent.shared_inputs() == []
+
+
+def test_teacher_target_features_give_dnn_teachers_target_attention_and_never_the_student(tiny_config_path):
+    from pfd_tf.models.target_attention import TargetAttention
+
+    target = "model.teacher_target_features=[item_id]"
+    for mode in ("pfd_md", "md"):
+        model = build_distiller(_config(tiny_config_path, f"distill.mode={mode}", target))
+        (attention,) = [l for l in model.teacher.input_layers if isinstance(l, TargetAttention)]
+        assert attention.feature_names == ("tags", "item_id")
+        # It reads the tables the student's encoder reads (Share&Sync).
+        (student_seq,) = [l for l in model.student.user_inputs if isinstance(l, SequenceEmbedding)]
+        assert attention.tables["tags"] is student_seq.tables["tags"]
+        layers = model.student.user_inputs + model.student.item_inputs
+        assert not any(isinstance(l, TargetAttention) for l in layers)
+    # The PFD teacher is two-tower: no place for it.
+    pfd = build_distiller(_config(tiny_config_path, "distill.mode=pfd", target))
+    assert not any(isinstance(l, TargetAttention) for l in pfd.teacher.user_inputs + pfd.teacher.item_inputs)

@@ -451,3 +451,22 @@ def test_explicit_student_features(tiny_config_path):
     )
     assert [f.name for f in config.student_features] == ["price", "user_id"]
     assert [f.name for f in config.teacher_features] == ["price", "user_id", "dwell", "cart"]
+
+
+@pytest.mark.parametrize("target, expected", [
+    (["nope"], "unknown feature 'nope'"),
+    (["user_id"], "side: item"),   # a user feature is not the candidate
+    (["dwell"], "side: item"),     # privileged
+    (["tags"], "side: item"),      # the behaviour sequence itself
+])
+def test_teacher_target_features_must_be_the_candidates_regular_features(raw, target, expected):
+    raw["model"].update(behaviour_items=["tags"], teacher_target_features=target)
+    message = _error(raw)
+    assert "model.teacher_target_features[0]" in message and expected in message
+
+
+def test_teacher_target_features_need_a_behaviour_sequence(raw):
+    raw["model"]["teacher_target_features"] = ["item_id"]
+    assert "model.behaviour_items" in _error(raw)
+    raw["model"]["behaviour_items"] = ["tags"]
+    config_lib.from_dict(raw)

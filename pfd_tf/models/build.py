@@ -16,7 +16,9 @@ The student is an MLP (`Ranker`) or a two-tower inner-product model
 the student in `pfd` mode (a two-tower PFD teacher takes the privileged,
 user-item interacted features on its user side, Section 5.2); in `lupi`,
 `md` and `pfd_md` it is an MLP (for a two-tower student, PFD+MD's DNN teacher
-of Figure 4).
+of Figure 4).  An MLP teacher also crosses the candidate with the behaviour
+sequence when `model.teacher_target_features` names the candidate's features
+(`TargetAttention`); a student never does.
 
 Every function here only constructs objects; call them under
 `strategy.scope()` to place variables on parameter servers.
@@ -31,6 +33,7 @@ from pfd_tf.models.distiller import Distiller
 from pfd_tf.models.embedding import FeatureEmbedding, build_tables
 from pfd_tf.models.ranker import Ranker
 from pfd_tf.models.sequence import BehaviourSequenceEncoder, SequenceEmbedding
+from pfd_tf.models.target_attention import TargetAttention
 from pfd_tf.models.towers import MLPTower
 from pfd_tf.models.two_tower import ProjectionTower, TwoTowerRanker
 
@@ -59,8 +62,19 @@ def _inputs(config: Config, features: Sequence[FeatureSpec], tables: Mapping, be
     return layers
 
 
-def _mlp(config: Config, features, tables, behaviour, units, name: str) -> Ranker:
+def _target_attention(config: Config, features, tables, name: str) -> list:
+    """[TargetAttention] when the config asks for it and `features` hold the sequence and the candidate."""
+    behaviour, target = _behaviour_names(config), config.model.teacher_target_features
+    names = {f.name for f in features}
+    if not target or not all(n in names for n in behaviour + target):
+        return []
+    return [TargetAttention(tables, behaviour, target, name=f"{name}_target_attention")]
+
+
+def _mlp(config: Config, features, tables, behaviour, units, name: str, target_attention: bool = False) -> Ranker:
     inputs = _inputs(config, features, tables, behaviour, f"{name}_inputs")
+    if target_attention:
+        inputs += _target_attention(config, features, tables, name)
     tower = MLPTower(units, config.model.leaky_relu_alpha, config.model.dropout, name=f"{name}_tower")
     return Ranker(inputs, tower, name=name)
 
@@ -102,7 +116,8 @@ def build_student(config: Config, tables: Mapping | None = None, behaviour=None)
 def build_teacher(config: Config, tables: Mapping, behaviour):
     if config.model.architecture is Architecture.TWO_TOWER and config.distill.mode is Mode.PFD:
         return _two_tower(config, config.teacher_features, tables, behaviour, "teacher")
-    return _mlp(config, config.teacher_features, tables, behaviour, config.teacher_tower, "teacher")
+    return _mlp(config, config.teacher_features, tables, behaviour, config.teacher_tower, "teacher",
+                target_attention=True)
 
 
 def build_distiller(config: Config) -> Distiller:
