@@ -1,7 +1,7 @@
 """Table 7 of the PFD paper: PFD+MD trained in different manners, on the synthetic CTR world.
 
     python benchmarks/training_manners.py --out bench_out/table7 [--seeds 0] [--rows 600000]
-        [--mode pfd_md] [--set key=value ...]
+        [--repeats 3] [--mode pfd_md] [--set key=value ...]
 
 On one world per seed (`pfd-data --scenario ctr --seed N`), in one run:
 
@@ -14,9 +14,13 @@ On one world per seed (`pfd-data --scenario ctr --seed N`), in one run:
 | Share&Sync  | together, sharing every common input component (tables, encoder)       |
 | Share*&Sync | together, sharing all but the user id (`student_private_features`)     |
 
-Wall time is `metrics.json`'s `train_seconds` (for Ind&Async, both stages),
-relative to the baseline's.  Prints a markdown table (mean over seeds) and
-writes every run's metrics to `OUT/results.json`.
+Wall time is `metrics.json`'s `train_seconds` (for Ind&Async, both stages).
+With `--repeats N` every row is trained N times, in N rounds of all rows one
+after another, so that a slow spell of the machine hits every row alike; a
+row's cost is the median over rounds of its time divided by the same round's
+baseline time (with the smallest and largest ratio beside it).  Prints a
+markdown table (AUC: mean over seeds and rounds) and writes every run's
+metrics to `OUT/results.json`.
 """
 from __future__ import annotations
 
@@ -43,6 +47,7 @@ def main():
     parser.add_argument("--out", default="bench_out/table7")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of every row, for the wall-time ratios")
     parser.add_argument("--mode", default="pfd_md", help="the distillation method trained in each manner")
     parser.add_argument("--set", action="append", default=[], help="config override for every run")
     args = parser.parse_args()
@@ -52,32 +57,35 @@ def main():
     results = []
     started = time.perf_counter()
 
-    def record(row, seed, metrics, seconds):
+    def record(row, seed, round_, metrics, seconds):
         teacher = metrics["teacher"]["auc"] if metrics["teacher"] else None
-        results.append({"row": row, "seed": seed, "student_auc": metrics["student"]["auc"],
+        results.append({"row": row, "seed": seed, "round": round_, "student_auc": metrics["student"]["auc"],
                         "teacher_auc": teacher, "train_seconds": seconds})
-        print(f"seed {seed} {row}: student AUC {metrics['student']['auc']:.4f}  teacher AUC "
+        print(f"seed {seed} round {round_} {row}: student AUC {metrics['student']['auc']:.4f}  teacher AUC "
               f"{teacher if teacher is None else round(teacher, 4)}  {seconds:.1f}s", flush=True)
 
-    for seed in seeds:
-        config_path = generate_ctr(os.path.join(args.out, f"data-{seed}"), rows=args.rows, seed=seed)
+    rounds = [(seed, round_) for seed in seeds for round_ in range(args.repeats)]
+    for seed, round_ in rounds:
+        config_path = os.path.join(args.out, f"data-{seed}", "config.yaml")
+        if round_ == 0:
+            config_path = generate_ctr(os.path.join(args.out, f"data-{seed}"), rows=args.rows, seed=seed)
         runs = os.path.join(args.out, "runs", f"seed{seed}")
         common = [f"train.seed={seed}", *args.set]
 
         baseline = run(config_path, os.path.join(runs, "baseline"), ["distill.mode=baseline", *common])
-        record("baseline", seed, baseline, baseline["train_seconds"])
+        record("baseline", seed, round_, baseline, baseline["train_seconds"])
 
         distill = [f"distill.mode={args.mode}", *common]
         teacher = run(config_path, os.path.join(runs, "ind_async_teacher"),
                       [*distill, *INDEPENDENT, "distill.teacher_only=true"])
         student = run(config_path, os.path.join(runs, "ind_async_student"),
                       [*distill, *INDEPENDENT, f"distill.teacher_checkpoint={os.path.abspath(teacher['checkpoint'])}"])
-        record("Ind&Async", seed, student, teacher["train_seconds"] + student["train_seconds"])
+        record("Ind&Async", seed, round_, student, teacher["train_seconds"] + student["train_seconds"])
 
         for row, overrides in MANNERS.items():
             name = row.replace("&", "_").replace("*", "_star").lower()
             metrics = run(config_path, os.path.join(runs, name), [*distill, *overrides])
-            record(row, seed, metrics, metrics["train_seconds"])
+            record(row, seed, round_, metrics, metrics["train_seconds"])
 
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"args": vars(args), "results": results}, f, indent=2)
@@ -85,13 +93,18 @@ def main():
     def column(row, key):
         return [r[key] for r in results if r["row"] == row and r[key] is not None]
 
-    base_seconds = statistics.mean(column("baseline", "train_seconds"))
-    print(f"\nTable 7 ({args.mode} on the synthetic CTR world, {args.rows} rows, seeds {args.seeds})\n")
-    print("| manner | student AUC | teacher AUC | wall time | relative |\n|---|---|---|---|---|")
+    def seconds(row, seed, round_):
+        return next(r["train_seconds"] for r in results if (r["row"], r["seed"], r["round"]) == (row, seed, round_))
+
+    print(f"\nTable 7 ({args.mode} on the synthetic CTR world, {args.rows} rows, seeds {args.seeds}, "
+          f"{args.repeats} round(s))\n")
+    print("| manner | student AUC | teacher AUC | median wall time | relative to baseline (min, max) |")
+    print("|---|---|---|---|---|")
     for row in ["baseline", "Ind&Async", *MANNERS]:
-        seconds = statistics.mean(column(row, "train_seconds"))
+        ratios = sorted(seconds(row, *key) / seconds("baseline", *key) - 1 for key in rounds)
         print(f"| {row} | {fmt(column(row, 'student_auc'))} | {fmt(column(row, 'teacher_auc'))} | "
-              f"{seconds:.0f} s | {(seconds / base_seconds - 1) * 100:+.1f}% |")
+              f"{statistics.median(column(row, 'train_seconds')):.0f} s | "
+              f"{statistics.median(ratios) * 100:+.0f}% ({ratios[0] * 100:+.0f}%, {ratios[-1] * 100:+.0f}%) |")
     print(f"\ntotal wall time {time.perf_counter() - started:.0f}s")
 
 
