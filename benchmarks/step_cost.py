@@ -27,7 +27,7 @@ from pfd_tf.trainer import build_and_compile
 
 def overrides_for(length: int) -> list[str]:
     if length == 0:
-        return ["model.behaviour_items=[]", "model.behaviour_side=[]"]
+        return ["model.behaviour_items=[]", "model.behaviour_side=[]", "model.teacher_target_features=[]"]
     return [f"features.{name}.max_len={length}" for name in HIST_SEQUENCES]
 
 

@@ -162,7 +162,7 @@ def test_config_schema(out, config, world):
     train = config["train"]
     n_train = ROWS - len(read_csvs(os.path.join(out, "test", "*.csv"))[1]["day"])
     assert train["steps"] == max(50, round(n_train / 1024))  # one epoch, as in the paper
-    assert train["learning_rate"] == 0.05 and train["seed"] == 0
+    assert train["learning_rate"] == synthetic_ctr.LEARNING_RATE == 0.8 and train["seed"] == 0
     assert config["distill"] == {"mode": "pfd", "lambda": 0.5, "swap_step": train["steps"] // 8,
                                  "temperature": 1.0}
     loaded = config_lib.load(os.path.join(out, "config.yaml"))
@@ -297,3 +297,22 @@ def test_cli_ctr_scenario(tmp_path):
         assert yaml.safe_load(f)["data"]["label"] == "click"
     _, test = read_csvs(str(out / "test" / "*.csv"))
     assert set(test["day"]) == {"2"}
+
+
+def test_the_written_config_trains_pfd_md_with_a_target_attention_teacher(out, tmp_path):
+    """The world's own config, as written, trains PFD+MD: a DNN teacher that attends
+    over the behaviours with the candidate, and a two-tower student without it."""
+    from pfd_tf.models.build import build_distiller
+    from pfd_tf.models.target_attention import TargetAttention
+    from pfd_tf.models.two_tower import TwoTowerRanker
+    from pfd_tf.trainer import train
+
+    overrides = ["distill.mode=pfd_md", "train.steps=2", "train.batch_size=64", "train.eval_steps=2",
+                 "model.user_tower=[16,8]", "model.item_tower=[16,8]", "model.big_teacher_tower=[16,8]"]
+    config = config_lib.load(os.path.join(out, "config.yaml"), overrides)
+    model = build_distiller(config)
+    assert isinstance(model.student, TwoTowerRanker)
+    (attention,) = [l for l in model.teacher.input_layers if isinstance(l, TargetAttention)]
+    assert attention.target_features == ("item_id", "category_id", "shop_id")
+    metrics = train(config, str(tmp_path / "run"), verbose=0)
+    assert metrics["student"] is not None and metrics["teacher"] is not None

@@ -351,9 +351,11 @@ def _config(table: _Table, train: np.ndarray, n_train: int) -> dict:
     config["data"]["label"] = LABEL
     config["data"]["item_id_column"] = "movie_id"  # the retrieval index's ids
     # The CTR world's two-tower model, over MovieLens' own behaviour sequence: the
-    # earlier ratings (movie, genre), each described by its rating and its age.
+    # earlier ratings (movie, genre), each described by its rating and its age; DNN
+    # teachers attend over them with the candidate movie.
     config["model"] = {**MODEL, "behaviour_items": ["hist_movie_id", "hist_genre"],
-                       "behaviour_side": ["hist_rating", "hist_age_bucket"]}
+                       "behaviour_side": ["hist_rating", "hist_age_bucket"],
+                       "teacher_target_features": ["movie_id"]}
     return config
 
 
