@@ -100,8 +100,8 @@ BEHAVIOURS_READ = 20
 """The last behaviours the written config's encoder reads (``max_len`` of the
 ``hist_*`` features).  The data hold k = 50 as in the paper, but on a 2-core
 CPU self-attention over 50 behaviours is most of a training step
-(``benchmarks/step_cost.py``: baseline step on a fixed batch of 1024, 379 ms
-reading 50, 81 ms reading 20);
+(``benchmarks/step_cost.py``: baseline step on a fixed batch of 1024, 122 ms
+reading 50, 50 ms reading 20);
 ``--set features.hist_item_id.max_len=50`` (and the other ``hist_*``) reads all."""
 EPOCHS = 1
 """Passes over the train days: one, as in the paper (Section 5.1); the world is

@@ -67,6 +67,12 @@ class FeatureEmbedding(keras.layers.Layer):
         raise NotImplementedError("FeatureEmbedding is rebuilt from the pfd_tf config")
 
 
+def concat_lookups(tables: Mapping[str, keras.layers.Embedding], ids: Mapping[str, tf.Tensor],
+                   names: Sequence[str]) -> tf.Tensor:
+    """The embeddings of `names` concatenated on the last axis (per position, for sequences)."""
+    return tf.concat([tables[name](ids[name]) for name in names], axis=-1)
+
+
 def concat_inputs(layers, ids: Mapping[str, tf.Tensor], training=None, computed=None) -> tf.Tensor:
     """Concatenates the outputs of input layers (FeatureEmbedding, SequenceEmbedding).
 

@@ -22,6 +22,7 @@ from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.features import PAD_ID
+from pfd_tf.models.embedding import concat_lookups
 
 
 @keras.utils.register_keras_serializable(package="pfd_tf")
@@ -144,13 +145,10 @@ class SequenceEmbedding(keras.layers.Layer):
     def feature_names(self) -> tuple[str, ...]:
         return self.item_features + self.side_features
 
-    def _lookup(self, ids: Mapping[str, tf.Tensor], names: Sequence[str]) -> tf.Tensor:
-        return tf.concat([self.tables[name](ids[name]) for name in names], axis=-1)
-
     def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
         mask = tf.not_equal(ids[self.item_features[0]], tf.cast(PAD_ID, ids[self.item_features[0]].dtype))
-        items = self._lookup(ids, self.item_features)
-        sides = self._lookup(ids, self.side_features) if self.side_features else None
+        items = concat_lookups(self.tables, ids, self.item_features)
+        sides = concat_lookups(self.tables, ids, self.side_features) if self.side_features else None
         return self.encoder(items, sides, mask=mask, training=training)
 
     def get_config(self):

@@ -27,6 +27,7 @@ from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.features import PAD_ID
+from pfd_tf.models.embedding import concat_lookups
 
 
 @keras.utils.register_keras_serializable(package="pfd_tf")
@@ -73,16 +74,13 @@ class TargetAttention(keras.layers.Layer):
     def feature_names(self) -> tuple[str, ...]:
         return self.behaviour_features + self.target_features
 
-    def _lookup(self, ids: Mapping[str, tf.Tensor], names: Sequence[str]) -> tf.Tensor:
-        return tf.concat([self.tables[name](ids[name]) for name in names], axis=-1)
-
     def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
         first = ids[self.behaviour_features[0]]
         valid = tf.not_equal(first, tf.cast(PAD_ID, first.dtype))[..., tf.newaxis]  # [B, L, 1]
-        behaviours = self._lookup(ids, self.behaviour_features)
+        behaviours = concat_lookups(self.tables, ids, self.behaviour_features)
         # tf.where (not a multiply): padded positions get exactly zero gradient.
         keys = self.key(tf.where(valid, behaviours, tf.zeros_like(behaviours)))  # [B, L, units]
-        query = self.query(self._lookup(ids, self.target_features))[:, tf.newaxis, :]  # [B, 1, units]
+        query = self.query(concat_lookups(self.tables, ids, self.target_features))[:, tf.newaxis, :]  # [B, 1, units]
         query = tf.broadcast_to(query, tf.shape(keys))
         weights = self.attention_weight(self.attention_hidden(tf.concat([keys, query, keys * query], axis=-1)))
         weights = tf.where(valid, weights, tf.zeros_like(weights))  # [B, L, 1]
