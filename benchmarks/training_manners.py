@@ -64,11 +64,10 @@ def main():
         print(f"seed {seed} round {round_} {row}: student AUC {metrics['student']['auc']:.4f}  teacher AUC "
               f"{teacher if teacher is None else round(teacher, 4)}  {seconds:.1f}s", flush=True)
 
+    configs = {seed: generate_ctr(os.path.join(args.out, f"data-{seed}"), rows=args.rows, seed=seed) for seed in seeds}
     rounds = [(seed, round_) for seed in seeds for round_ in range(args.repeats)]
     for seed, round_ in rounds:
-        config_path = os.path.join(args.out, f"data-{seed}", "config.yaml")
-        if round_ == 0:
-            config_path = generate_ctr(os.path.join(args.out, f"data-{seed}"), rows=args.rows, seed=seed)
+        config_path = configs[seed]
         runs = os.path.join(args.out, "runs", f"seed{seed}")
         common = [f"train.seed={seed}", *args.set]
 

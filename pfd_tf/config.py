@@ -137,8 +137,8 @@ class ModelConfig:
     behaviour_side: tuple[str, ...] = ()
     attention_heads: int = 4
     attention_head_dim: int = 32
-    # Candidate (side: item) features with which MLP teachers (lupi, md, pfd_md) attend over the
-    # behaviour sequence (models/target_attention.py); empty: none.  Never the student:
+    # Candidate (side: item) features with which an MLP teacher that reads them and the behaviour
+    # sequence attends over it (models/target_attention.py); empty: none.  Never the student:
     # a two-tower student cannot cross the candidate with the sequence.
     teacher_target_features: tuple[str, ...] = ()
 

@@ -71,10 +71,8 @@ def _target_attention(config: Config, features, tables, name: str) -> list:
     return [TargetAttention(tables, behaviour, target, name=f"{name}_target_attention")]
 
 
-def _mlp(config: Config, features, tables, behaviour, units, name: str, target_attention: bool = False) -> Ranker:
-    inputs = _inputs(config, features, tables, behaviour, f"{name}_inputs")
-    if target_attention:
-        inputs += _target_attention(config, features, tables, name)
+def _mlp(config: Config, features, tables, behaviour, units, name: str, extra_inputs=()) -> Ranker:
+    inputs = _inputs(config, features, tables, behaviour, f"{name}_inputs") + list(extra_inputs)
     tower = MLPTower(units, config.model.leaky_relu_alpha, config.model.dropout, name=f"{name}_tower")
     return Ranker(inputs, tower, name=name)
 
@@ -116,8 +114,8 @@ def build_student(config: Config, tables: Mapping | None = None, behaviour=None)
 def build_teacher(config: Config, tables: Mapping, behaviour):
     if config.model.architecture is Architecture.TWO_TOWER and config.distill.mode is Mode.PFD:
         return _two_tower(config, config.teacher_features, tables, behaviour, "teacher")
-    return _mlp(config, config.teacher_features, tables, behaviour, config.teacher_tower, "teacher",
-                target_attention=True)
+    attention = _target_attention(config, config.teacher_features, tables, "teacher")
+    return _mlp(config, config.teacher_features, tables, behaviour, config.teacher_tower, "teacher", attention)
 
 
 def build_distiller(config: Config) -> Distiller:
