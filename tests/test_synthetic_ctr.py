@@ -1,8 +1,10 @@
 """Behavioural tests of the synthetic CTR world (coarse-grained ranking, interacted features)."""
 import csv
+import dataclasses
 import filecmp
 import glob
 import os
+import re
 import subprocess
 import sys
 
@@ -162,7 +164,7 @@ def test_config_schema(out, config, world):
     train = config["train"]
     n_train = ROWS - len(read_csvs(os.path.join(out, "test", "*.csv"))[1]["day"])
     assert train["steps"] == max(50, round(n_train / 1024))  # one epoch, as in the paper
-    assert train["learning_rate"] == synthetic_ctr.LEARNING_RATE == 0.8 and train["seed"] == 0
+    assert train["learning_rate"] == synthetic_ctr.LEARNING_RATE == 3.2 and train["seed"] == 0
     assert config["distill"] == {"mode": "pfd", "lambda": 0.5, "swap_step": train["steps"] // 8,
                                  "temperature": 1.0}
     loaded = config_lib.load(os.path.join(out, "config.yaml"))
@@ -262,6 +264,37 @@ def test_interacted_features_are_informative(sim, data):
     assert logistic_auc(proxies + interacted, y, train) > base + 0.03
 
 
+def test_interacted_scale_scales_only_the_interacted_part(world):
+    """interacted_scale multiplies the privileged part of the logit and nothing else: the same
+    seed draws the same world, impressions and features; only the clicks may differ."""
+    one = simulate_ctr(dataclasses.replace(world, interacted_scale=1.0), seed=0, latents=True)
+    assert np.abs(one["interacted"]).max() > 0.5
+    for scale in (0.0, 2.0):
+        scaled = simulate_ctr(dataclasses.replace(world, interacted_scale=scale), seed=0, latents=True)
+        np.testing.assert_allclose(scaled["interacted"], scale * one["interacted"], atol=1e-12)
+        regular = (scaled["logit"] - scaled["interacted"]) - (one["logit"] - one["interacted"])
+        np.testing.assert_allclose(regular, regular[0], atol=1e-9)  # differ by the solved base only
+        for name in ("user_id", "item_id", "hist_item_id", "u_cate_clicks_24h", "u_item_clicked_before"):
+            assert (scaled[name] == one[name]).all(), name
+        assert abs(scaled["click"].mean() - world.click_rate) < 0.01
+    with pytest.raises(ValueError, match="interacted_scale"):
+        simulate_ctr(dataclasses.replace(world, interacted_scale=-1.0), seed=0)
+
+
+def test_world_overrides_are_typed_and_bad_ones_named():
+    from pfd_tf.data.scenarios import world_overrides
+
+    assert world_overrides("ctr", ["interacted_scale=2", "n_users=500", "device_effect=0.1,0,-0.3"]) == {
+        "interacted_scale": 2.0, "n_users": 500, "device_effect": (0.1, 0.0, -0.3)}
+    assert world_overrides("cvr", []) == {}
+    for item, message in [("foo=1", "has no field 'foo'"), ("n_users=1.5", "n_users takes int"),
+                          ("interacted_scale", "expected key=value"), ("rows=10", "--rows"),
+                          ("device_effect=1,2", "3 comma-separated values")]:
+        with pytest.raises(ValueError, match=re.escape(message)) as err:
+            world_overrides("ctr", [item])
+        assert repr(item) in str(err.value)
+
+
 def test_world_is_sized_for_rows():
     big = CtrWorld.for_rows(200_000)
     assert (big.n_users, big.n_items, big.n_shops, big.n_categories) == (8_000, 8_000, 800, 100)
@@ -297,6 +330,23 @@ def test_cli_ctr_scenario(tmp_path):
         assert yaml.safe_load(f)["data"]["label"] == "click"
     _, test = read_csvs(str(out / "test" / "*.csv"))
     assert set(test["day"]) == {"2"}
+
+    # --world changes a field of the world; a bad one is named, and nothing is written.
+    args = ["--scenario", "ctr", "--rows", "3000", "--seed", "7", "--days", "3"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pfd_tf.cli.data", *args, "--out", str(tmp_path / "scaled"),
+         "--world", "interacted_scale=0", "--world", "n_shops=50"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(tmp_path / "scaled" / "config.yaml", encoding="utf-8") as f:
+        buckets = {f["name"]: f.get("hash_buckets") for f in yaml.safe_load(f)["features"]}
+    assert buckets["shop_id"] == synthetic_ctr.ctr_hash_buckets(CtrWorld.for_rows(3000, 3, n_shops=50))["shop_id"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pfd_tf.cli.data", *args, "--out", str(tmp_path / "bad"),
+         "--world", "interacted_scal=0"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "'interacted_scal=0'" in proc.stderr
+    assert not (tmp_path / "bad").exists()
 
 
 def test_the_written_config_trains_pfd_md_with_a_target_attention_teacher(out, tmp_path):

@@ -1,6 +1,7 @@
 """`pfd-data`: writes a synthetic PFD dataset (day-split CSVs + config.yaml).
 
     pfd-data --scenario cvr|ctr --out DIR [--rows N] [--seed S] [--days D]
+             [--world FIELD=VALUE ...]
 
 The `cvr` scenario simulates clicks whose label is the purchase and whose
 privileged features are post-click behaviour (dwell time, add-to-cart, ...),
@@ -8,11 +9,14 @@ as in Section 3 of the PFD paper; see :mod:`pfd_tf.data.synthetic`. The `ctr`
 scenario simulates impressions (label: click) with users' behaviour
 histories and privileged user-item interacted features, for a two-tower
 coarse ranker; see :mod:`pfd_tf.data.synthetic_ctr`. The written
-``DIR/config.yaml`` can be handed to ``pfd-train`` as is.
+``DIR/config.yaml`` can be handed to ``pfd-train`` as is. ``--world`` changes
+one field of the world's dataclass (``CvrWorld``, ``CtrWorld``), e.g.
+``--world interacted_scale=2`` for a CTR world whose privileged features
+know twice as much.
 """
 from absl import app, flags
 
-from pfd_tf.data.scenarios import SCENARIOS
+from pfd_tf.data.scenarios import SCENARIOS, world_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("scenario", None, list(SCENARIOS), "Which synthetic world.")
@@ -22,6 +26,8 @@ flags.DEFINE_integer("rows", None, "Number of rows (clicks for cvr, impressions 
                      lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Random seed; the same seed writes byte-identical files.")
 flags.DEFINE_integer("days", 8, "Days of logs; the last day is the test set.", lower_bound=2)
+flags.DEFINE_multi_string("world", [], "FIELD=VALUE: overrides a field of the scenario's world "
+                          "dataclass (repeatable), e.g. interacted_scale=2.")
 flags.mark_flags_as_required(["scenario", "out"])
 
 
@@ -31,7 +37,8 @@ def main(argv):
     generate = SCENARIOS[FLAGS.scenario]
     try:
         sized = {"rows": FLAGS.rows} if FLAGS.rows is not None else {}
-        config = generate(FLAGS.out, seed=FLAGS.seed, days=FLAGS.days, **sized)
+        world = world_overrides(FLAGS.scenario, FLAGS.world)
+        config = generate(FLAGS.out, seed=FLAGS.seed, days=FLAGS.days, **sized, **world)
     except ValueError as err:  # e.g. too few rows for the number of days
         raise app.UsageError(str(err)) from err
     print(config)

@@ -522,9 +522,11 @@ def cvr_hash_buckets(world: CvrWorld) -> dict[str, int]:
             "recent_categories": 2 * world.n_categories}
 
 
-def generate_cvr(out_dir: str, rows: int = 200_000, seed: int = 0, days: int = 8) -> str:
-    """Simulates the CVR world and writes it under ``out_dir``; returns config.yaml's path."""
-    world = CvrWorld.for_rows(rows, days)
+def generate_cvr(out_dir: str, rows: int = 200_000, seed: int = 0, days: int = 8, **world) -> str:
+    """Simulates the CVR world and writes it under ``out_dir``; returns config.yaml's path.
+
+    ``world`` overrides :class:`CvrWorld` fields."""
+    world = CvrWorld.for_rows(rows, days, **world)
     columns = simulate_cvr(world, seed)
     return write_dataset(columns, CVR_FEATURES, cvr_hash_buckets(world), days, seed, out_dir)
 
