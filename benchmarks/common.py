@@ -7,6 +7,7 @@ import statistics
 import pfd_tf  # noqa: F401
 from pfd_tf._keras import keras
 from pfd_tf import config as config_lib
+from pfd_tf.data.scenarios import world_overrides
 from pfd_tf.trainer import train
 
 
@@ -28,3 +29,17 @@ def fmt(values) -> str:
     if len(values) == 1:
         return f"{values[0]:.4f}"
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def add_world_argument(parser) -> None:
+    """`--world FIELD=VALUE` (repeatable): a field of the scenario's world dataclass, for every world."""
+    parser.add_argument("--world", action="append", default=[],
+                        help="FIELD=VALUE of the world dataclass, for every world (e.g. interacted_scale=2)")
+
+
+def parse_world(parser, scenario: str, items) -> dict:
+    """The typed `--world` overrides, or a usage error naming the bad item."""
+    try:
+        return world_overrides(scenario, items)
+    except ValueError as err:
+        parser.error(str(err))

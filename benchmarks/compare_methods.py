@@ -34,10 +34,10 @@ import os
 import statistics
 import time
 
-from common import fmt, run
+from common import add_world_argument, fmt, parse_world, run
 
 from pfd_tf import config as config_lib
-from pfd_tf.data.scenarios import SCENARIOS, world_overrides
+from pfd_tf.data.scenarios import SCENARIOS
 
 
 def main():
@@ -49,8 +49,7 @@ def main():
     parser.add_argument("--modes", default="baseline,lupi,md,pfd,pfd_md")
     parser.add_argument("--lambdas", default="0.1,0.3,0.5,0.7,0.9", help="PFD lambda sweep; empty to skip")
     parser.add_argument("--set", action="append", default=[], help="config override for every run")
-    parser.add_argument("--world", action="append", default=[],
-                        help="FIELD=VALUE of the world dataclass, for every world (e.g. interacted_scale=2)")
+    add_world_argument(parser)
     parser.add_argument("--tune-rates", default="", help="learning rates to choose from per method; empty: the config's")
     parser.add_argument("--rates", default="", help="MODE=RATE,...: fixed per-method learning rates")
     parser.add_argument("--tune-seed", type=int, default=100, help="the validation world's seed for --tune-rates")
@@ -64,11 +63,8 @@ def main():
         parser.error(f"--tune-seed {args.tune_seed} is one of --seeds: rates must be chosen on another world")
     args.out = args.out or os.path.join("bench_out", f"{args.scenario}_methods")
     os.makedirs(args.out, exist_ok=True)
-    try:
-        sized = {"rows": args.rows} if args.rows else {}
-        sized.update(world_overrides(args.scenario, args.world))
-    except ValueError as err:
-        parser.error(str(err))
+    sized = {"rows": args.rows} if args.rows else {}
+    sized.update(parse_world(parser, args.scenario, args.world))
     results = []
     started = time.perf_counter()
     rate_of, tuning = fixed_rates(parser, args.rates), []

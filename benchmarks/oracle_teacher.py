@@ -27,9 +27,8 @@ import os
 
 import numpy as np
 import yaml
-from common import run
+from common import add_world_argument, parse_world, run
 
-from pfd_tf.data.scenarios import world_overrides
 from pfd_tf.data.synthetic_ctr import DEFAULT_ROWS, CtrWorld, simulate_ctr, write_ctr_dataset
 
 ORACLE = "oracle_logit"
@@ -73,13 +72,10 @@ def main():
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--rates", default="0.8,3.2")
     parser.add_argument("--lambdas", default="0.5,0.9")
-    parser.add_argument("--world", action="append", default=[], help="FIELD=VALUE of CtrWorld")
+    add_world_argument(parser)
     parser.add_argument("--set", action="append", default=[], help="config override for every run")
     args = parser.parse_args()
-    try:
-        world = world_overrides("ctr", args.world)
-    except ValueError as err:
-        parser.error(str(err))
+    world = parse_world(parser, "ctr", args.world)
     rates = [float(x) for x in args.rates.split(",") if x]
     lambdas = [float(x) for x in args.lambdas.split(",") if x]
 

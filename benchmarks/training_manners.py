@@ -36,9 +36,8 @@ import os
 import statistics
 import time
 
-from common import fmt, run
+from common import add_world_argument, fmt, parse_world, run
 
-from pfd_tf.data.scenarios import world_overrides
 from pfd_tf.data.synthetic_ctr import DEFAULT_ROWS, generate_ctr
 
 INDEPENDENT = ["model.sharing=independent", "model.student_private_features=[]"]
@@ -58,13 +57,10 @@ def main():
     parser.add_argument("--mode", default="pfd_md", help="the distillation method trained in each manner")
     parser.add_argument("--rate", type=float, default=None, help="learning rate of the distilled rows (default: the config's)")
     parser.add_argument("--baseline-rate", type=float, default=None, help="learning rate of the baseline (default: the config's)")
-    parser.add_argument("--world", action="append", default=[], help="FIELD=VALUE of CtrWorld")
+    add_world_argument(parser)
     parser.add_argument("--set", action="append", default=[], help="config override for every run")
     args = parser.parse_args()
-    try:
-        world = world_overrides("ctr", args.world)
-    except ValueError as err:
-        parser.error(str(err))
+    world = parse_world(parser, "ctr", args.world)
 
     seeds = [int(s) for s in args.seeds.split(",")]
     os.makedirs(args.out, exist_ok=True)
