@@ -61,15 +61,15 @@ def main():
     tune_rates = [float(x) for x in args.tune_rates.split(",") if x]
     if tune_rates and args.tune_seed in seeds:
         parser.error(f"--tune-seed {args.tune_seed} is one of --seeds: rates must be chosen on another world")
-    args.out = args.out or os.path.join("bench_out", f"{args.scenario}_methods")
-    os.makedirs(args.out, exist_ok=True)
-    sized = {"rows": args.rows} if args.rows else {}
-    sized.update(parse_world(parser, args.scenario, args.world))
-    results = []
-    started = time.perf_counter()
     rate_of, tuning = fixed_rates(parser, args.rates), []
     if tune_rates and rate_of:
         parser.error("give --tune-rates or --rates, not both")
+    sized = {"rows": args.rows} if args.rows else {}
+    sized.update(parse_world(parser, args.scenario, args.world))
+    args.out = args.out or os.path.join("bench_out", f"{args.scenario}_methods")
+    os.makedirs(args.out, exist_ok=True)
+    results = []
+    started = time.perf_counter()
     if tune_rates:
         tune_modes = modes + (["pfd"] if lambdas and "pfd" not in modes else [])
         rate_of, tuning = tune(args, tune_modes, tune_rates, sized)
@@ -126,12 +126,10 @@ def fixed_rates(parser, text: str) -> dict[str, float]:
     """`baseline=12.8,pfd=3.2` -> {"baseline": 12.8, "pfd": 3.2}."""
     rates = {}
     for item in (i for i in text.split(",") if i):
-        mode, sep, rate = item.partition("=")
+        mode, _, rate = item.partition("=")
         try:
-            rates[mode.strip()] = float(rate)
+            rates[mode.strip()] = float(rate)  # no "=": float("") fails too
         except ValueError:
-            sep = ""
-        if not sep:
             parser.error(f"--rates {item!r}: expected MODE=RATE")
     return rates
 

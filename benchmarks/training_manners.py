@@ -17,8 +17,7 @@ On one world per seed (`pfd-data --scenario ctr --seed N`), in one run:
 
 `--rate` and `--baseline-rate` train the distilled rows and the baseline at
 their own learning rates (as chosen by `compare_methods.py --tune-rates`):
-under Adagrad a student distilled from soft labels is best at a higher rate
-than one trained on clicks alone.
+under Adagrad the best rate depends on the loss.
 
 Wall time is `metrics.json`'s `train_seconds` (for Ind&Async, both stages).
 With `--repeats N` every row is trained N times, in N rounds of all rows one

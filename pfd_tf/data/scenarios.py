@@ -44,7 +44,7 @@ def world_overrides(scenario: str, items: Sequence[str]) -> dict:
             values = [kind(part) for kind, part in zip(kinds, parts)]
         except ValueError:
             raise ValueError(f"world override {item!r}: {key} takes "
-                             f"{' ,'.join(k.__name__ for k in kinds)}, got {text!r}") from None
+                             f"{', '.join(k.__name__ for k in kinds)}, got {text!r}") from None
         value = tuple(values) if isinstance(default, tuple) else values[0]
         overrides[key] = value
     return overrides
