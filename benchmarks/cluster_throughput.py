@@ -1,13 +1,16 @@
 """Examples/second of one PFD config, single-machine and on loopback clusters, in one run.
 
     python benchmarks/cluster_throughput.py [--rows 100000] [--steps 200] [--sizes 1x1,1x2,2x1,2x2]
+                                            [--spe 1,4,8,16] [--set key=value ...]
 
 Runs `pfd-train` (no TF_CONFIG) and `pfd-launch --workers W --ps P` on the
 same synthetic CVR data and config, and prints each one's steady-state
 examples/second (epochs after the first, which includes tracing) and its
 ratio to single-machine.  On one 2-core machine every task shares the same
 cores, so this measures the coordination overhead of ParameterServerStrategy
-(RPCs to the servers, closure scheduling), not scaling.
+(RPCs to the servers, closure scheduling, the tf.data service), not scaling.
+`--spe` also runs 1 worker, 1 PS at each `train.steps_per_execution` (steps
+per coordinator round trip), which is how the cluster default was chosen.
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ def main():
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--sizes", default="1x1,1x2,2x1,2x2", help="WORKERSxPS clusters to run")
+    parser.add_argument("--spe", default="", help="steps_per_execution values to run on 1 worker, 1 PS")
     parser.add_argument("--set", action="append", default=[])
     args = parser.parse_args()
 
@@ -52,10 +56,15 @@ def main():
         workers, ps = size.split("x")
         runs[f"{workers} worker(s), {ps} PS"] = [sys.executable, "-m", "launch.cli", "--workers", workers,
                                                   "--ps", ps, "--noevaluator"]
+    extra = {name: [] for name in runs}
+    for spe in filter(None, args.spe.split(",")):
+        name = f"1 worker(s), 1 PS, steps_per_execution {spe}"
+        runs[name] = [sys.executable, "-m", "launch.cli", "--workers", "1", "--ps", "1", "--noevaluator"]
+        extra[name] = ["--set", f"train.steps_per_execution={spe}"]
     rates = {}
     for i, (name, command) in enumerate(runs.items()):
         model_dir = os.path.join(work, f"run-{i}")
-        proc = subprocess.run([*command, "--config", config, "--model_dir", model_dir, *set_args],
+        proc = subprocess.run([*command, "--config", config, "--model_dir", model_dir, *set_args, *extra[name]],
                               cwd=ROOT, env=env, capture_output=True, text=True)
         if proc.returncode:
             sys.exit(f"{name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -26,11 +26,30 @@ from typing import Sequence
 
 from launch.topology import Topology, task_command, task_name, tf_config
 
+DATA_SERVICE_PORTS = 1  # the tf.data servers' ports beside each task's (the default offset 1)
 
-def free_port() -> int:
+
+def free_port(also_free: int = 0) -> int:
+    """A free loopback port p whose next `also_free` ports are free too.
+
+    A chief's and each worker's tf.data server listen on the task's port +
+    `cluster.data_service_port_offset` (1 by default), so those are checked as well.
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + also_free < 65536 and all(_is_free(port + k) for k in range(1, also_free + 1)):
+            return port
+
+
+def _is_free(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class LocalCluster:
@@ -51,7 +70,7 @@ class LocalCluster:
         self.restart_on_failure = restart_on_failure
         self.max_restarts = max_restarts
         self.out = out
-        ports = {task: free_port() for task in topology.tasks()}
+        ports = {task: free_port(also_free=DATA_SERVICE_PORTS) for task in topology.tasks()}
         self.cluster = topology.cluster(lambda role, i: f"127.0.0.1:{ports[(role, i)]}")
         self.procs: dict[tuple[str, int], subprocess.Popen] = {}
         self.restarts = 0

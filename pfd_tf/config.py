@@ -162,23 +162,30 @@ class TrainConfig:
     learning_rate: float = 0.01
     warmup_steps: int = 0
     initial_accumulator: float = 0.1
-    steps_per_execution: int = 1
+    steps_per_execution: int = 0  # steps per coordinator round trip; 0: 1 on one machine, CLUSTER_STEPS_PER_EXECUTION on a cluster
     log_every: int = 100  # steps per Keras "epoch": progress lines and checkpoints
     eval_batch_size: int = 4096
     eval_steps: int = 0  # 0: the whole held-out set
     seed: int = 0
+    # A categorical feature whose ids the train step counts (the checkpoint's `model/visits`,
+    # metrics.json's `visits`): which rows were trained on, and how often.  Empty: no counting.
+    count_visits: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
 class ClusterConfig:
     """How variables spread over parameter servers (ParameterServerStrategy only).
 
-    Tables of at least `min_shard_bytes` per shard are split, into at most
-    `max_shards` shards (0: one per parameter server); smaller ones stay whole.
+    Embedding tables of at least `min_shard_bytes` per shard are split, into
+    at most `max_shards` shards (0: one per parameter server); smaller ones,
+    and every other variable, stay whole.  The tf.data service listens on
+    each task's port + `data_service_port_offset` (the dispatcher on the
+    chief's, a tf.data worker on each worker's).
     """
 
     min_shard_bytes: int = 256 << 10
     max_shards: int = 0
+    data_service_port_offset: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -508,14 +515,21 @@ def validate(config: Config) -> None:
         raise ConfigError("cluster.min_shard_bytes: must be positive")
     if cluster.max_shards < 0:
         raise ConfigError("cluster.max_shards: must be >= 0 (0: one shard per parameter server)")
+    if cluster.data_service_port_offset <= 0:
+        raise ConfigError("cluster.data_service_port_offset: must be positive")
 
     train = config.train
-    for field in ("batch_size", "steps", "log_every", "eval_batch_size", "steps_per_execution"):
+    for field in ("batch_size", "steps", "log_every", "eval_batch_size"):
         if getattr(train, field) <= 0:
             raise ConfigError(f"train.{field}: must be positive")
     if train.learning_rate <= 0:
         raise ConfigError("train.learning_rate: must be positive")
-    for field in ("warmup_steps", "eval_steps"):
+    if train.count_visits:
+        if train.count_visits not in names:
+            raise ConfigError(f"train.count_visits: unknown feature {train.count_visits!r}")
+        if config.feature(train.count_visits).kind is not FeatureKind.CATEGORICAL:
+            raise ConfigError(f"train.count_visits: {train.count_visits!r} must be a categorical feature")
+    for field in ("warmup_steps", "eval_steps", "steps_per_execution"):
         if getattr(train, field) < 0:
             raise ConfigError(f"train.{field}: must be >= 0")
 

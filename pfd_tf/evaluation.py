@@ -4,21 +4,37 @@ Under ParameterServerStrategy, `Model.evaluate` splits the held-out data
 across workers, and exact one-pass evaluation ignores a custom `test_step`.
 So the held-out numbers (the end of `pfd-train` and the sidecar evaluator
 alike) come from here: the distiller is rebuilt with plain variables, the
-checkpoint restored into it, and `test_step` run over every held-out row once,
-in this process.
+checkpoint restored into it, and `Distiller.compute_losses` run over every
+held-out row once, in this process.
+
+The AUCs are exact (rank-based, ties averaged, `pfd_tf.metrics.exact_auc`)
+over all the held-out logits at once, not Keras' `AUC` metric, whose fixed
+thresholds approximate the curve.  The log losses are computed from the same
+logits in float64, and the loss terms are means over rows (batch means
+weighted by batch size), so a short last batch counts as much as its rows.
+The keys are those of `Distiller.test_step`, plus the checkpoint's `step`.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from pfd_tf._keras import tf
 from pfd_tf.config import Config
 from pfd_tf.data.pipeline import eval_steps, make_dataset_fn
+from pfd_tf.metrics import exact_auc, logloss_from_logits
 from pfd_tf.models.build import build_distiller
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.optim import make_optimizer
 
+NETWORKS = ("student", "teacher")
+
 
 def build_local_model(config: Config) -> Distiller:
-    """The distiller with plain variables in this process, compiled for `evaluate`."""
+    """The distiller with plain variables in this process.
+
+    Compiled with its optimizer built, so that a checkpoint restores the
+    optimizer's `iterations`: the step that lambda_i of Eq. (5) depends on.
+    """
     if tf.distribute.has_strategy():
         raise RuntimeError("build the evaluation model outside any distribution strategy scope")
     model = build_distiller(config)
@@ -35,11 +51,35 @@ class Evaluator:
         self.model = build_local_model(config)
         self.dataset_fn = make_dataset_fn(config, "eval", config.train.eval_batch_size, training=False)
         self.steps = eval_steps(config, self.dataset_fn.files)
+        # One trace for full batches, one more (shape-relaxed) for a short last batch.
+        self._batch = tf.function(self._batch_outputs, reduce_retracing=True)
+
+    def _batch_outputs(self, ids, labels) -> dict[str, tf.Tensor]:
+        """Logits and loss terms of one held-out batch, in inference mode."""
+        return self.model.compute_losses(ids, labels, training=False)
 
     def __call__(self, checkpoint_path: str) -> dict:
         """Held-out metrics of the checkpoint, plus its global `step`."""
         tf.train.Checkpoint(model=self.model).read(checkpoint_path).expect_partial()
-        results = self.model.evaluate(self.dataset_fn(None), steps=self.steps, return_dict=True, verbose=0)
-        out = {name: float(value) for name, value in results.items()}
-        out["step"] = int(self.model.optimizer.iterations.numpy())
-        return out
+        labels, logits, sums, rows = [], {}, {}, 0
+        for ids, batch_labels in self.dataset_fn(None).take(self.steps):
+            out = self._batch(ids, batch_labels)
+            size = int(tf.size(batch_labels))
+            rows += size
+            labels.append(batch_labels.numpy().reshape(-1))
+            for name, value in out.items():
+                if name.endswith("_logits"):
+                    logits.setdefault(name, []).append(value.numpy().reshape(-1))
+                else:
+                    sums[name] = sums.get(name, 0.0) + float(value) * size
+        if not rows:
+            raise ValueError(f"no held-out rows in {self.dataset_fn.files}")
+        results = {name: total / rows for name, total in sums.items()}
+        y = np.concatenate(labels)
+        for who in NETWORKS:
+            if f"{who}_logits" in logits:
+                z = np.concatenate(logits[f"{who}_logits"])
+                results[f"{who}_auc"] = exact_auc(y, z)
+                results[f"{who}_logloss"] = logloss_from_logits(y, z)
+        results["step"] = int(self.model.optimizer.iterations.numpy())
+        return results

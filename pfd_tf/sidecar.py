@@ -1,8 +1,8 @@
 """The evaluator task: evaluates each new checkpoint of a run on the held-out data.
 
 It runs beside the chief (TF_CONFIG role `evaluator`), never slows training,
-and evaluates exactly (every held-out row once, the Distiller's own
-`test_step`: teacher, student and distillation loss; see
+and evaluates exactly (every held-out row once, the Distiller's own loss
+terms: teacher, student and distillation loss, and rank-based AUCs; see
 `pfd_tf.evaluation`).  For each checkpoint it writes TensorBoard summaries to
 `model_dir/logs/sidecar` and appends one JSON line to
 `model_dir/sidecar_metrics.jsonl`; it stops after the checkpoint of the last

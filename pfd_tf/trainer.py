@@ -20,9 +20,12 @@ import os
 import time
 from typing import Any
 
+import numpy as np
+
 from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import Config
+from pfd_tf.cluster import table_partitioning
 from pfd_tf.data.pipeline import DataError, diagnose, make_dataset_fn
 from pfd_tf.evaluation import Evaluator
 from pfd_tf.export_two_tower import export_all
@@ -80,14 +83,29 @@ def fit_plan(start_step: int, steps: int, log_every: int) -> list[tuple[int, int
     return plan
 
 
+# Steps a worker runs per closure of the coordinator under ParameterServerStrategy (one
+# round trip each): measured by benchmarks/cluster_throughput.py --steps-per-execution.
+CLUSTER_STEPS_PER_EXECUTION = 8
+
+
+def is_cluster(strategy: tf.distribute.Strategy | None) -> bool:
+    return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
+
+
+def steps_per_execution(config: Config, strategy: tf.distribute.Strategy | None) -> int:
+    if config.train.steps_per_execution:
+        return config.train.steps_per_execution
+    return CLUSTER_STEPS_PER_EXECUTION if is_cluster(strategy) else 1
+
+
 def build_and_compile(config: Config, strategy: tf.distribute.Strategy) -> Distiller:
     """The distiller with its variables (and the optimizer's slots) placed by `strategy`."""
-    with strategy.scope():
+    with strategy.scope(), table_partitioning():
         model = build_distiller(config)
         if config.distill.teacher_checkpoint:
             load_teacher(model, config.resolve_path(config.distill.teacher_checkpoint))
         # Compiled after freezing: Keras fixes the trainable set when it compiles.
-        model.compile(optimizer=make_optimizer(config.train), steps_per_execution=config.train.steps_per_execution)
+        model.compile(optimizer=make_optimizer(config.train), steps_per_execution=steps_per_execution(config, strategy))
         model.optimizer.build(model.trainable_variables)
     return model
 
@@ -103,15 +121,27 @@ def _fit_or_explain(run, config: Config, files) -> Any:
         raise
 
 
-def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | None = None, verbose: int = 2) -> dict:
-    """Trains teacher and student as the config says; returns what metrics.json holds."""
+def train(
+    config: Config,
+    model_dir: str,
+    strategy: tf.distribute.Strategy | None = None,
+    verbose: int = 2,
+    data_service: str | None = None,
+) -> dict:
+    """Trains teacher and student as the config says; returns what metrics.json holds.
+
+    Under ParameterServerStrategy, `data_service` is the address of the tf.data
+    service's dispatcher that feeds the workers (`pfd_tf.data.service`).
+    """
+    if is_cluster(strategy) and not data_service:
+        raise ValueError("training under ParameterServerStrategy needs the tf.data service: pass data_service")
     os.makedirs(model_dir, exist_ok=True)
     config_lib.save(config, os.path.join(model_dir, "config.yaml"))
     strategy = strategy or tf.distribute.get_strategy()
     keras.utils.set_random_seed(config.train.seed)
 
-    train_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True)
-    # Built now so that a bad held-out file stops the run before training, not after.
+    # Built now so that a bad file stops the run before training, not after.
+    make_dataset_fn(config, "train", config.train.batch_size, training=True)
     eval_fn = make_dataset_fn(config, "eval", config.train.eval_batch_size, training=False)
 
     model = build_and_compile(config, strategy)
@@ -132,7 +162,9 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
     ]
     started = time.perf_counter()
+    train_input = TrainInput(config, data_service, start_step)
     for initial_epoch, epochs, steps_per_epoch in fit_plan(start_step, config.train.steps, config.train.log_every):
+        train_fn = train_input.at(int(model.optimizer.iterations.numpy()))
         _fit_or_explain(
             lambda: model.fit(
                 _as_input(strategy, train_fn),
@@ -174,9 +206,40 @@ def train(config: Config, model_dir: str, strategy: tf.distribute.Strategy | Non
         "eval": results,
         "checkpoint": manager.latest_checkpoint,
     }
+    if model.visits is not None:
+        metrics["visits"] = visit_summary(config.train.count_visits, model.visits.numpy())
     with open(os.path.join(model_dir, "metrics.json"), "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2)
     return metrics
+
+
+class TrainInput:
+    """The training stream of each `fit` call, continuing where the last step left off.
+
+    One machine: each call gets the stream from the model's current step
+    (`pfd_tf.data.stream`), so the remainder epoch and a resumed run read on
+    instead of replaying the first batches.  A cluster: one tf.data service
+    job for the chief's lifetime, from the step the chief started at; later
+    `fit` calls join the same job and read on from the service's position.
+    """
+
+    def __init__(self, config: Config, data_service: str | None, start_step: int):
+        self.config = config
+        self.cluster = None
+        if data_service:
+            self.cluster = make_dataset_fn(config, "train", config.train.batch_size, training=True,
+                                           start_step=start_step, data_service=data_service)
+
+    def at(self, step: int):
+        if self.cluster is not None:
+            return self.cluster
+        return make_dataset_fn(self.config, "train", self.config.train.batch_size, training=True, start_step=step)
+
+
+def visit_summary(feature: str, visits) -> dict:
+    """How many ids of `feature` the run trained on 0, 1, 2, ... times (train.count_visits)."""
+    counts = {int(k): int(v) for k, v in enumerate(np.bincount(visits)) if v}
+    return {"feature": feature, "ids": int(len(visits)), "ids_by_count": counts}
 
 
 def _as_input(strategy: tf.distribute.Strategy, dataset_fn):

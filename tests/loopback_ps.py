@@ -30,6 +30,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_data_service(num_workers: int) -> str:
+    """A tf.data service dispatcher and one tf.data worker per training worker; returns the dispatcher."""
+    from pfd_tf.data.service import start_worker
+
+    dispatcher = tf.data.experimental.service.DispatchServer(
+        tf.data.experimental.service.DispatcherConfig(port=free_port()))
+    address = dispatcher.target.split("://")[1]
+    workers = []
+    for _ in range(num_workers):
+        port = free_port()
+        workers.append(start_worker(f"127.0.0.1:{port}", address))
+    start_data_service.servers = (dispatcher, workers)  # keep them alive
+    return address
+
+
 def start_cluster(num_workers: int, num_ps: int) -> tf.train.ClusterSpec:
     spec = {
         "worker": [f"127.0.0.1:{free_port()}" for _ in range(num_workers)],
@@ -54,18 +69,17 @@ def main(argv):
     overrides = [a.split("=", 1)[1] if a.startswith("--set=") else a for a in argv[3:] if a != "--set"]
     config = config_lib.load(config_path, overrides)
     cluster = start_cluster(num_workers=2, num_ps=2)
+    data_service = start_data_service(num_workers=2)
     resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(cluster, rpc_layer="grpc")
+    from pfd_tf.cluster import TablePartitioner
+
     strategy = tf.distribute.experimental.ParameterServerStrategy(
-        resolver,
-        variable_partitioner=tf.distribute.experimental.partitioners.MinSizePartitioner(
-            min_shard_bytes=1, max_shards=2
-        ),
-    )
+        resolver, variable_partitioner=TablePartitioner(min_shard_bytes=1, max_shards=2))
     from pfd_tf.trainer import build_and_compile, train  # noqa: E402
 
     model = build_and_compile(config, strategy)
-    print("RESULT " + json.dumps({"sharding": describe_sharding(model)}))
-    metrics = train(config, model_dir, strategy=strategy)
+    print("RESULT " + json.dumps({"sharding": describe_sharding(model), "whole": whole_variables(model)}))
+    metrics = train(config, model_dir, strategy=strategy, data_service=data_service)
     print("RESULT " + json.dumps({"metrics": metrics}))
     np.save(os.path.join(model_dir, "in_cluster_predictions.npy"), in_cluster_predictions(config, strategy, metrics))
 
@@ -79,6 +93,16 @@ def in_cluster_predictions(config, strategy, metrics):
     tf.train.Checkpoint(model=model).read(metrics["checkpoint"]).expect_partial()
     logits = [model(ids, training=False).numpy() for ids, _ in make_dataset_fn(config, "eval", 256, training=False)(None)]
     return 1 / (1 + np.exp(-np.concatenate(logits)))
+
+
+def whole_variables(model) -> dict:
+    """Every non-table variable (dense kernels, batch norm, metrics, the step): is it one piece?
+
+    A partitioned variable's pieces are named `.../part_K`.
+    """
+    variables = list(model.variables) + [v for m in model.metrics for v in m.variables]
+    names = [v.name for v in variables if "/embeddings" not in v.name]
+    return {name: "/part_" not in name for name in names}
 
 
 def describe_sharding(model) -> dict:

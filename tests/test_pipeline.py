@@ -1,6 +1,8 @@
 """Behavioural tests of the tf.data pipeline: parsing, encoding, sharding, TFRecord, bad input."""
 from __future__ import annotations
 
+import dataclasses
+
 import csv
 import glob
 import os
@@ -305,66 +307,72 @@ def test_int64_sequence_without_empty_fields(tmp_path):
 
 
 # --------------------------------------------------------------------------
-# Sharding per input pipeline
+# The training stream: each row once per epoch, from any step
 # --------------------------------------------------------------------------
-def _context(n: int, i: int) -> tf.distribute.InputContext:
-    return tf.distribute.InputContext(num_input_pipelines=n, input_pipeline_id=i)
+def _stream_rids(config, batch: int, steps: int, start_step: int = 0) -> list[int]:
+    dataset = make_dataset_fn(config, "train", batch, training=True, start_step=start_step)(None)
+    rids = []
+    for ids, labels in dataset.take(steps):
+        rids.extend(ids["rid"].numpy().tolist())
+        assert labels.numpy().tolist() == [r % 2 for r in ids["rid"].numpy().tolist()]
+    return rids
 
 
-def test_file_sharding_two_pipelines(tmp_path):
+def test_each_row_once_per_epoch_epochs_in_sequence(tmp_path):
+    config = _rid_world(str(tmp_path), files=3, rows_per_file=16)  # 48 rows: 6 batches of 8 per epoch
+    rids = _stream_rids(config, 8, 18)
+    for epoch in range(3):
+        assert sorted(rids[48 * epoch:48 * (epoch + 1)]) == list(range(48)), epoch
+    assert rids[:48] != rids[48:96]  # every epoch its own order
+
+
+def test_batches_cross_epoch_boundaries_and_drop_nothing(tmp_path):
+    config = _rid_world(str(tmp_path), files=2, rows_per_file=10)  # 20 rows, batches of 8
+    rids = _stream_rids(config, 8, 5)  # 40 rows: two epochs exactly
+    assert sorted(rids[:20]) == list(range(20)) and sorted(rids[20:]) == list(range(20))
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_the_stream_from_step_s_is_the_tail_of_the_stream_from_0(tmp_path, cache):
+    """What a resumed run, or the remainder `fit` call, reads: on, not the first batches again."""
+    config = _rid_world(str(tmp_path), files=3, rows_per_file=16)
+    if cache:
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, cache=True))
+    whole = _stream_rids(config, 8, 20)
+    for start in (1, 5, 6, 13):
+        assert _stream_rids(config, 8, 20 - start, start_step=start) == whole[8 * start:], start
+
+
+def test_the_stream_is_fixed_by_the_seed(tmp_path):
+    config = _rid_world(str(tmp_path), files=3, rows_per_file=16)
+    other = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=1))
+    assert _stream_rids(config, 8, 6) == _stream_rids(config, 8, 6)
+    assert _stream_rids(config, 8, 6) != _stream_rids(other, 8, 6)
+
+
+def test_cluster_blocks_start_at_the_first_block_not_consumed():
+    from pfd_tf.data.stream import cluster_blocks, epoch_order
+
+    rows = [10, 20, 30]  # 60 rows per epoch
+    files, epochs = cluster_blocks(rows, seed=0, start_row=0, end_row=120)
+    order = [epoch_order(3, 0, e).numpy().tolist() for e in range(3)]
+    assert (files, epochs) == (order[0] + order[1] + order[2], [0] * 3 + [1] * 3 + [2] * 3)
+    # From row 75 (epoch 1, 15 rows in): skip epoch 0 and the blocks of epoch 1 wholly before row 15.
+    files, epochs = cluster_blocks(rows, seed=0, start_row=75, end_row=120)
+    done, kept = 0, []
+    for index in order[1]:
+        done += rows[index]
+        if done > 15:
+            kept.append(index)
+    assert files[:len(kept)] == kept and epochs[:len(kept)] == [1] * len(kept)
+    assert set(epochs) == {1, 2}
+
+
+def test_eval_data_is_read_once_in_order(tmp_path):
     config = _rid_world(str(tmp_path), files=2, rows_per_file=13)
     dataset_fn = make_dataset_fn(config, "eval", 4, training=False)
-    assert len(dataset_fn.files) == 2
-    per_pipeline = [_rids(dataset_fn(_context(2, i))) for i in range(2)]
-    # Pipeline i reads exactly file i.
-    assert sorted(per_pipeline[0]) == list(range(0, 13))
-    assert sorted(per_pipeline[1]) == list(range(13, 26))
-    assert not set(per_pipeline[0]) & set(per_pipeline[1])
-    # Without a context, one pipeline reads everything.
     assert sorted(_rids(dataset_fn(None))) == list(range(26))
-
-
-def test_file_sharding_when_training(tmp_path):
-    config = _rid_world(str(tmp_path), files=4, rows_per_file=10)
-    dataset_fn = make_dataset_fn(config, "train", 8, training=True)
-    for i in range(2):
-        rids = set()
-        for ids, _ in dataset_fn(_context(2, i)).take(12):
-            rids.update(ids["rid"].numpy().tolist())
-        files = [i, i + 2]  # files[i::2]
-        assert rids == {k * 10 + j for k in files for j in range(10)}
-
-
-def test_row_sharding_when_more_pipelines_than_files(tmp_path):
-    config = _rid_world(str(tmp_path), files=2, rows_per_file=10)
-    dataset_fn = make_dataset_fn(config, "eval", 3, training=False)
-    per_pipeline = [_rids(dataset_fn(_context(3, i))) for i in range(3)]
-    for rids in per_pipeline:
-        assert rids, "a pipeline got no rows"
-        assert len(rids) == len(set(rids))
-    union = [r for rids in per_pipeline for r in rids]
-    assert sorted(union) == list(range(20))  # disjoint, and covers all rows
-
-
-def test_row_sharding_when_training(tmp_path):
-    config = _rid_world(str(tmp_path), files=1, rows_per_file=12)
-    dataset_fn = make_dataset_fn(config, "train", 2, training=True)
-    seen = []
-    for i in range(2):
-        rids = set()
-        for ids, _ in dataset_fn(_context(2, i)).take(15):
-            rids.update(ids["rid"].numpy().tolist())
-        assert len(rids) == 6
-        seen.append(rids)
-    assert seen[0] | seen[1] == set(range(12))
-
-
-def test_per_replica_batch_size(tmp_path):
-    config = _rid_world(str(tmp_path), files=2, rows_per_file=10)
-    dataset_fn = make_dataset_fn(config, "train", 8, training=True)
-    context = tf.distribute.InputContext(num_input_pipelines=2, input_pipeline_id=0, num_replicas_in_sync=4)
-    ids, labels = next(iter(dataset_fn(context)))
-    assert labels.shape.as_list() == [2]
+    assert _rids(dataset_fn(None)) == _rids(dataset_fn(None))
 
 
 # --------------------------------------------------------------------------

@@ -57,6 +57,13 @@ def test_embeddings_and_adagrad_accumulators_shard_alike(ps_run):
         assert info["accumulator"] == info["table"], name
 
 
+def test_only_embedding_tables_are_partitioned(ps_run):
+    """Dense kernels, batch norm, metrics and the step stay whole: a step reads them whole anyway."""
+    whole = ps_run[0]["whole"]
+    assert any("dense" in name for name in whole) and any("auc" in name or "true_positives" in name for name in whole)
+    assert all(whole.values()), [name for name, ok in whole.items() if not ok]
+
+
 def test_export_predicts_what_the_sharded_model_predicts_in_the_cluster(ps_run, tmp_path):
     import glob
 

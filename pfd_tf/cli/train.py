@@ -45,7 +45,7 @@ def main(argv):
         if task is not None and task.type in ("ps", "worker"):
             from pfd_tf.cluster import serve
 
-            serve(task)
+            serve(task, config.cluster.data_service_port_offset)
             return 0
         if task is not None and task.type == "evaluator":
             from pfd_tf.sidecar import run_sidecar
@@ -54,12 +54,18 @@ def main(argv):
             return 0
         from pfd_tf.trainer import train  # imports TensorFlow: after flag parsing, for a fast --help
 
-        strategy = None
+        strategy, dispatcher, data_service = None, None, None
         if task is not None:
-            from pfd_tf.cluster import make_strategy
+            from pfd_tf.cluster import data_service_addresses, make_strategy
+            from pfd_tf.data.service import start_dispatcher
 
+            offset = config.cluster.data_service_port_offset
+            dispatcher = start_dispatcher(task.cluster["chief"][0], offset,  # kept alive while training
+                                          os.path.join(FLAGS.model_dir, "tf_data_service"))
+            data_service = data_service_addresses(task, offset)[0]
             strategy = make_strategy(config)
-        metrics = train(config, FLAGS.model_dir, strategy=strategy)
+        metrics = train(config, FLAGS.model_dir, strategy=strategy, data_service=data_service)
+        del dispatcher
     except (config_lib.ConfigError, ClusterError, DataError, ExportError) as err:
         print(f"pfd-train: error: {err}", file=sys.stderr)
         return 2

@@ -1,11 +1,12 @@
 """tf.data input pipelines over CSV and TFRecord files that the config declares.
 
-`make_dataset_fn` returns a `dataset_fn(input_context)`: each input pipeline
-reads its own subset of the files (by `input_pipeline_id`), so the same
-function serves the default strategy and ParameterServerStrategy, where every
-worker calls it.  Rows are parsed a batch at a time (vectorized `decode_csv` /
-`parse_example`), then the `FeatureEncoder` turns raw values into embedding
-ids; the model only ever sees ids.
+`make_dataset_fn` returns a `dataset_fn(input_context)`, the form `fit` and
+ParameterServerStrategy take.  Training rows come in the order of
+`pfd_tf.data.stream` (each row once per epoch, resumable at any step), on a
+cluster through the tf.data service (`pfd_tf.data.service`).  Rows are
+parsed a batch at a time (vectorized `decode_csv` / `parse_example`), then
+the `FeatureEncoder` turns raw values into embedding ids; the model only
+ever sees ids.
 
 Bad input: a missing column is found before training starts (the header or
 first record of every file is read) and named with its file.  A malformed row
@@ -22,6 +23,7 @@ from typing import Callable, Sequence
 
 from pfd_tf._keras import tf
 from pfd_tf.config import Config, DataFormat, FeatureKind, FeatureSpec
+from pfd_tf.data import service, stream
 from pfd_tf.features import FeatureEncoder
 
 
@@ -180,13 +182,19 @@ def make_dataset_fn(
     split: str,
     batch_size: int,
     training: bool,
+    start_step: int = 0,
+    data_service: str | None = None,
 ) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
     """Builds `dataset_fn(input_context)` yielding `(ids_by_feature, label)` batches.
 
-    `split` is "train" or "eval".  Training data is shuffled and repeated
-    forever (`fit` bounds it by steps, as ParameterServerStrategy requires);
-    evaluation data is read once, in order.  File listing and schema checks
-    run here, once, not inside the workers.
+    `split` is "train" or "eval".  Evaluation data is read once, in order.
+    Training data is the stream of `pfd_tf.data.stream` from step
+    `start_step` on (each row once per epoch, in an order fixed by
+    `train.seed`), forever (`fit` bounds it by steps, as
+    ParameterServerStrategy requires); with `data_service` (the dispatcher's
+    host:port), it is read through the tf.data service (`pfd_tf.data.service`), so the input context that
+    ParameterServerStrategy passes (the same on every worker) is not used.
+    File listing and schema checks run here, once, not inside the workers.
     """
     files = resolve_files(config, f"{split}_files")
     if config.data.format is DataFormat.CSV:
@@ -198,27 +206,13 @@ def make_dataset_fn(
         read = tf.data.TFRecordDataset
     label = config.data.label
     seed = config.train.seed
+    start_row = start_step * batch_size
+    blocks = None
+    if training and data_service:
+        rows_per_file = [count_rows([path], config.data.format) for path in files]
+        blocks = stream.cluster_blocks(rows_per_file, seed, start_row, config.train.steps * batch_size)
 
-    def dataset_fn(input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-        context = input_context or tf.distribute.InputContext()
-        mine = list(files)
-        shard_rows = False
-        if context.num_input_pipelines > 1:
-            if len(files) >= context.num_input_pipelines:
-                mine = files[context.input_pipeline_id :: context.num_input_pipelines]
-            else:
-                shard_rows = True
-        per_replica = context.get_per_replica_batch_size(batch_size) if input_context else batch_size
-        ds = tf.data.Dataset.from_tensor_slices(mine)
-        if training:
-            ds = ds.shuffle(len(mine), seed=seed + context.input_pipeline_id, reshuffle_each_iteration=True)
-        ds = ds.interleave(
-            read,
-            cycle_length=min(4, len(mine)),
-            **({"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": True} if training else {}),
-        )
-        if shard_rows:
-            ds = ds.shard(context.num_input_pipelines, context.input_pipeline_id)
+    def build() -> tf.data.Dataset:
         encoder = FeatureEncoder(config.features)
 
         def to_model_inputs(records):
@@ -229,17 +223,29 @@ def make_dataset_fn(
             ds = ds.batch(size, drop_remainder=drop_remainder)
             return ds.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-        if training and config.data.cache:
-            # Parse and encode each row once; later epochs reshuffle the cached ids.
-            ds = parse_batches(ds, PARSE_BATCH, False).unbatch().cache()
-            ds = ds.shuffle(config.data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
-            ds = ds.batch(per_replica, drop_remainder=True)
+        if not training:
+            ds = tf.data.Dataset.from_tensor_slices(files).interleave(read, cycle_length=min(4, len(files)))
+            return parse_batches(ds, batch_size, False).prefetch(tf.data.AUTOTUNE)
+        if blocks is not None:
+            records = stream.cluster_records(files, read, seed, blocks, config.data.shuffle_buffer)
+            return parse_batches(records, batch_size, True)
+        if config.data.cache:
+            # Parse and encode each row once; every epoch reshuffles the cached ids.
+            rows = tf.data.Dataset.from_tensor_slices(files).interleave(read, cycle_length=min(4, len(files)))
+            rows = parse_batches(rows, PARSE_BATCH, False).unbatch().cache()
+            rows = rows.shuffle(config.data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+            ds = rows.skip(start_row).batch(batch_size, drop_remainder=True)
         else:
-            if training:
-                ds = ds.shuffle(config.data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-                ds = ds.repeat()
-            ds = parse_batches(ds, per_replica, training)
+            records = stream.local_records(files, read, seed, start_row,
+                                           lambda: count_rows(files, config.data.format), config.data.shuffle_buffer)
+            ds = parse_batches(records, batch_size, True)
         return ds.prefetch(tf.data.AUTOTUNE)
+
+    registered = service.ServiceDataset(build(), data_service) if blocks is not None else None
+
+    def dataset_fn(input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+        del input_context  # ParameterServerStrategy gives every worker InputContext(1, 0)
+        return registered.read() if registered is not None else build()
 
     dataset_fn.files = files  # type: ignore[attr-defined]  (for diagnose and steps)
     return dataset_fn

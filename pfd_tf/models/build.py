@@ -29,6 +29,7 @@ from typing import Mapping, Sequence
 
 from pfd_tf._keras import tf
 from pfd_tf.config import Architecture, Config, FeatureKind, FeatureSpec, Mode, Side, Sharing
+from pfd_tf.features import vocabulary_size
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.models.embedding import FeatureEmbedding, build_tables
 from pfd_tf.models.ranker import Ranker
@@ -141,6 +142,8 @@ def build_distiller(config: Config) -> Distiller:
         swap_step=config.distill.swap_step,
         temperature=config.distill.temperature,
         train_student=not config.distill.teacher_only,
+        visit_feature=config.train.count_visits,
+        visit_ids=vocabulary_size(config.feature(config.train.count_visits)) if config.train.count_visits else 0,
         name="distiller",
     )
     build_weights(distiller.student, config)

@@ -19,16 +19,24 @@ Without a teacher (mode `baseline`) the loss is L_s alone.  A frozen
 (pre-trained, Ind&Async) teacher runs in inference mode and has no L_t.
 Pre-training that teacher (Ind&Async's first stage, `train_student=False`)
 computes the teacher alone: the loss is L_t and the student is frozen.
+
+Each step builds one `FeatureBank` over the batch and hands it to both
+networks: a table they share is looked up once (one gather, one gradient
+push under ParameterServerStrategy, carrying the sum of both losses'
+gradients), and so is a shared input layer such as the behaviour encoder.
 """
 from __future__ import annotations
 
 from typing import Mapping
 
 from pfd_tf._keras import keras, tf
+from pfd_tf.models.feature_bank import FeatureBank
 from pfd_tf.models.losses import distillation_loss, logloss
 from pfd_tf.models.ranker import Ranker
 
-AUC_THRESHOLDS = 10_000  # evenly spaced, so updates cost O(batch + thresholds)
+# Progress AUCs only (held-out AUCs are exact, pfd_tf.evaluation): few evenly spaced thresholds, so
+# each step's update and read of their accumulators stays cheap next to the embedding lookups.
+AUC_THRESHOLDS = 200
 
 
 class Distiller(keras.Model):
@@ -40,6 +48,8 @@ class Distiller(keras.Model):
         swap_step: int = 0,
         temperature: float = 1.0,
         train_student: bool = True,
+        visit_feature: str = "",
+        visit_ids: int = 0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -53,6 +63,12 @@ class Distiller(keras.Model):
         self.train_student = bool(train_student)
         if not train_student:
             student.trainable = False
+        # How often the train step has seen each id of `visit_feature` (train.count_visits):
+        # which rows a run trained on, in the checkpoint beside the weights.
+        self.visit_feature = visit_feature
+        self.visits = None
+        if visit_feature:
+            self.visits = tf.Variable(tf.zeros([visit_ids], tf.int32), trainable=False, name="visits")
 
         def mean(name):
             return keras.metrics.Mean(name=name)
@@ -93,7 +109,12 @@ class Distiller(keras.Model):
         return tf.where(tf.cast(step, tf.int64) >= self.swap_step, self.lambda_, 0.0)
 
     def shared_inputs(self) -> list:
-        """Input layers (e.g. the behaviour-sequence encoder) that teacher and student both use."""
+        """Input layers (e.g. the behaviour-sequence encoder) that teacher and student both use.
+
+        `compute_losses` runs each of them once per step (through the step's
+        `FeatureBank`).  A frozen teacher runs in inference mode, so it shares
+        the tables' rows but not the layers' outputs.
+        """
         if self.teacher is None or not self.teacher_trainable:
             return []
         teacher = {id(layer) for layer in self.teacher.all_input_layers}
@@ -104,19 +125,20 @@ class Distiller(keras.Model):
 
         A shared input component is computed once and fed to both networks
         (Section 4: sharing "the components of processing the user
-        clicked/purchased behavior, which is known to be costly").
+        clicked/purchased behavior, which is known to be costly"), and every
+        table is looked up once: both networks read one `FeatureBank`.
         """
+        bank = FeatureBank(ids)
         if not self.train_student:
-            teacher_logits = self.teacher(ids, training=training)
+            teacher_logits = self.teacher(ids, training=training, bank=bank)
             loss = logloss(labels, teacher_logits)
             return {"teacher_logits": teacher_logits, "loss_teacher": loss, "loss": loss}
-        computed = {id(layer): layer(ids, training=training) for layer in self.shared_inputs()}
-        out = {"student_logits": self.student(ids, training=training, computed=computed)}
+        out = {"student_logits": self.student(ids, training=training, bank=bank)}
         out["loss_student"] = logloss(labels, out["student_logits"])
         if self.teacher is None:
             out["loss"] = out["loss_student"]
             return out
-        teacher_logits = self.teacher(ids, training=training and self.teacher_trainable, computed=computed)
+        teacher_logits = self.teacher(ids, training=training and self.teacher_trainable, bank=bank)
         lam = self.current_lambda()
         out["teacher_logits"] = teacher_logits
         out["lambda"] = lam
@@ -134,6 +156,9 @@ class Distiller(keras.Model):
         variables = self.trainable_variables
         gradients = tape.gradient(out["loss"], variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
+        if self.visits is not None:
+            rows = tf.reshape(ids[self.visit_feature], [-1, 1])
+            self.visits.scatter_nd_add(rows, tf.ones_like(rows[:, 0], tf.int32))
         return self._update_metrics(out, labels)
 
     def test_step(self, data):

@@ -6,14 +6,20 @@ teacher and the student share common input components (the PFD paper's
 Share&Sync, Section 4 and Table 8).  `build_tables` makes a set of tables;
 `FeatureEmbedding` only looks them up, so which network owns which table is
 decided by whoever builds them (see `pfd_tf.models.build`).
+
+Lookups go through the step's `FeatureBank` (`pfd_tf.models.feature_bank`),
+so a table that several networks or layers read is looked up once per step;
+every layer here also takes a plain ids dict (export, unit tests), for which
+it makes a bank of its own.
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
-from pfd_tf.config import FeatureKind, FeatureSpec
-from pfd_tf.features import PAD_ID, vocabulary_size
+from pfd_tf.config import FeatureSpec
+from pfd_tf.features import vocabulary_size
+from pfd_tf.models.feature_bank import FeatureBank
 
 
 def build_tables(features: Sequence[FeatureSpec], prefix: str = "embedding") -> dict[str, keras.layers.Embedding]:
@@ -52,35 +58,22 @@ class FeatureEmbedding(keras.layers.Layer):
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.features)
 
-    def call(self, ids: Mapping[str, tf.Tensor]) -> tf.Tensor:
-        parts = []
-        for spec in self.features:
-            vectors = self.tables[spec.name](ids[spec.name])
-            if spec.kind is FeatureKind.SEQUENCE:
-                mask = tf.cast(tf.not_equal(ids[spec.name], PAD_ID), vectors.dtype)[..., None]
-                count = tf.maximum(tf.reduce_sum(mask, axis=1), 1.0)
-                vectors = tf.reduce_sum(vectors * mask, axis=1) / count
-            parts.append(vectors)
-        return tf.concat(parts, axis=-1)
+    def call(self, ids: Mapping[str, tf.Tensor], bank: FeatureBank | None = None) -> tf.Tensor:
+        """`bank`, when given, is this step's lookups (its ids are read, not `ids`)."""
+        return FeatureBank.of(ids, bank).vector(self.features, self.tables)
 
     def get_config(self):
         raise NotImplementedError("FeatureEmbedding is rebuilt from the pfd_tf config")
 
 
-def concat_lookups(tables: Mapping[str, keras.layers.Embedding], ids: Mapping[str, tf.Tensor],
-                   names: Sequence[str]) -> tf.Tensor:
-    """The embeddings of `names` concatenated on the last axis (per position, for sequences)."""
-    return tf.concat([tables[name](ids[name]) for name in names], axis=-1)
+def concat_inputs(layers, ids: Mapping[str, tf.Tensor], training=None, bank: FeatureBank | None = None) -> tf.Tensor:
+    """Concatenates the outputs of input layers (FeatureEmbedding, SequenceEmbedding, TargetAttention).
 
-
-def concat_inputs(layers, ids: Mapping[str, tf.Tensor], training=None, computed=None) -> tf.Tensor:
-    """Concatenates the outputs of input layers (FeatureEmbedding, SequenceEmbedding).
-
-    `computed` maps `id(layer)` to an output already computed this step for a
-    layer shared with another network, which is then reused, not recomputed.
+    Through `bank` (this step's lookups, or a fresh one over `ids`), so a
+    layer shared with another network runs once per step, not once per network.
     """
-    computed = computed or {}
-    parts = [computed[id(layer)] if id(layer) in computed else layer(ids, training=training) for layer in layers]
+    bank = FeatureBank.of(ids, bank)
+    parts = [bank.output(layer, training) for layer in layers]
     return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
 

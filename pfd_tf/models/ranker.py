@@ -3,7 +3,9 @@
 Teachers and students of the MLP kind are `Ranker`s; they differ only in the
 features they read, the tables those features use and the tower size.  The
 inputs are a `FeatureEmbedding` and, when the config declares a behaviour
-sequence, the (possibly shared) `SequenceEmbedding` that encodes it.
+sequence, the (possibly shared) `SequenceEmbedding` that encodes it.  They
+read the step's `FeatureBank`, which the distiller hands to both networks,
+so tables and input layers they share are computed once per step.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.models.embedding import concat_inputs, input_feature_names, input_tables
+from pfd_tf.models.feature_bank import FeatureBank
 from pfd_tf.models.towers import MLPTower
 
 
@@ -34,8 +37,9 @@ class Ranker(keras.Model):
     def all_input_layers(self) -> list:
         return list(self.input_layers)
 
-    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None, computed=None) -> tf.Tensor:
-        return self.tower(concat_inputs(self.input_layers, ids, training, computed), training=training)
+    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None, bank: FeatureBank | None = None) -> tf.Tensor:
+        """`bank`: this step's lookups, shared with the other networks (a fresh one over `ids` if None)."""
+        return self.tower(concat_inputs(self.input_layers, ids, training, bank), training=training)
 
     def get_config(self):
         raise NotImplementedError("a Ranker is rebuilt from the pfd_tf config (pfd_tf.models.build)")

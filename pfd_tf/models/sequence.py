@@ -22,7 +22,7 @@ from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.features import PAD_ID
-from pfd_tf.models.embedding import concat_lookups
+from pfd_tf.models.feature_bank import FeatureBank
 
 
 @keras.utils.register_keras_serializable(package="pfd_tf")
@@ -118,6 +118,8 @@ class SequenceEmbedding(keras.layers.Layer):
 
     Like `FeatureEmbedding`, this layer only looks tables up: they are created
     elsewhere (`build_tables`) and may be shared by a teacher and a student.
+    The lookups go through the step's `FeatureBank`, so target attention
+    reading the same behaviour tables gets these rows, not a second lookup.
     """
 
     def __init__(
@@ -145,10 +147,13 @@ class SequenceEmbedding(keras.layers.Layer):
     def feature_names(self) -> tuple[str, ...]:
         return self.item_features + self.side_features
 
-    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
-        mask = tf.not_equal(ids[self.item_features[0]], tf.cast(PAD_ID, ids[self.item_features[0]].dtype))
-        items = concat_lookups(self.tables, ids, self.item_features)
-        sides = concat_lookups(self.tables, ids, self.side_features) if self.side_features else None
+    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None, bank: FeatureBank | None = None) -> tf.Tensor:
+        """`bank`, when given, is this step's lookups (its ids are read, not `ids`)."""
+        bank = FeatureBank.of(ids, bank)
+        first = bank.ids[self.item_features[0]]
+        mask = tf.not_equal(first, tf.cast(PAD_ID, first.dtype))
+        items = bank.lookups(self.item_features, self.tables)
+        sides = bank.lookups(self.side_features, self.tables) if self.side_features else None
         return self.encoder(items, sides, mask=mask, training=training)
 
     def get_config(self):

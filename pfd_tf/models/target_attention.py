@@ -20,6 +20,11 @@ output keeps the *intensity* of interest, e.g. how many recent behaviours
 were in the candidate's category, which a softmax would average away.
 Padding gets weight zero, so a padded row gives the same output as the same
 row without padding.
+
+The behaviour and candidate embeddings come from the step's `FeatureBank`:
+the behaviour encoder and the item-side embeddings read the same tables, and
+a second lookup would double the lookup and gradient traffic to the
+parameter servers.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.features import PAD_ID
-from pfd_tf.models.embedding import concat_lookups
+from pfd_tf.models.feature_bank import FeatureBank
 
 
 @keras.utils.register_keras_serializable(package="pfd_tf")
@@ -74,13 +79,15 @@ class TargetAttention(keras.layers.Layer):
     def feature_names(self) -> tuple[str, ...]:
         return self.behaviour_features + self.target_features
 
-    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
-        first = ids[self.behaviour_features[0]]
+    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None, bank: FeatureBank | None = None) -> tf.Tensor:
+        """`bank`, when given, is this step's lookups (its ids are read, not `ids`)."""
+        bank = FeatureBank.of(ids, bank)
+        first = bank.ids[self.behaviour_features[0]]
         valid = tf.not_equal(first, tf.cast(PAD_ID, first.dtype))[..., tf.newaxis]  # [B, L, 1]
-        behaviours = concat_lookups(self.tables, ids, self.behaviour_features)
+        behaviours = bank.lookups(self.behaviour_features, self.tables)
         # tf.where (not a multiply): padded positions get exactly zero gradient.
         keys = self.key(tf.where(valid, behaviours, tf.zeros_like(behaviours)))  # [B, L, units]
-        query = self.query(concat_lookups(self.tables, ids, self.target_features))[:, tf.newaxis, :]  # [B, 1, units]
+        query = self.query(bank.lookups(self.target_features, self.tables))[:, tf.newaxis, :]  # [B, 1, units]
         query = tf.broadcast_to(query, tf.shape(keys))
         weights = self.attention_weight(self.attention_hidden(tf.concat([keys, query, keys * query], axis=-1)))
         weights = tf.where(valid, weights, tf.zeros_like(weights))  # [B, L, 1]

@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.models.embedding import concat_inputs, input_feature_names, input_tables
+from pfd_tf.models.feature_bank import FeatureBank
 
 
 @keras.utils.register_keras_serializable(package="pfd_tf")
@@ -71,6 +72,9 @@ class TwoTowerRanker(keras.Model):
         user_tower, item_tower: the mappings Phi_W^u and Phi_W^i
             (`ProjectionTower`s, Section 5.2).
         scale: multiplies the inner product of the unit vectors (5 in Section 5.2).
+
+    `bank` (in `call`, `user_vectors`, `item_vectors`) is the step's
+    `FeatureBank`, shared with the other networks; None makes a fresh one.
     """
 
     def __init__(self, user_inputs, item_inputs, user_tower: ProjectionTower, item_tower: ProjectionTower, scale: float = 5.0, **kwargs):
@@ -96,17 +100,20 @@ class TwoTowerRanker(keras.Model):
     def all_input_layers(self) -> list:
         return self.user_inputs + self.item_inputs
 
-    def user_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False, computed=None) -> tf.Tensor:
+    def user_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False,
+                     bank: FeatureBank | None = None) -> tf.Tensor:
         """Phi_W^u(X^u): `[B, d]` unit vectors, computed online per request."""
-        return self.user_tower(concat_inputs(self.user_inputs, ids, training, computed), training=training)
+        return self.user_tower(concat_inputs(self.user_inputs, ids, training, bank), training=training)
 
-    def item_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False, computed=None) -> tf.Tensor:
+    def item_vectors(self, ids: Mapping[str, tf.Tensor], training: bool | None = False,
+                     bank: FeatureBank | None = None) -> tf.Tensor:
         """Phi_W^i(X^i): `[B, d]` unit vectors, computable offline for every candidate."""
-        return self.item_tower(concat_inputs(self.item_inputs, ids, training, computed), training=training)
+        return self.item_tower(concat_inputs(self.item_inputs, ids, training, bank), training=training)
 
-    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None, computed=None) -> tf.Tensor:
-        users = self.user_vectors(ids, training=training, computed=computed)
-        items = self.item_vectors(ids, training=training, computed=computed)
+    def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None, bank: FeatureBank | None = None) -> tf.Tensor:
+        bank = FeatureBank.of(ids, bank)
+        users = self.user_vectors(ids, training=training, bank=bank)
+        items = self.item_vectors(ids, training=training, bank=bank)
         return self.scale * tf.reduce_sum(users * items, axis=-1)
 
     def get_config(self):
