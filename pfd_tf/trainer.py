@@ -224,16 +224,12 @@ class TrainInput:
     """
 
     def __init__(self, config: Config, data_service: str | None, start_step: int):
-        self.config = config
-        self.cluster = None
-        if data_service:
-            self.cluster = make_dataset_fn(config, "train", config.train.batch_size, training=True,
-                                           start_step=start_step, data_service=data_service)
+        self.cluster = data_service is not None
+        self.dataset_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True,
+                                          start_step=start_step, data_service=data_service)
 
     def at(self, step: int):
-        if self.cluster is not None:
-            return self.cluster
-        return make_dataset_fn(self.config, "train", self.config.train.batch_size, training=True, start_step=step)
+        return self.dataset_fn if self.cluster else self.dataset_fn.starting_at(step)
 
 
 def visit_summary(feature: str, visits) -> dict:

@@ -101,6 +101,14 @@ def test_cluster_trains_evaluates_and_exports(world):
         evaluated = [json.loads(line) for line in f]
     assert evaluated[-1]["step"] == STEPS
     assert evaluated[-1]["student_auc"] == pytest.approx(metrics["student"]["auc"], abs=1e-6)
+    # The exact held-out AUC of the cluster's final checkpoint, evaluated here on one machine: the same.
+    from pfd_tf import config as config_lib
+    from pfd_tf.evaluation import Evaluator
+
+    here = Evaluator(config_lib.load(os.path.join(model_dir, "config.yaml")))(metrics["checkpoint"])
+    for who in ("student", "teacher"):
+        assert here[f"{who}_auc"] == pytest.approx(metrics[who]["auc"], abs=1e-9)
+        assert here[f"{who}_auc"] == pytest.approx(evaluated[-1][f"{who}_auc"], abs=1e-9)
     for role in ("[chief] ", "[ps-0] ", "[worker-1] ", "[evaluator] "):
         assert role in out
     assert "Traceback" not in out and "UnavailableError" not in out  # a clean shutdown

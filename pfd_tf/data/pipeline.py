@@ -212,43 +212,64 @@ def make_dataset_fn(
         rows_per_file = [count_rows([path], config.data.format) for path in files]
         blocks = stream.cluster_blocks(rows_per_file, seed, start_row, config.train.steps * batch_size)
 
-    def build() -> tf.data.Dataset:
-        encoder = FeatureEncoder(config.features)
+    encoder = FeatureEncoder(config.features)
 
-        def to_model_inputs(records):
-            raw = parse(records)
-            return encoder(raw), tf.cast(raw[label], tf.float32)
+    def to_model_inputs(records):
+        raw = parse(records)
+        return encoder(raw), tf.cast(raw[label], tf.float32)
 
-        def parse_batches(ds, size, drop_remainder):
-            ds = ds.batch(size, drop_remainder=drop_remainder)
-            return ds.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    def parse_batches(ds, size, drop_remainder):
+        ds = ds.batch(size, drop_remainder=drop_remainder)
+        return ds.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
+    def in_file_order():
+        return tf.data.Dataset.from_tensor_slices(files).interleave(read, cycle_length=min(4, len(files)))
+
+    memory: dict = {}  # data.cache: the encoded training rows, parsed once for every fit call
+
+    def build(start_row: int) -> tf.data.Dataset:
         if not training:
-            ds = tf.data.Dataset.from_tensor_slices(files).interleave(read, cycle_length=min(4, len(files)))
-            return parse_batches(ds, batch_size, False).prefetch(tf.data.AUTOTUNE)
+            return parse_batches(in_file_order(), batch_size, False).prefetch(tf.data.AUTOTUNE)
         if blocks is not None:
             records = stream.cluster_records(files, read, seed, blocks, config.data.shuffle_buffer)
             return parse_batches(records, batch_size, True)
         if config.data.cache:
-            # Parse and encode each row once; every epoch reshuffles the cached ids.
-            rows = tf.data.Dataset.from_tensor_slices(files).interleave(read, cycle_length=min(4, len(files)))
-            rows = parse_batches(rows, PARSE_BATCH, False).unbatch().cache()
-            rows = rows.shuffle(config.data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
-            ds = rows.skip(start_row).batch(batch_size, drop_remainder=True)
+            if not memory:
+                memory.update(_in_memory(parse_batches(in_file_order(), PARSE_BATCH, False)))
+            ds = stream.in_memory_batches(memory["ids"], memory["labels"], seed, start_row, batch_size)
         else:
             records = stream.local_records(files, read, seed, start_row,
                                            lambda: count_rows(files, config.data.format), config.data.shuffle_buffer)
             ds = parse_batches(records, batch_size, True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    registered = service.ServiceDataset(build(), data_service) if blocks is not None else None
+    registered = service.ServiceDataset(build(start_row), data_service) if blocks is not None else None
 
-    def dataset_fn(input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
-        del input_context  # ParameterServerStrategy gives every worker InputContext(1, 0)
-        return registered.read() if registered is not None else build()
+    def starting_at(step: int):
+        """The same training stream from step `step` on (what the next `fit` call reads)."""
 
-    dataset_fn.files = files  # type: ignore[attr-defined]  (for diagnose and steps)
-    return dataset_fn
+        def dataset_fn(input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+            del input_context  # ParameterServerStrategy gives every worker InputContext(1, 0)
+            return registered.read() if registered is not None else build(step * batch_size)
+
+        dataset_fn.files = files  # type: ignore[attr-defined]  (for diagnose and steps)
+        dataset_fn.starting_at = starting_at  # type: ignore[attr-defined]
+        return dataset_fn
+
+    return starting_at(start_step)
+
+
+def _in_memory(batches: tf.data.Dataset) -> dict:
+    """Every batch of `batches` concatenated: {"ids": {feature: [rows, ...]}, "labels": [rows]}."""
+    ids: dict[str, list] = {}
+    labels = []
+    for batch_ids, batch_labels in batches:
+        for name, value in batch_ids.items():
+            ids.setdefault(name, []).append(value)
+        labels.append(batch_labels)
+    if not labels:
+        raise DataError("data.cache: the training files hold no rows")
+    return {"ids": {name: tf.concat(parts, axis=0) for name, parts in ids.items()}, "labels": tf.concat(labels, 0)}
 
 
 def count_rows(files: Sequence[str], data_format: DataFormat) -> int:

@@ -15,7 +15,8 @@ pure function of the files and the seed, and it starts at a row position:
   as raw records (read, never parsed).
 
 On one machine that makes consecutive `fit` calls and a restarted run
-continue exactly where the last step left off (`local_records`).
+continue exactly where the last step left off (`local_records`; rows held in
+memory with `data.cache`, `in_memory_batches`, are permuted whole each epoch).
 
 On a cluster the rows reach the workers through the tf.data service with
 dynamic sharding (`pfd_tf.data.service`), whose splits must come from the
@@ -35,6 +36,7 @@ from pfd_tf._keras import tf
 
 MAX_CYCLE = 4  # files read at once, row by row: rows of several files mix in every batch
 _EPOCH_SEED_STRIDE = 1_000_003  # a row shuffle seed per (seed, epoch)
+_CACHE_SEED = 7_919  # the in-memory rows' permutations: a stream of their own
 
 
 def epoch_order(num_files: int, seed: int, epoch) -> tf.Tensor:
@@ -92,6 +94,26 @@ def local_records(
 
     stream = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch_rows)
     return stream.skip(offset) if offset else stream
+
+
+def in_memory_batches(table: dict, labels: tf.Tensor, seed: int, start_row: int, batch_size: int) -> tf.data.Dataset:
+    """Batches of rows held in memory (`data.cache`), each epoch a permutation of all of them.
+
+    `table` maps feature name to its encoded ids for every training row
+    (`[rows]` or `[rows, max_len]`), `labels` is `[rows]`.  Only row indices
+    stream (cheap scalars); each batch is gathered at once, so serving a
+    cached batch costs a few gathers, not a trip per row and feature.
+    """
+    rows = int(labels.shape[0])
+    first_epoch, offset = divmod(start_row, rows)
+
+    def epoch_rows(epoch):
+        return tf.data.Dataset.from_tensor_slices(epoch_order(rows, seed + _CACHE_SEED, epoch))
+
+    index = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch_rows)
+    index = index.skip(offset).batch(batch_size, drop_remainder=True)
+    return index.map(lambda i: ({name: tf.gather(ids, i) for name, ids in table.items()}, tf.gather(labels, i)),
+                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 def cluster_blocks(
