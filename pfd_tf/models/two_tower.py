@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
+from pfd_tf.models.towers import DenseBatchNorm
 from pfd_tf.models.embedding import concat_inputs, input_feature_names, input_tables
 from pfd_tf.models.feature_bank import FeatureBank
 
@@ -38,7 +39,7 @@ class ProjectionTower(keras.layers.Layer):
         for i, width in enumerate(self.units[:-1]):
             # No bias: the batch normalization that follows has its own offset.
             self.hidden.append(keras.layers.Dense(width, use_bias=False, name=f"dense_{i}"))
-            self.hidden.append(keras.layers.BatchNormalization(name=f"batch_norm_{i}"))
+            self.hidden.append(DenseBatchNorm(name=f"batch_norm_{i}"))
             self.hidden.append(keras.layers.LeakyReLU(alpha=leaky_relu_alpha, name=f"leaky_relu_{i}"))
         self.projection = keras.layers.Dense(self.units[-1], name="projection")
 
