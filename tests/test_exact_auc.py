@@ -142,7 +142,7 @@ def test_evaluator_and_metrics_json_report_the_exact_auc_of_the_predictions(trai
     assert results["student_auc"] == pytest.approx(brute_force_auc(labels, student), abs=1e-12)
     fine = keras.metrics.AUC(num_thresholds=1_000_000, from_logits=True)
     fine.update_state(labels, student)
-    assert float(fine.result()) == pytest.approx(results["student_auc"], abs=1e-4)
+    assert float(fine.result()) == pytest.approx(results["student_auc"], abs=1e-3)
 
 
 @pytest.mark.parametrize("overrides", [

@@ -21,7 +21,7 @@ from absl import app, flags  # noqa: E402
 
 import pfd_tf  # noqa: E402,F401  (selects Keras 2 before TensorFlow loads)
 from pfd_tf import config as config_lib  # noqa: E402
-from pfd_tf.cluster import ClusterError, current_task  # noqa: E402
+from pfd_tf.cluster import ClusterError, current_task, dispatcher_journal  # noqa: E402
 from pfd_tf.data.pipeline import DataError  # noqa: E402
 from pfd_tf.export import ExportError  # noqa: E402
 
@@ -61,7 +61,7 @@ def main(argv):
 
             offset = config.cluster.data_service_port_offset
             dispatcher = start_dispatcher(task.cluster["chief"][0], offset,  # kept alive while training
-                                          os.path.join(FLAGS.model_dir, "tf_data_service"))
+                                          dispatcher_journal(FLAGS.model_dir, task))
             data_service = data_service_addresses(task, offset)[0]
             strategy = make_strategy(config)
         metrics = train(config, FLAGS.model_dir, strategy=strategy, data_service=data_service)

@@ -33,6 +33,12 @@ import uuid
 from pfd_tf._keras import tf
 
 JOB_GC_SECONDS = 10
+# A tf.data worker that has not reported for this long is dropped, its blocks handed to the others:
+# with the defaults (heartbeats every 30 s) a killed worker held up the others' reads for minutes
+# (tests/test_cluster_runtime.py: 133 s instead of 24), and a relaunched cluster's dispatcher, restored
+# from its journal, kept the lost cluster's workers.
+HEARTBEAT_SECONDS = 1
+WORKER_TIMEOUT_SECONDS = 5
 
 
 def port_of(address: str) -> int:
@@ -53,7 +59,7 @@ def start_dispatcher(chief_address: str, offset: int, work_dir: str) -> tf.data.
     so that a tf.data worker, which outlives the chief, never takes a new
     task for one of the old job's.  (Without it, one relaunch in four re-read
     the first blocks: tests/test_visitation.py.)  A job no one reads is
-    dropped after `JOB_GC_SECONDS`.
+    dropped after `JOB_GC_SECONDS`, a silent tf.data worker after `WORKER_TIMEOUT_SECONDS`.
     """
     config = tf.data.experimental.service.DispatcherConfig(
         port=port_of(shifted(chief_address, offset)),
@@ -61,6 +67,7 @@ def start_dispatcher(chief_address: str, offset: int, work_dir: str) -> tf.data.
         fault_tolerant_mode=True,
         job_gc_check_interval_ms=1000,
         job_gc_timeout_ms=JOB_GC_SECONDS * 1000,
+        worker_timeout_ms=WORKER_TIMEOUT_SECONDS * 1000,
     )
     return tf.data.experimental.service.DispatchServer(config)
 
@@ -68,7 +75,8 @@ def start_dispatcher(chief_address: str, offset: int, work_dir: str) -> tf.data.
 def start_worker(worker_address: str, dispatcher_address: str) -> tf.data.experimental.service.WorkerServer:
     """A tf.data worker at `worker_address`, registered with the dispatcher (which may start later)."""
     config = tf.data.experimental.service.WorkerConfig(
-        dispatcher_address=dispatcher_address, worker_address=worker_address, port=port_of(worker_address))
+        dispatcher_address=dispatcher_address, worker_address=worker_address, port=port_of(worker_address),
+        heartbeat_interval_ms=HEARTBEAT_SECONDS * 1000)
     return tf.data.experimental.service.WorkerServer(config)
 
 
