@@ -141,7 +141,7 @@ def train(
     keras.utils.set_random_seed(config.train.seed)
 
     # Built now so that a bad file stops the run before training, not after.
-    make_dataset_fn(config, "train", config.train.batch_size, training=True)
+    local_train_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True)
     eval_fn = make_dataset_fn(config, "eval", config.train.eval_batch_size, training=False)
 
     model = build_and_compile(config, strategy)
@@ -162,9 +162,13 @@ def train(
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
     ]
     started = time.perf_counter()
-    train_input = TrainInput(config, data_service, start_step)
+    # Each `fit` call reads on where the last step left off.  One machine: the stream from the
+    # model's current step (pfd_tf.data.stream).  A cluster: one tf.data service job for the
+    # chief's lifetime, from the step it started at; later `fit` calls join the job and read on.
+    cluster_train_fn = data_service and make_dataset_fn(
+        config, "train", config.train.batch_size, training=True, start_step=start_step, data_service=data_service)
     for initial_epoch, epochs, steps_per_epoch in fit_plan(start_step, config.train.steps, config.train.log_every):
-        train_fn = train_input.at(int(model.optimizer.iterations.numpy()))
+        train_fn = cluster_train_fn or local_train_fn.starting_at(int(model.optimizer.iterations.numpy()))
         _fit_or_explain(
             lambda: model.fit(
                 _as_input(strategy, train_fn),
@@ -211,25 +215,6 @@ def train(
     with open(os.path.join(model_dir, "metrics.json"), "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2)
     return metrics
-
-
-class TrainInput:
-    """The training stream of each `fit` call, continuing where the last step left off.
-
-    One machine: each call gets the stream from the model's current step
-    (`pfd_tf.data.stream`), so the remainder epoch and a resumed run read on
-    instead of replaying the first batches.  A cluster: one tf.data service
-    job for the chief's lifetime, from the step the chief started at; later
-    `fit` calls join the same job and read on from the service's position.
-    """
-
-    def __init__(self, config: Config, data_service: str | None, start_step: int):
-        self.cluster = data_service is not None
-        self.dataset_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True,
-                                          start_step=start_step, data_service=data_service)
-
-    def at(self, step: int):
-        return self.dataset_fn if self.cluster else self.dataset_fn.starting_at(step)
 
 
 def visit_summary(feature: str, visits) -> dict:
