@@ -102,7 +102,7 @@ def retrieval_latency(candidates: int, repeats: int) -> None:
     retrieval = tf.saved_model.load(paths["retrieval"]).signatures["serving_default"]
     with open(resolve_files(config, "eval_files")[0]) as f:
         row = next(csv.DictReader(f))
-    user_specs = [config.feature(n) for n in retrieval.structured_input_signature[1]]
+    user_specs = [s for s in config.student_features if s.source in retrieval.structured_input_signature[1]]
     request = raw_columns(user_specs, [row], config.data.sequence_delimiter)
     latency = _median_seconds(lambda: retrieval(**request)["item_ids"].numpy(), max(repeats, 50))
     print(f"\nexported retrieval model: top-100 of {candidates} items, one user: "

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import yaml
 
-from launch.topology import Topology, task_command, task_name, tf_config
+from launch.topology import TASK_ENV, TASK_ENV_DEFAULTS, Topology, task_command, task_name, tf_config
 
 PORT = 2222
 DATA_SERVICE_PORT = PORT + 1  # the chief's tf.data dispatcher, each worker's tf.data worker (cluster.data_service_port_offset 1)
@@ -43,7 +43,7 @@ def compose(topology: Topology, config: str = f"{SHARED}/data/config.yaml",
             "image": IMAGE,
             "build": {"context": "..", "dockerfile": "docker/Dockerfile"},
             "command": list(command),  # a copy each: no YAML anchors, every service reads alone
-            "environment": {"TF_CONFIG": tf_config(cluster, role, index), "GRPC_FAIL_FAST": "use_caller"},
+            "environment": {"TF_CONFIG": tf_config(cluster, role, index), **TASK_ENV, **TASK_ENV_DEFAULTS},
             "volumes": [f"shared:{SHARED}"],
             "restart": "on-failure",
         }

@@ -3,9 +3,13 @@
 Each task is `pfd-train` with its own TF_CONFIG and a free loopback port;
 its output is relayed line by line behind its role (`[worker-1] ...`).  The
 launcher tears everything down when the chief finishes or fails (children
-are killed, none left behind), forwards Ctrl-C, and returns the chief's exit
-status.  With `restart_on_failure` it does what the compose file's restart
-policy does: a failed worker or evaluator is started again; a failed chief
+are killed, none left behind) and returns the chief's exit status.  Ctrl-C
+(SIGINT), SIGTERM (`timeout`, `kill`, service managers) and SIGHUP (a closed
+terminal) stop the cluster the same way and exit with 128 + the signal's
+number (130, 143, 129).  A launcher killed outright (SIGKILL) cannot stop
+anything: each task then ends by itself (`pfd_tf.lifeline`, armed through
+`PFD_LAUNCHER_PID`).  With `restart_on_failure` it does what the compose
+file's restart policy does: a failed worker or evaluator is started again; a failed chief
 is started again, after restarting the servers too if a parameter server
 died (the chief then resumes from its last checkpoint).
 
@@ -24,9 +28,11 @@ import threading
 import time
 from typing import Sequence
 
-from launch.topology import Topology, task_command, task_name, tf_config
+from launch.topology import TASK_ENV, TASK_ENV_DEFAULTS, Topology, task_command, task_name, tf_config
 
 DATA_SERVICE_PORTS = 1  # the tf.data servers' ports beside each task's (the default offset 1)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each stops the cluster as Ctrl-C does
+LAUNCHER_PID = "PFD_LAUNCHER_PID"  # pfd_tf.lifeline.ENV (not imported: it would load TensorFlow here)
 
 
 def free_port(also_free: int = 0) -> int:
@@ -76,11 +82,20 @@ class LocalCluster:
         self.restarts = 0
         self._quiet: set[int] = set()  # pids whose output is no longer relayed (being torn down)
         self._lock = threading.Lock()
+        self._signalled = 0  # the first of STOP_SIGNALS received, 0 while none
 
     # -- processes ---------------------------------------------------------
     def _start(self, role: str, index: int) -> None:
-        env = {**os.environ, "TF_CONFIG": tf_config(self.cluster, role, index), "GRPC_FAIL_FAST": "use_caller",
-               "PYTHONUNBUFFERED": "1"}
+        """Starts one task, from the main thread only.
+
+        The task's lifeline (`pfd_tf.lifeline`) fires when the thread that
+        forked it exits, so a task started from a helper thread would be
+        killed when that thread ends: `run` and `_supervise`, the only
+        callers, run on the main thread, which lives as long as the launcher.
+        """
+        assert threading.current_thread() is threading.main_thread(), "tasks are started from the main thread"
+        env = {**TASK_ENV_DEFAULTS, **os.environ, **TASK_ENV, "TF_CONFIG": tf_config(self.cluster, role, index),
+               LAUNCHER_PID: str(os.getpid())}
         proc = subprocess.Popen(
             self.command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             bufsize=1, start_new_session=True,  # our signals reach it only through us
@@ -130,25 +145,43 @@ class LocalCluster:
 
     # -- supervision -------------------------------------------------------
     def run(self) -> int:
-        """Starts every task, supervises until the chief is done; returns the chief's exit status."""
-        previous = signal.signal(signal.SIGINT, self._interrupt)
+        """Starts every task, supervises until the chief is done; returns the chief's exit status.
+
+        SIGINT, SIGTERM or SIGHUP stop every task and return 128 + the signal's number.
+        """
+        previous = {signum: signal.signal(signum, self._on_signal) for signum in STOP_SIGNALS}
         try:
             for role, index in self.topology.tasks():
+                if self._signalled:
+                    break
                 self._start(role, index)
             return self._supervise()
-        except KeyboardInterrupt:
-            self._say("interrupted: stopping every task")
-            return 130
         finally:
-            self._stop(list(self.procs))
-            signal.signal(signal.SIGINT, previous)
+            self._stop_all()  # a second signal is only recorded: it does not cut the teardown short
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
-    def _interrupt(self, signum, frame):
-        raise KeyboardInterrupt
+    def _on_signal(self, signum, frame):
+        """Records the signal; the supervision loop (at most 0.2 s away) stops the cluster."""
+        self._signalled = self._signalled or signum
+
+    def _stop_all(self) -> None:
+        """Stops the clients (chief, evaluator) before the servers they talk to (workers, then ps).
+
+        So no client spends its last seconds retrying RPCs to a server
+        already gone.  Nothing a task prints from here on is relayed: what
+        the tasks say about each other going away is no news.
+        """
+        self._quiet.update(p.pid for p in self.procs.values())
+        for roles in (("chief", "evaluator"), ("worker",), ("ps",)):
+            self._stop([k for k in self.procs if k[0] in roles])
 
     def _supervise(self) -> int:
         chief = ("chief", 0)
         while True:
+            if self._signalled:
+                self._say(f"{signal.Signals(self._signalled).name} received: stopping every task")
+                return 128 + self._signalled
             time.sleep(0.2)
             code = self.procs[chief].poll()
             if code == 0:

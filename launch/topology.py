@@ -11,6 +11,16 @@ import json
 from typing import Callable, Sequence
 
 TRAIN_MODULE = "pfd_tf.cli.train"
+# The environment of every task, local or in compose.  Each must precede TensorFlow's start in the task.
+TASK_ENV = {
+    "GRPC_FAIL_FAST": "use_caller",  # an RPC to a lost peer fails at once, so the coordinator reschedules
+    "PYTHONUNBUFFERED": "1",  # lines reach the relay (or `docker compose logs`) as they are printed
+}
+# Defaults a user's own setting overrides (pfd_tf sets the same when imported).  Not 3: that would hide
+# TensorFlow's C++ errors, e.g. the gRPC details of a lost task.  TensorFlow's start-up lines, which no
+# setting reaches, are filtered by pfd_tf.quiet_start; gRPC's own GRPC_VERBOSITY (ERROR) and GRPC_TRACE
+# (none) are left at their defaults, which print only errors.
+TASK_ENV_DEFAULTS = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 @dataclasses.dataclass(frozen=True)

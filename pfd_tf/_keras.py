@@ -7,7 +7,9 @@ import os
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
-import tensorflow as tf  # noqa: E402
+from pfd_tf.quiet_start import import_tensorflow  # noqa: E402
+
+tf = import_tensorflow()  # without the C++ start-up lines (pfd_tf.quiet_start)
 
 try:
     import tf_keras as keras  # noqa: E402

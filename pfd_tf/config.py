@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import os
 from typing import Any, Mapping, Sequence
 
@@ -148,6 +149,9 @@ class DistillConfig:
     mode: Mode = Mode.PFD
     lambda_: float = 0.5
     swap_step: int = 0
+    # The swapping step as a fraction of the run's steps (0: use swap_step), so that a
+    # run made longer or shorter (train.epochs) moves its lambda switch with it.
+    swap_fraction: float = 0.0
     temperature: float = 1.0
     teacher_checkpoint: str = ""  # Ind&Async: a pre-trained teacher, loaded and frozen
     # Ind&Async's first stage: train the teacher alone (the student is built, so the
@@ -158,9 +162,14 @@ class DistillConfig:
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     batch_size: int = 1024
-    steps: int = 1000
+    # The run's length: `steps` (optimizer steps) or `epochs` (passes over the training
+    # rows, counted once when the run starts: steps = round(epochs * rows / batch_size)).
+    # Neither set: DEFAULT_STEPS.
+    steps: int = 0
+    epochs: float = 0.0
     learning_rate: float = 0.01
     warmup_steps: int = 0
+    warmup_fraction: float = 0.0  # the warm-up as a fraction of the run's steps (0: use warmup_steps)
     initial_accumulator: float = 0.1
     steps_per_execution: int = 0  # steps per coordinator round trip; 0: 1 on one machine, CLUSTER_STEPS_PER_EXECUTION on a cluster
     log_every: int = 100  # steps per Keras "epoch": progress lines and checkpoints
@@ -341,6 +350,8 @@ def _coerce(type_name: str, value: Any, key: str) -> Any:
         raise ConfigError(f"{key}: expected an integer, got {value!r}")
     if scalar is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if scalar is float and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
     if scalar is str:
         if value is None:
             return ""
@@ -384,6 +395,8 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
         cluster=_build(ClusterConfig, raw.get("cluster"), "cluster"),
         base_dir=base_dir,
     )
+    if not config.train.steps and not config.train.epochs:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=DEFAULT_STEPS))
     validate(config)
     return config
 
@@ -430,6 +443,7 @@ def validate(config: Config) -> None:
             if spec.kind is FeatureKind.CATEGORICAL and spec.max_len:
                 raise ConfigError(f"{key}.max_len: only sequence features use max_len")
 
+    _validate_columns(config)
     data = config.data
     if not data.train_files:
         raise ConfigError("data.train_files: list at least one file or glob")
@@ -519,9 +533,10 @@ def validate(config: Config) -> None:
         raise ConfigError("cluster.data_service_port_offset: must be positive")
 
     train = config.train
-    for field in ("batch_size", "steps", "log_every", "eval_batch_size"):
+    for field in ("batch_size", "log_every", "eval_batch_size"):
         if getattr(train, field) <= 0:
             raise ConfigError(f"train.{field}: must be positive")
+    _validate_length(config)
     if train.learning_rate <= 0:
         raise ConfigError("train.learning_rate: must be positive")
     if train.count_visits:
@@ -532,6 +547,95 @@ def validate(config: Config) -> None:
     for field in ("warmup_steps", "eval_steps", "steps_per_execution"):
         if getattr(train, field) < 0:
             raise ConfigError(f"train.{field}: must be >= 0")
+
+
+def _raw_form(spec: FeatureSpec) -> str:
+    """How a feature reads its column: what the serving signature's input for it must be."""
+    if spec.kind is FeatureKind.NUMERIC:
+        return "float32 numbers"
+    if spec.kind is FeatureKind.SEQUENCE:
+        return f"{spec.dtype} sequences of max_len {spec.max_len}"
+    return f"{spec.dtype} ids"
+
+
+def _validate_columns(config: Config) -> None:
+    """Columns: none read by a regular and a privileged feature alike, or by a feature and the label;
+    features that share a column read it the same way (one serving input per column)."""
+    privileged = {spec.source: spec.name for spec in config.features if spec.privileged}
+    first_reader: dict[str, int] = {}
+    for i, spec in enumerate(config.features):
+        key = f"features[{i}].column"
+        if spec.source == config.data.label:
+            raise ConfigError(f"{key}: {spec.name!r} reads the label column {spec.source!r}")
+        if not spec.privileged and spec.source in privileged:
+            raise ConfigError(
+                f"{key}: regular feature {spec.name!r} reads column {spec.source!r}, the column of "
+                f"privileged feature {privileged[spec.source]!r}: it would reach the served student")
+        j = first_reader.setdefault(spec.source, i)
+        other = config.features[j]
+        if _raw_form(other) != _raw_form(spec):
+            raise ConfigError(
+                f"{key}: {spec.name!r} reads column {spec.source!r} as {_raw_form(spec)}, but "
+                f"features[{j}] ({other.name!r}) reads it as {_raw_form(other)}")
+
+
+DEFAULT_STEPS = 1000  # a run's length when neither train.steps nor train.epochs is set
+
+
+def _validate_length(config: Config) -> None:
+    train, distill = config.train, config.distill
+    if train.steps < 0:
+        raise ConfigError("train.steps: must be positive")
+    if train.epochs < 0:
+        raise ConfigError("train.epochs: must be positive")
+    if train.steps and train.epochs:
+        raise ConfigError("train.epochs: set the run's length by train.steps or by train.epochs, not both")
+    for key, value in (("train.warmup_fraction", train.warmup_fraction), ("distill.swap_fraction", distill.swap_fraction)):
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"{key}: a fraction of the run's steps, in [0, 1), got {value}")
+    if train.warmup_steps and train.warmup_fraction:
+        raise ConfigError("train.warmup_fraction: set the warm-up by train.warmup_steps or by train.warmup_fraction, not both")
+    if distill.swap_step and distill.swap_fraction:
+        raise ConfigError("distill.swap_fraction: set the swapping step by distill.swap_step or by distill.swap_fraction, not both")
+    if train.steps:
+        check_schedule(config)
+
+
+def check_schedule(config: Config, length: str = "train.steps") -> None:
+    """The warm-up and the swapping step fall inside the run (`config.train.steps`, resolved)."""
+    train, distill = config.train, config.distill
+    steps = train.steps
+    if train.warmup_steps > steps:
+        raise ConfigError(f"train.warmup_steps: {train.warmup_steps} is past the run's end ({length}: "
+                          f"{steps} steps): the learning rate would never reach its peak")
+    distilling = distill.mode is not Mode.BASELINE and not distill.teacher_only
+    if distilling and distill.swap_step >= steps:
+        raise ConfigError(f"distill.swap_step: {distill.swap_step} is at or past the run's end ({length}: "
+                          f"{steps} steps): lambda would be 0 for the whole run")
+
+
+def resolve_length(config: Config, train_rows: int) -> Config:
+    """The config with the run's length in steps: train.epochs, train.warmup_fraction and
+    distill.swap_fraction turned into train.steps, train.warmup_steps and distill.swap_step.
+
+    `train_rows` is the number of training rows (counted once when the run
+    starts).  Raises ConfigError when the warm-up or the swapping step
+    falls outside the run.
+    """
+    train, distill = config.train, config.distill
+    steps, length = train.steps, "train.steps"
+    if train.epochs:
+        steps = max(1, round(train.epochs * train_rows / train.batch_size))
+        length = f"train.epochs {train.epochs:g} of {train_rows} rows"
+    warmup = round(train.warmup_fraction * steps) if train.warmup_fraction else train.warmup_steps
+    swap = round(distill.swap_fraction * steps) if distill.swap_fraction else distill.swap_step
+    resolved = dataclasses.replace(
+        config,
+        train=dataclasses.replace(train, steps=steps, epochs=0.0, warmup_steps=warmup, warmup_fraction=0.0),
+        distill=dataclasses.replace(distill, swap_step=swap, swap_fraction=0.0),
+    )
+    check_schedule(resolved, length)
+    return resolved
 
 
 def _validate_behaviour(config: Config) -> None:
@@ -591,14 +695,22 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
     """Returns a copy of `raw` with each `a.b=value` applied (value parsed as YAML).
 
     List items are addressed by index or, for `features`, by name:
-    `features.user_id.dim=32`.
+    `features.user_id.dim=32`.  An override of `train.steps`,
+    `train.warmup_steps` or `distill.swap_step` replaces the file's
+    `train.epochs`, `train.warmup_fraction` or `distill.swap_fraction`
+    (`PARTNERS`), and the other way round.
     """
     out = yaml.safe_load(yaml.safe_dump(dict(raw)))
+    _drop_replaced_partners(out, overrides)
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value")
         dotted, text = item.split("=", 1)
-        value = yaml.safe_load(text) if text else ""
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError as err:
+            reason = " ".join(str(err).split())
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({reason})") from None
         parts = dotted.strip().split(".")
         node: Any = out
         for depth, part in enumerate(parts):
@@ -620,6 +732,23 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
     return out
 
 
+# Keys that say one thing two ways (steps or epochs, a step or a fraction of the run): an
+# override of one replaces the file's other, so `--set train.steps=200` shortens an epochs config.
+PARTNERS = {"train.steps": "train.epochs", "train.warmup_steps": "train.warmup_fraction",
+            "distill.swap_step": "distill.swap_fraction"}
+PARTNERS.update({v: k for k, v in PARTNERS.items()})
+
+
+def _drop_replaced_partners(raw: dict, overrides: Sequence[str]) -> None:
+    keys = {item.split("=", 1)[0].strip() for item in overrides}
+    for key in keys:
+        partner = PARTNERS.get(key)
+        if partner and partner not in keys:
+            section, name = partner.split(".")
+            if isinstance(raw.get(section), dict):
+                raw[section].pop(name, None)
+
+
 def _list_index(node: list, part: str, where: str) -> int:
     if part.isdigit() and int(part) < len(node):
         return int(part)
@@ -629,11 +758,19 @@ def _list_index(node: list, part: str, where: str) -> int:
     raise ConfigError(f"--set {where}: no list entry named or numbered {part!r}")
 
 
-def save(config: Config, path: str) -> None:
-    """Writes the resolved config (data paths made absolute) as YAML."""
+def saved_dict(config: Config) -> dict[str, Any]:
+    """`config.to_dict()` with its paths made absolute: what `save` writes."""
     raw = config.to_dict()
     for field in ("train_files", "eval_files", "item_files"):
         raw["data"][field] = [config.resolve_path(p) for p in raw["data"][field]]
+    if raw["distill"]["teacher_checkpoint"]:
+        raw["distill"]["teacher_checkpoint"] = config.resolve_path(raw["distill"]["teacher_checkpoint"])
+    return raw
+
+
+def save(config: Config, path: str) -> None:
+    """Writes the config with its paths made absolute as YAML (atomically)."""
+    raw = saved_dict(config)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         yaml.safe_dump(raw, f, sort_keys=False)

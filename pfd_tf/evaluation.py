@@ -12,7 +12,8 @@ over all the held-out logits at once, not Keras' `AUC` metric, whose fixed
 thresholds approximate the curve.  The log losses are computed from the same
 logits in float64, and the loss terms are means over rows (batch means
 weighted by batch size), so a short last batch counts as much as its rows.
-The keys are those of `Distiller.test_step`, plus the checkpoint's `step`.
+The keys are those of `Distiller.test_step`, plus the checkpoint's `step`;
+when the held-out rows hold one class, AUC is undefined and left out.
 """
 from __future__ import annotations
 
@@ -76,10 +77,12 @@ class Evaluator:
             raise ValueError(f"no held-out rows in {self.dataset_fn.files}")
         results = {name: total / rows for name, total in sums.items()}
         y = np.concatenate(labels)
+        one_class = y.min() == y.max()  # AUC undefined (the trainer warns before training)
         for who in NETWORKS:
             if f"{who}_logits" in logits:
                 z = np.concatenate(logits[f"{who}_logits"])
-                results[f"{who}_auc"] = exact_auc(y, z)
+                if not one_class:
+                    results[f"{who}_auc"] = exact_auc(y, z)
                 results[f"{who}_logloss"] = logloss_from_logits(y, z)
         results["step"] = int(self.model.optimizer.iterations.numpy())
         return results

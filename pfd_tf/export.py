@@ -4,8 +4,9 @@ The student is rebuilt outside any distribution strategy, so its tables are
 plain variables even if training sharded them across parameter servers; its
 weights are restored from the training checkpoint by object path
 (`model/student/...`), which reassembles sharded tables in partition order.
-The `serving_default` signature takes exactly the student's features as raw
-values (`pfd_tf.features.raw_signature`), encodes them inside the graph and
+The `serving_default` signature takes exactly the columns the student's
+features read, as raw values keyed by column name
+(`pfd_tf.features.serving_signature`), encodes them inside the graph and
 returns the purchase/click probability and the logit.  Nothing of the teacher
 and no privileged feature is reachable from the export.
 """
@@ -15,7 +16,7 @@ import os
 
 from pfd_tf._keras import tf
 from pfd_tf.config import Config
-from pfd_tf.features import FeatureEncoder, raw_signature
+from pfd_tf.features import FeatureEncoder, serving_signature
 from pfd_tf.models.build import build_student, build_weights
 
 
@@ -51,7 +52,7 @@ class ServingStudent(tf.Module):
         super().__init__(name="serving_student")
         self.encoder = FeatureEncoder(config.student_features, name="student_encoder")
         self.student = student
-        signature = {spec.name: raw_signature(spec) for spec in config.student_features}
+        signature = serving_signature(config.student_features)
         self.serve = tf.function(self._serve, input_signature=[signature])
 
     def _serve(self, features):

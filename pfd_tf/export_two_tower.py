@@ -26,7 +26,7 @@ from pfd_tf._keras import keras, tf
 from pfd_tf.config import Config, FeatureKind, FeatureSpec
 from pfd_tf.data.pipeline import DataError
 from pfd_tf.export import check_student_inputs, restore_student
-from pfd_tf.features import FeatureEncoder, raw_signature
+from pfd_tf.features import FeatureEncoder, serving_signature
 from pfd_tf.models.embedding import concat_inputs
 from pfd_tf.models.two_tower import TwoTowerRanker
 
@@ -55,6 +55,11 @@ class TowerModel(keras.Model):
     def call(self, raw: Mapping[str, tf.Tensor]) -> tf.Tensor:
         return self.tower(concat_inputs(self.side_inputs, self.encoder(raw), training=False), training=False)
 
+    def get_config(self):
+        """Only exported and served (tf.saved_model.load), never rebuilt by from_config: Keras' default
+        get_config would warn of non-serializable objects at each save."""
+        return {"name": self.name}
+
 
 def read_items(config: Config, features: Sequence[FeatureSpec], paths: Sequence[str], id_column: str):
     """(ids, raw feature tensors) of the distinct items in CSV `paths`, first occurrence wins."""
@@ -75,21 +80,21 @@ def read_items(config: Config, features: Sequence[FeatureSpec], paths: Sequence[
 
 
 def raw_columns(features: Sequence[FeatureSpec], rows: Sequence[Mapping[str, str]], delimiter: str) -> dict:
-    """CSV rows as the raw tensors `serving_default` takes (see `pfd_tf.features`)."""
+    """CSV rows as the raw tensors `serving_default` takes, keyed by column (see `pfd_tf.features`)."""
     out = {}
     for spec in features:
         values = [row[spec.source] for row in rows]
         if spec.kind is FeatureKind.NUMERIC:
-            out[spec.name] = tf.constant([float(v) if v else spec.default for v in values], tf.float32)
+            out[spec.source] = tf.constant([float(v) if v else spec.default for v in values], tf.float32)
             continue
         if spec.kind is FeatureKind.SEQUENCE:
             pad = "-1" if spec.dtype == "int64" else ""
             parts = [[p for p in v.split(delimiter) if p][: spec.max_len] for v in values]
             values = [p + [pad] * (spec.max_len - len(p)) for p in parts]
         if spec.dtype == "int64":
-            out[spec.name] = tf.constant(np.array(values, dtype=np.int64))
+            out[spec.source] = tf.constant(np.array(values, dtype=np.int64))
         else:
-            out[spec.name] = tf.constant(np.array(values, dtype=object), tf.string)
+            out[spec.source] = tf.constant(np.array(values, dtype=object), tf.string)
     return out
 
 
@@ -108,8 +113,8 @@ def export_two_tower(config: Config, checkpoint_path: str, export_root: str, ite
     user_features, item_features = side_features(config, student)
     users = TowerModel(user_features, student.user_inputs, student.user_tower, name="user_tower")
     items = TowerModel(item_features, student.item_inputs, student.item_tower, name="item_tower")
-    user_signature = {f.name: raw_signature(f) for f in user_features}
-    item_signature = {f.name: raw_signature(f) for f in item_features}
+    user_signature = serving_signature(user_features)
+    item_signature = serving_signature(item_features)
     paths = {name: os.path.join(export_root, name) for name in ("user_tower", "item_tower", "retrieval")}
     _save(users, lambda raw: {"user_vector": users(raw)}, user_signature, paths["user_tower"])
     _save(items, lambda raw: {"item_vector": items(raw)}, item_signature, paths["item_tower"])
@@ -123,7 +128,11 @@ def export_two_tower(config: Config, checkpoint_path: str, export_root: str, ite
 
     import tensorflow_recommenders as tfrs  # noqa: E402  (heavy; only the two-tower export needs it)
 
-    index = tfrs.layers.factorized_top_k.BruteForce(users, k=min(k, len(ids)), name="retrieval")
+    class Retrieval(tfrs.layers.factorized_top_k.BruteForce):
+        def get_config(self):  # a keras.Model without one warns at each save; only served, never from_config'd
+            return {"name": self.name, "k": self._k}
+
+    index = Retrieval(users, k=min(k, len(ids)), name="retrieval")
     index.index(tf.constant(vectors), tf.constant(ids.astype(str)))
     _save(index, lambda raw: dict(zip(("scores", "item_ids"), index(raw))), user_signature, paths["retrieval"])
     return paths

@@ -7,7 +7,8 @@ alone (no state learned from data), so the input pipeline runs it on the
 workers while training, and the exported student runs the very same layers
 inside its serving graph.
 
-Raw formats (what `serving_default` takes):
+Raw formats (what `serving_default` takes, one input per column, keyed by the
+column's name: `serving_signature`):
 - categorical: `[batch]` string (or int64 with `dtype: int64`);
 - numeric: `[batch]` float32;
 - sequence: `[batch, max_len]` string padded with "" (or int64 padded with
@@ -34,12 +35,24 @@ def vocabulary_size(spec: FeatureSpec) -> int:
 
 
 def raw_signature(spec: FeatureSpec) -> tf.TensorSpec:
-    """The raw input a serving request carries for this feature."""
+    """The raw input a serving request carries for this feature: its column (`spec.source`)."""
     if spec.kind is FeatureKind.NUMERIC:
-        return tf.TensorSpec([None], tf.float32, name=spec.name)
+        return tf.TensorSpec([None], tf.float32, name=spec.source)
     dtype = tf.int64 if spec.dtype == "int64" else tf.string
     shape = [None, spec.max_len] if spec.kind is FeatureKind.SEQUENCE else [None]
-    return tf.TensorSpec(shape, dtype, name=spec.name)
+    return tf.TensorSpec(shape, dtype, name=spec.source)
+
+
+def serving_signature(features: Sequence[FeatureSpec]) -> dict[str, tf.TensorSpec]:
+    """One input per raw column the features read, by column name, whichever features read it.
+
+    Features that share a column read it the same way (the config checks
+    that), so the column's first reader gives its spec.
+    """
+    signature: dict[str, tf.TensorSpec] = {}
+    for spec in features:
+        signature.setdefault(spec.source, raw_signature(spec))
+    return signature
 
 
 class FeatureEncoder(keras.layers.Layer):

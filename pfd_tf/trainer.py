@@ -3,22 +3,26 @@
 The same `train` runs single-machine (default strategy) and on the chief of a
 parameter-server cluster (ParameterServerStrategy, whose ClusterCoordinator
 `fit` drives).  It leaves in `model_dir`:
-- `config.yaml`: the resolved config (data paths absolute);
+- `config.yaml`: the run's config as given (data paths absolute): its identity
+  (`pfd_tf.run_dir`); `resumes.jsonl`: what each resume changed;
 - `checkpoints/`: `tf.train.Checkpoint(model=distiller)` every `train.log_every`
-  steps (a "Keras epoch"); a run started again on the same `model_dir`
-  resumes from the latest, at its `optimizer.iterations`;
+  steps (a "Keras epoch"), numbered by step; a run started again on the same
+  `model_dir` with the same config resumes from the latest;
 - `logs/`: TensorBoard summaries;
 - `export/student/`: the student SavedModel (not for `distill.teacher_only`,
   whose student is never trained);
 - `metrics.json`: held-out AUC and log loss of student and teacher (exact, see
-  `pfd_tf.evaluation`), steps and speed.
+  `pfd_tf.evaluation`; no AUC when the held-out rows hold one class), the
+  run's length in steps and epochs, speed.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
+import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,23 +30,15 @@ from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import Config
 from pfd_tf.cluster import table_partitioning
-from pfd_tf.data.pipeline import DataError, diagnose, make_dataset_fn
+from pfd_tf import run_dir
+from pfd_tf.callbacks import CheckpointEveryEpoch, EpochTimer, Progress, StopOnNonFiniteLoss
+from pfd_tf.data.pipeline import (DataError, check_eval_split, diagnose, make_dataset_fn,
+                                  training_rows_per_file)
 from pfd_tf.evaluation import Evaluator
 from pfd_tf.export_two_tower import export_all
 from pfd_tf.models.build import build_distiller
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.optim import make_optimizer
-
-
-class CheckpointEveryEpoch(keras.callbacks.Callback):
-    """Saves the CheckpointManager's checkpoint at the end of each Keras epoch."""
-
-    def __init__(self, manager: tf.train.CheckpointManager):
-        super().__init__()
-        self.manager = manager
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.manager.save(checkpoint_number=self.model.optimizer.iterations)
 
 
 def load_teacher(model: Distiller, checkpoint_path: str) -> None:
@@ -52,20 +48,6 @@ def load_teacher(model: Distiller, checkpoint_path: str) -> None:
     status = tf.train.Checkpoint(model=holder).read(checkpoint_path)
     status.expect_partial().assert_existing_objects_matched()
     model.teacher.trainable = False
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall seconds of each Keras epoch; the first one includes tracing the step function."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(round(time.perf_counter() - self._start, 4))
 
 
 def fit_plan(start_step: int, steps: int, log_every: int) -> list[tuple[int, int, int]]:
@@ -111,10 +93,10 @@ def build_and_compile(config: Config, strategy: tf.distribute.Strategy) -> Disti
 
 
 def _fit_or_explain(run, config: Config, files) -> Any:
-    """Runs `run()`; turns TensorFlow's anonymous parse errors into a DataError naming file and line."""
+    """Runs `run()`; turns TensorFlow's anonymous data errors into a DataError naming file and line (or record)."""
     try:
         return run()
-    except tf.errors.InvalidArgumentError as err:
+    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as err:
         where = diagnose(config, files)
         if where:
             raise DataError(where) from err
@@ -127,21 +109,75 @@ def train(
     strategy: tf.distribute.Strategy | None = None,
     verbose: int = 2,
     data_service: str | None = None,
+    overwrite: bool = False,
+    start_cluster: Callable[[Config], tuple[tf.distribute.Strategy, str]] | None = None,
 ) -> dict:
     """Trains teacher and student as the config says; returns what metrics.json holds.
 
     Under ParameterServerStrategy, `data_service` is the address of the tf.data
-    service's dispatcher that feeds the workers (`pfd_tf.data.service`).
+    service's dispatcher that feeds the workers (`pfd_tf.data.service`);
+    or `start_cluster(config) -> (strategy, data_service)` starts them once
+    the checks below have passed (the chief of `pfd-train`).
+    Everything that can be checked before training is (`pfd_tf.run_dir`: the
+    model_dir's run and lock; the data: every training file opened, the
+    held-out files read through once) before anything is written into
+    `model_dir`; `overwrite` removes a previous run there first.  A run
+    that already finished is left alone: its metrics.json is returned.
     """
     if is_cluster(strategy) and not data_service:
         raise ValueError("training under ParameterServerStrategy needs the tf.data service: pass data_service")
-    os.makedirs(model_dir, exist_ok=True)
-    config_lib.save(config, os.path.join(model_dir, "config.yaml"))
-    strategy = strategy or tf.distribute.get_strategy()
-    keras.utils.set_random_seed(config.train.seed)
+    model_dir = os.path.abspath(model_dir)
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+    except OSError as err:
+        raise run_dir.RunDirError(f"{model_dir}: cannot create the model_dir ({err.strerror})") from None
+    with run_dir.RunLock(model_dir):
+        changed = {} if overwrite else run_dir.check_resume(model_dir, config)
+        train_counts = training_rows_per_file(config)
+        train_rows = sum(train_counts)
+        held_out = check_eval_split(config)
+        if not held_out["positives"] or not held_out["negatives"]:
+            print(f"warning: the held-out files ({', '.join(held_out['files'])}) hold one class only "
+                  f"({held_out['positives']} positives, {held_out['negatives']} negatives): AUC is undefined "
+                  "and will not be reported", file=sys.stderr, flush=True)
+        resolved = config_lib.resolve_length(config, train_rows)
+        latest_step = None if overwrite else checkpoint_step(model_dir)
+        if latest_step is not None and latest_step > resolved.train.steps:
+            raise run_dir.RunDirError(
+                f"{model_dir}: the run is at step {latest_step}, past the {resolved.train.steps} steps the config "
+                "asks for (train.steps / train.epochs); raise them to resume, or pass --overwrite")
+        finished = run_dir.finished_message(model_dir, resolved.train.steps, latest_step)
+        if finished:
+            print(finished, flush=True)
+            with open(os.path.join(model_dir, "metrics.json"), encoding="utf-8") as f:
+                return json.load(f)
+        if overwrite and run_dir.remove_run(model_dir):
+            print(f"--overwrite: removed the previous run in {model_dir}", flush=True)
+        config_lib.save(config, os.path.join(model_dir, "config.yaml"))
+        if changed:
+            run_dir.record_resume(model_dir, latest_step or 0, changed)
+        if start_cluster is not None:
+            # The checks' datasets (and their functions) go before the cluster is connected; collected
+            # later, each would ask every ps and worker to remove functions they never had (gRPC errors).
+            gc.collect()
+            strategy, data_service = start_cluster(resolved)
+        return _train(resolved, model_dir, strategy or tf.distribute.get_strategy(), verbose, data_service,
+                      train_counts, held_out)
 
-    # Built now so that a bad file stops the run before training, not after.
-    local_train_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True)
+
+def checkpoint_step(model_dir: str) -> int | None:
+    """The step of the latest checkpoint in `model_dir` (checkpoints are numbered by step), or None."""
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    return int(latest.rsplit("-", 1)[1]) if latest else None
+
+
+def _train(config: Config, model_dir: str, strategy, verbose: int, data_service: str | None,
+           train_counts: list[int], held_out: dict) -> dict:
+    """The run itself, on a config whose length is resolved in steps (`config.resolve_length`)."""
+    keras.utils.set_random_seed(config.train.seed)
+    train_rows = sum(train_counts)
+    local_train_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True,
+                                     rows_per_file=train_counts)
     eval_fn = make_dataset_fn(config, "eval", config.train.eval_batch_size, training=False)
 
     model = build_and_compile(config, strategy)
@@ -157,16 +193,20 @@ def train(
 
     timer = EpochTimer()
     callbacks = [
-        timer,
+        StopOnNonFiniteLoss(manager),  # before the checkpoint: diverged weights are never saved
         CheckpointEveryEpoch(manager),
+        timer,
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
     ]
+    if verbose:
+        callbacks.append(Progress(config.train.steps, config.train.batch_size, train_rows))
     started = time.perf_counter()
     # Each `fit` call reads on where the last step left off.  One machine: the stream from the
     # model's current step (pfd_tf.data.stream).  A cluster: one tf.data service job for the
     # chief's lifetime, from the step it started at; later `fit` calls join the job and read on.
     cluster_train_fn = data_service and make_dataset_fn(
-        config, "train", config.train.batch_size, training=True, start_step=start_step, data_service=data_service)
+        config, "train", config.train.batch_size, training=True, start_step=start_step, data_service=data_service,
+        rows_per_file=train_counts)
     for initial_epoch, epochs, steps_per_epoch in fit_plan(start_step, config.train.steps, config.train.log_every):
         train_fn = cluster_train_fn or local_train_fn.starting_at(int(model.optimizer.iterations.numpy()))
         _fit_or_explain(
@@ -176,7 +216,7 @@ def train(
                 initial_epoch=initial_epoch,
                 steps_per_epoch=steps_per_epoch,
                 callbacks=callbacks,
-                verbose=verbose,
+                verbose=0,  # the Progress callback prints steps and epochs as they are
             ),
             config,
             train_fn.files,
@@ -186,34 +226,49 @@ def train(
 
     evaluator = Evaluator(config)
     results = _fit_or_explain(lambda: evaluator(manager.latest_checkpoint), config, eval_fn.files)
+    exports = {}
     if model.train_student:
-        export_all(config, manager.latest_checkpoint, os.path.join(model_dir, "export"))
+        exports = export_all(config, manager.latest_checkpoint, os.path.join(model_dir, "export"))
     else:
         print(f"teacher pre-trained; distil from it (Ind&Async) with --set "
               f"distill.teacher_checkpoint={os.path.abspath(manager.latest_checkpoint)}", flush=True)
 
-    def held_out(who):
-        if f"{who}_auc" not in results:
+    def held_out_metrics(who):
+        if f"{who}_logloss" not in results:
             return None
-        return {"auc": float(results[f"{who}_auc"]), "logloss": float(results[f"{who}_logloss"])}
+        out = {"logloss": float(results[f"{who}_logloss"])}
+        if f"{who}_auc" in results:
+            out["auc"] = float(results[f"{who}_auc"])
+        return out
 
     examples = trained_steps * config.train.batch_size
     metrics = {
         "mode": config.distill.mode.value,
-        "student": held_out("student"),
-        "teacher": held_out("teacher"),
+        "student": held_out_metrics("student"),
+        "teacher": held_out_metrics("teacher"),
         "steps": int(model.optimizer.iterations.numpy()),
+        "epochs": round(int(model.optimizer.iterations.numpy()) * config.train.batch_size / train_rows, 4),
+        "train_rows": train_rows,
+        "warmup_steps": config.train.warmup_steps,
+        "swap_step": config.distill.swap_step,
         "examples": examples,
         "train_seconds": round(train_seconds, 3),
         "examples_per_second": round(examples / train_seconds, 1) if train_seconds > 0 else 0.0,
         "epoch_seconds": timer.seconds,
         "eval": results,
+        "eval_rows": held_out,
         "checkpoint": manager.latest_checkpoint,
     }
     if model.visits is not None:
         metrics["visits"] = visit_summary(config.train.count_visits, model.visits.numpy())
-    with open(os.path.join(model_dir, "metrics.json"), "w", encoding="utf-8") as f:
+    path = os.path.join(model_dir, "metrics.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2)
+    os.replace(path + ".tmp", path)
+    if verbose:
+        print(f"metrics: {path}", flush=True)
+        for name, where in exports.items():
+            print(f"export ({name}): {where}", flush=True)
     return metrics
 
 

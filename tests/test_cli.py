@@ -24,7 +24,10 @@ def test_pfd_train_with_overrides_then_pfd_export(tmp_path):
     proc = _run("pfd_tf.cli.train", "--config", config, "--model_dir", model_dir,
                 "--set", "distill.mode=lupi", "--set", "train.steps=9", "--set", "train.log_every=4")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Epoch 3/3" in proc.stdout  # progress is visible while it trains: 4 + 4 + 1 steps
+    # progress is visible while it trains, by step and by pass over the 960 training rows: 4 + 4 + 1 steps
+    assert [line.split("  ")[:2] for line in proc.stdout.splitlines() if line.startswith("step ")] == [
+        ["step 4/9", "epoch 0.27/0.60"], ["step 8/9", "epoch 0.53/0.60"], ["step 9/9", "epoch 0.60/0.60"]]
+    assert f"metrics: {model_dir}/metrics.json" in proc.stdout
     metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
     assert metrics["mode"] == "lupi" and metrics["steps"] == 9
 

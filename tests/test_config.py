@@ -89,7 +89,7 @@ def test_to_dict_from_dict_round_trip(tiny_config_path):
 
 def test_round_trip_keeps_non_default_fields(raw):
     raw["features"].append(
-        {"name": "user_id_hashed", "kind": "categorical", "column": "user_id", "dtype": "int64",
+        {"name": "user_id_hashed", "kind": "categorical", "column": "user_id",
          "hash_buckets": 7, "dim": 2, "side": "user"}
     )
     raw["features"].append(
@@ -98,6 +98,9 @@ def test_round_trip_keeps_non_default_fields(raw):
     )
     raw["features"].append(
         {"name": "level", "kind": "categorical", "vocabulary": [1, 2, 3], "dtype": "int64", "dim": 2}
+    )
+    raw["features"].append(
+        {"name": "level_hashed", "kind": "categorical", "column": "level", "dtype": "int64", "hash_buckets": 5, "dim": 2}
     )
     raw["model"].update(sharing="shared", student_private_features=["price"], dropout=0.25)
     raw["distill"].update(mode="pfd_md", temperature=2.0, **{"lambda": 0})

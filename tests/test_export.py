@@ -61,17 +61,21 @@ def test_export_holds_no_privileged_feature_and_no_teacher(trained_run):
     assert set(signature.structured_input_signature[1]) == {f.name for f in config.regular_features}
 
 
-def test_export_refuses_a_student_input_read_from_a_privileged_column(tiny_config_path):
-    raw = config_lib.apply_overrides(
-        config_lib.load(tiny_config_path).to_dict(),
-        [],
-    )
+def test_a_regular_feature_reading_a_privileged_column_is_refused(tiny_config_path):
+    """At validation, before any training; export keeps its own guard for configs built in code."""
+    import dataclasses
+
+    raw = config_lib.load(tiny_config_path).to_dict()
     raw["features"].append({"name": "dwell_copy", "column": "dwell", "kind": "numeric", "boundaries": [1.0], "dim": 2})
-    config = config_lib.from_dict(raw, os.path.dirname(tiny_config_path))
+    with pytest.raises(config_lib.ConfigError, match=r"features\[7\]\.column: regular feature 'dwell_copy' reads column 'dwell'"):
+        config_lib.from_dict(raw, os.path.dirname(tiny_config_path))
+    valid = config_lib.load(tiny_config_path)
+    copy = dataclasses.replace(valid.feature("price"), name="dwell_copy", column="dwell")
+    unchecked = dataclasses.replace(valid, features=valid.features + (copy,))  # no validation
     with pytest.raises(ExportError, match="dwell_copy.*'dwell'"):
-        check_student_inputs(config)
+        check_student_inputs(unchecked)
     with pytest.raises(ExportError, match="dwell_copy"):
-        export_student(config, "unused", "unused")
+        export_student(unchecked, "unused", "unused")
 
 
 def test_metrics_json_and_run_layout(trained_run):
@@ -90,3 +94,31 @@ def test_metrics_json_and_run_layout(trained_run):
     assert {k: v for k, v in resolved.items() if k != "data"} == {
         k: v for k, v in config.to_dict().items() if k != "data"}
     assert glob.glob(os.path.join(model_dir, "logs", "train", "events.out.tfevents.*"))
+
+
+def test_signature_has_one_input_per_raw_column(tmp_path):
+    """Two student features read the `price` column (coarse and fine buckets): the export takes `price`
+    once, by its column name, and serves in a fresh process what the trained student predicts."""
+    from conftest import write_tiny_world
+    from pfd_tf.trainer import train
+
+    path = write_tiny_world(str(tmp_path))
+    raw = config_lib.load(path).to_dict()
+    raw["features"].insert(4, {"name": "price_fine", "column": "price", "kind": "numeric",
+                               "boundaries": [2.0, 4.0, 8.0, 16.0, 32.0, 64.0], "dim": 2, "side": "item"})
+    raw["train"]["steps"] = 6
+    config = config_lib.from_dict(raw, str(tmp_path))
+    model_dir = str(tmp_path / "run")
+    train(config, model_dir, verbose=0)
+    export_dir = os.path.join(model_dir, "export", "student")
+    signature = tf.saved_model.load(export_dir).signatures["serving_default"]
+    inputs = signature.structured_input_signature[1]
+    assert set(inputs) == {"user_id", "item_id", "device", "price", "tags"}
+    assert inputs["price"].dtype == tf.float32
+    (test_csv,) = glob.glob(config.resolve_path(config.data.eval_files[0]))
+    out = str(tmp_path / "served.npy")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "serve_export.py"), export_dir, test_csv, out, "tags=4"],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    np.testing.assert_allclose(np.load(out), _trained_student_predictions(config, model_dir), atol=1e-5)

@@ -617,7 +617,8 @@ def test_trainer_names_file_and_line_of_bad_row(fresh_world, tmp_path):
     _, rows = _read_csv(path)
     line = len(rows) // 2 + 1
     _replace_line(path, line, lambda f: f[:3] + f[4:])  # drop the `device` field
-    config = config_lib.load(fresh_world, ["train.steps=4", "train.log_every=2"])
+    config = config_lib.load(fresh_world, ["train.steps=4", "train.log_every=2", "train.warmup_steps=2",
+                                            "distill.swap_step=2"])
     # 4 steps x 64 rows cover every one of the ~160 training rows at least once.
     assert count_rows(make_dataset_fn(config, "train", 64, training=True).files, config.data.format) <= 4 * 64
     with pytest.raises(DataError) as info:

@@ -126,8 +126,9 @@ def test_config_schema(config):
             assert all(lo < hi for lo, hi in zip(b, b[1:]))
     assert len(feats["price"]["boundaries"]) == 20
     train = config["train"]
-    assert train["steps"] >= 50 and train["seed"] == 0 and train["batch_size"] == 1024
-    assert config["distill"]["swap_step"] == train["steps"] // 8
+    assert train["epochs"] == synthetic.EPOCHS and train["seed"] == 0 and train["batch_size"] == 1024
+    assert "steps" not in train and train["warmup_fraction"] == 0.1
+    assert config["distill"]["swap_fraction"] == 0.125
     assert config["distill"]["mode"] == "pfd"
 
 

@@ -163,10 +163,11 @@ def test_config_schema(out, config, world):
     assert model["user_tower"] == model["item_tower"] == model["big_teacher_tower"] == [512, 256, 128]
     train = config["train"]
     n_train = ROWS - len(read_csvs(os.path.join(out, "test", "*.csv"))[1]["day"])
-    assert train["steps"] == max(50, round(n_train / 1024))  # one epoch, as in the paper
+    assert train["epochs"] == 1 and "steps" not in train  # one epoch, as in the paper
     assert train["learning_rate"] == synthetic_ctr.LEARNING_RATE == 3.2 and train["seed"] == 0
-    assert config["distill"] == {"mode": "pfd", "lambda": 0.5, "swap_step": train["steps"] // 8,
-                                 "temperature": 1.0}
+    assert config["distill"] == {"mode": "pfd", "lambda": 0.5, "swap_fraction": 0.125, "temperature": 1.0}
+    steps = config_lib.resolve_length(config_lib.load(os.path.join(out, "config.yaml")), n_train).train.steps
+    assert steps == round(n_train / 1024)
     loaded = config_lib.load(os.path.join(out, "config.yaml"))
     assert {f.name for f in loaded.privileged_features} == INTERACTED
     assert not INTERACTED & {f.name for f in loaded.student_features}

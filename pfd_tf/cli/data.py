@@ -1,7 +1,7 @@
 """`pfd-data`: writes a synthetic PFD dataset (day-split CSVs + config.yaml).
 
     pfd-data --scenario cvr|ctr --out DIR [--rows N] [--seed S] [--days D]
-             [--world FIELD=VALUE ...]
+             [--world FIELD=VALUE ...] [--overwrite]
 
 The `cvr` scenario simulates clicks whose label is the purchase and whose
 privileged features are post-click behaviour (dwell time, add-to-cart, ...),
@@ -13,14 +13,24 @@ coarse ranker; see :mod:`pfd_tf.data.synthetic_ctr`. The written
 one field of the world's dataclass (``CvrWorld``, ``CtrWorld``), e.g.
 ``--world interacted_scale=2`` for a CTR world whose privileged features
 know twice as much.
+
+``DIR`` must be empty or new: the config reads ``train/*.csv``, so older
+day files would join the data.  ``--overwrite`` replaces what pfd-data wrote
+there before (listed in ``DIR/.pfd-data.json``) and refuses a file it did
+not write that the new config would read (:mod:`pfd_tf.data.output_dir`).
+Errors go to stderr as ``pfd-data: error: ...`` with exit status 2.
 """
+import functools
+import sys
+
 from absl import app, flags
 
+from pfd_tf.data.output_dir import OutputDirError, write_dataset_into
 from pfd_tf.data.scenarios import SCENARIOS, world_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("scenario", None, list(SCENARIOS), "Which synthetic world.")
-flags.DEFINE_string("out", None, "Output directory (created if missing).")
+flags.DEFINE_string("out", None, "Output directory: new or empty (created if missing), or see --overwrite.")
 flags.DEFINE_integer("rows", None, "Number of rows (clicks for cvr, impressions for ctr), train and test "
                      "together; default: the scenario's (200,000 for cvr, 600,000 for ctr).",
                      lower_bound=1)
@@ -28,6 +38,8 @@ flags.DEFINE_integer("seed", 0, "Random seed; the same seed writes byte-identica
 flags.DEFINE_integer("days", 8, "Days of logs; the last day is the test set.", lower_bound=2)
 flags.DEFINE_multi_string("world", [], "FIELD=VALUE: overrides a field of the scenario's world "
                           "dataclass (repeatable), e.g. interacted_scale=2.")
+flags.DEFINE_boolean("overwrite", False, "Replace the dataset pfd-data wrote in --out before "
+                     "(without it, a non-empty --out is refused).")
 flags.mark_flags_as_required(["scenario", "out"])
 
 
@@ -38,10 +50,15 @@ def main(argv):
     try:
         sized = {"rows": FLAGS.rows} if FLAGS.rows is not None else {}
         world = world_overrides(FLAGS.scenario, FLAGS.world)
-        config = generate(FLAGS.out, seed=FLAGS.seed, days=FLAGS.days, **sized, **world)
+        write = functools.partial(generate, seed=FLAGS.seed, days=FLAGS.days, **sized, **world)
+        config = write_dataset_into(FLAGS.out, write, overwrite=FLAGS.overwrite)
+    except OutputDirError as err:
+        print(f"pfd-data: error: {err}", file=sys.stderr)
+        return 2
     except ValueError as err:  # e.g. too few rows for the number of days
         raise app.UsageError(str(err)) from err
     print(config)
+    return 0
 
 
 def run():

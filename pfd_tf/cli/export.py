@@ -26,15 +26,29 @@ flags.DEFINE_string("out", None, "Export directory (default: model_dir/export)."
 
 def main(argv):
     del argv
+    from absl import logging
+
     from pfd_tf._keras import tf
+
+    logging.set_verbosity(logging.WARNING)  # SavedModel's INFO lines (signatures, assets) are no news
+    tf.get_logger().setLevel("WARNING")
     from pfd_tf.data.pipeline import DataError
     from pfd_tf.export_two_tower import export_all
 
     try:
-        config = config_lib.load(os.path.join(FLAGS.model_dir, "config.yaml"))
-        checkpoint = FLAGS.checkpoint or tf.train.latest_checkpoint(os.path.join(FLAGS.model_dir, "checkpoints"))
+        saved = os.path.join(FLAGS.model_dir, "config.yaml")
+        if not os.path.exists(saved):
+            raise ExportError(f"{saved}: missing; --model_dir must be a directory pfd-train trained into")
+        config = config_lib.load(saved)
+        checkpoints = os.path.join(FLAGS.model_dir, "checkpoints")
+        checkpoint = FLAGS.checkpoint or tf.train.latest_checkpoint(checkpoints)
         if not checkpoint:
-            raise ExportError(f"{FLAGS.model_dir}/checkpoints: no checkpoint to export")
+            raise ExportError(f"{checkpoints}: no checkpoint to export")
+        if not tf.io.gfile.exists(checkpoint + ".index"):
+            state = tf.train.get_checkpoint_state(checkpoints)
+            known = ", ".join(os.path.basename(p) for p in state.all_model_checkpoint_paths) if state else "none"
+            raise ExportError(f"--checkpoint {checkpoint}: no such checkpoint ({checkpoint}.index is missing); "
+                              f"the run's checkpoints: {known}")
         out = FLAGS.out or os.path.join(FLAGS.model_dir, "export")
         for name, path in export_all(config, checkpoint, out).items():
             print(f"{name}: {path}")

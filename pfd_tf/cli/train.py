@@ -24,24 +24,41 @@ from pfd_tf import config as config_lib  # noqa: E402
 from pfd_tf.cluster import ClusterError, current_task, dispatcher_journal  # noqa: E402
 from pfd_tf.data.pipeline import DataError  # noqa: E402
 from pfd_tf.export import ExportError  # noqa: E402
+from pfd_tf.run_dir import RunDirError  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "YAML config file.", required=True)
 flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs, export and metrics.json.", required=True)
 flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. distill.lambda=0.3 (repeatable).")
+flags.DEFINE_boolean("overwrite", False, "Remove the run already in --model_dir (its checkpoints, logs, export, "
+                     "metrics) and train afresh; without it, a model_dir holding a run with another config is refused.")
 
 
 def main(argv):
     del argv
+    from pfd_tf.lifeline import exit_with_launcher
+
+    exit_with_launcher()  # a task of pfd-launch ends with its launcher, however that dies
+    return run_task(FLAGS.config, FLAGS.model_dir, FLAGS.set, FLAGS.overwrite)
+
+
+def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = False) -> int:
+    """Plays this process's role (TF_CONFIG) on the config; returns the exit status.
+
+    0: done (or the run in `model_dir` had already finished); 2: bad config,
+    data, model_dir or TF_CONFIG, said on stderr before anything is written;
+    3: a task of the cluster was lost; 4: the loss became non-finite.
+    """
     from absl import logging
 
     from pfd_tf._keras import tf
+    from pfd_tf.callbacks import NonFiniteLossError
 
-    logging.set_verbosity(logging.WARNING)  # progress comes from Keras and our own lines
+    logging.set_verbosity(logging.WARNING)  # progress comes from our own lines
     tf.get_logger().setLevel("WARNING")
     try:
         task = current_task()
-        config = config_lib.load(FLAGS.config, FLAGS.set)
+        config = config_lib.load(config_path, overrides)
         if task is not None and task.type in ("ps", "worker"):
             from pfd_tf.cluster import serve
 
@@ -50,34 +67,39 @@ def main(argv):
         if task is not None and task.type == "evaluator":
             from pfd_tf.sidecar import run_sidecar
 
-            run_sidecar(config, FLAGS.model_dir)
+            run_sidecar(config, model_dir, overwrite=overwrite)
             return 0
         from pfd_tf.trainer import train  # imports TensorFlow: after flag parsing, for a fast --help
 
-        strategy, dispatcher, data_service = None, None, None
-        if task is not None:
+        kept = []  # the dispatcher, alive while training
+
+        def start_cluster(config):
+            """chief: the tf.data dispatcher and the strategy, once the run's checks have passed."""
             from pfd_tf.cluster import data_service_addresses, make_strategy
             from pfd_tf.data.service import start_dispatcher
 
             offset = config.cluster.data_service_port_offset
-            dispatcher = start_dispatcher(task.cluster["chief"][0], offset,  # kept alive while training
-                                          dispatcher_journal(FLAGS.model_dir, task))
-            data_service = data_service_addresses(task, offset)[0]
-            strategy = make_strategy(config)
-        metrics = train(config, FLAGS.model_dir, strategy=strategy, data_service=data_service)
-        del dispatcher
-    except (config_lib.ConfigError, ClusterError, DataError, ExportError) as err:
+            kept.append(start_dispatcher(task.cluster["chief"][0], offset, dispatcher_journal(model_dir, task)))
+            return make_strategy(config), data_service_addresses(task, offset)[0]
+
+        metrics = train(config, model_dir, start_cluster=start_cluster if task is not None else None,
+                        overwrite=overwrite)
+        del kept
+    except (config_lib.ConfigError, ClusterError, DataError, ExportError, RunDirError) as err:
         print(f"pfd-train: error: {err}", file=sys.stderr)
         return 2
+    except NonFiniteLossError as err:
+        print(f"pfd-train: error: {err}", file=sys.stderr)
+        return 4
     except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError) as err:
         # A parameter server (or the whole cluster) went away: its variables are gone.
-        checkpoint = tf.train.latest_checkpoint(os.path.join(FLAGS.model_dir, "checkpoints"))
+        checkpoint = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
         reason = str(err).strip().splitlines()[0][:300]
         print(f"pfd-train: error: lost a task of the cluster ({type(err).__name__}: {reason}). "
               f"Last checkpoint: {checkpoint or 'none'}; relaunch the cluster to resume from it.",
               file=sys.stderr)
         return 3
-    print(json.dumps({k: metrics[k] for k in ("mode", "student", "teacher", "steps", "examples_per_second")}))
+    print(json.dumps({k: metrics.get(k) for k in ("mode", "student", "teacher", "steps", "examples_per_second")}))
     return 0
 
 

@@ -1,6 +1,6 @@
 """MovieLens-1M as a PFD dataset: time-split CSVs + config.yaml.
 
-    python -m pfd_tf.data.movielens --src ml-1m/ --out data/ml1m [--test_fraction 0.1]
+    python -m pfd_tf.data.movielens --src ml-1m/ --out data/ml1m [--test_fraction 0.1] [--overwrite]
 
 MovieLens is not shipped (its licence forbids redistribution): point ``--src``
 at a directory holding the three files of the official ``ml-1m`` archive:
@@ -48,6 +48,7 @@ import dataclasses
 import math
 import os
 import re
+import sys
 
 import numpy as np
 import yaml
@@ -403,23 +404,31 @@ def prepare_movielens(src_dir: str, out_dir: str, test_fraction: float = 0.1) ->
 def _main(argv):
     from absl import app, flags
 
+    from pfd_tf.data.output_dir import OutputDirError, write_dataset_into
+
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     f = flags.FLAGS
     try:
-        print(prepare_movielens(f.src, f.out, f.test_fraction))
+        print(write_dataset_into(f.out, lambda out: prepare_movielens(f.src, out, f.test_fraction), f.overwrite))
+    except OutputDirError as err:
+        print(f"pfd_tf.data.movielens: error: {err}", file=sys.stderr)
+        return 2
     except (DataError, ValueError) as err:
         raise app.UsageError(str(err)) from err
+    return 0
 
 
 def run():
-    """``python -m pfd_tf.data.movielens --src DIR --out DIR [--test_fraction F]``."""
+    """``python -m pfd_tf.data.movielens --src DIR --out DIR [--test_fraction F] [--overwrite]``."""
     from absl import app, flags
 
     # Defined here, not at import, so importing this module never clashes with other flags.
     flags.DEFINE_string("src", None, "Directory with MovieLens-1M ratings.dat, users.dat, movies.dat.")
-    flags.DEFINE_string("out", None, "Output directory (created if missing).")
+    flags.DEFINE_string("out", None, "Output directory: new or empty (created if missing), or see --overwrite.")
     flags.DEFINE_float("test_fraction", 0.1, "Share of the latest labelled ratings held out as test.")
+    flags.DEFINE_boolean("overwrite", False, "Replace the dataset written in --out before "
+                         "(without it, a non-empty --out is refused; see pfd_tf.data.output_dir).")
     flags.mark_flags_as_required(["src", "out"])
     app.run(_main)
 

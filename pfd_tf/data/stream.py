@@ -73,17 +73,24 @@ def local_records(
     read: Callable[[tf.Tensor], tf.data.Dataset],
     seed: int,
     start_row: int,
-    rows_per_epoch: Callable[[], int],
+    rows_per_epoch: int | Callable[[], int],
     shuffle_buffer: int,
 ) -> tf.data.Dataset:
     """Raw records of the training stream from row `start_row` on, forever.
 
-    `rows_per_epoch` is called only when the stream does not start at row 0
-    (counting the rows costs a pass over the files).
+    `rows_per_epoch` is the number of rows in `files`, or a function that
+    counts them, called only when the stream does not start at row 0
+    (counting the rows costs a pass over the files).  No row at all is a
+    ValueError: the stream would read empty epochs forever.
     """
     first_epoch, offset = 0, 0
+    rows = rows_per_epoch if isinstance(rows_per_epoch, int) else None
+    if start_row and rows is None:
+        rows = rows_per_epoch()
+    if rows is not None and rows <= 0:
+        raise ValueError("no training rows")
     if start_row:
-        first_epoch, offset = divmod(start_row, rows_per_epoch())
+        first_epoch, offset = divmod(start_row, rows)
     paths = tf.constant(list(files))
     cycle = _cycle(files)
 

@@ -452,18 +452,23 @@ def feature_config(col: Column, n_buckets: int | None, train_values: np.ndarray)
 
 
 EPOCHS = 4  # passes over the train days that the written config trains for
+WARMUP_FRACTION = 0.1  # of the run's steps: the learning rate's linear warm-up
+SWAP_FRACTION = 0.125  # of the run's steps: lambda is 0 before (the warm-up of Algorithm 1)
 
 
 def run_config(features: list[dict], n_train: int, seed: int, epochs: int = EPOCHS,
                learning_rate: float = 0.05) -> dict:
     """The full config.yaml: data, features, model, distill and train sections.
 
-    `epochs` passes over the train days.  Four for the CVR world: measured on
-    its default world (benchmarks/compare_methods.py, seeds 0-2), the
-    baseline student peaks around 4 epochs and overfits by 6, so
-    this compares PFD with a baseline near its best, not an over-trained one.
+    `epochs` passes over the train days (`train.epochs`; pfd-train turns them
+    into steps).  Four for the CVR world: measured on its default world
+    (benchmarks/compare_methods.py, seeds 0-2), the baseline student peaks
+    around 4 epochs and overfits by 6, so this compares PFD with a baseline
+    near its best, not an over-trained one.  The warm-up (a tenth of the
+    run) and the swapping step (an eighth) are fractions of the run, so one
+    `--set train.epochs=E` changes the run's length consistently.
     """
-    steps = max(50, round(epochs * n_train / 1024))
+    del n_train  # the length is in epochs: pfd-train counts the rows
     return {
         "data": {
             "format": "csv",
@@ -480,13 +485,12 @@ def run_config(features: list[dict], n_train: int, seed: int, epochs: int = EPOC
             "teacher_tower": [512, 256, 128],
             "big_teacher_tower": [1024, 512, 256, 128],
         },
-        "distill": {"mode": "pfd", "lambda": 0.5, "swap_step": max(1, steps // 8),
-                    "temperature": 1.0},
+        "distill": {"mode": "pfd", "lambda": 0.5, "swap_fraction": SWAP_FRACTION, "temperature": 1.0},
         # The paper's peak rate is 0.01 after a million-step warm-up over billions of
         # clicks; this world is a few hundred steps, where 0.05 learns the id
         # embeddings in time (measured at 2 epochs: baseline AUC 0.649 at 0.01, 0.678 at 0.05).
-        "train": {"batch_size": 1024, "steps": steps, "learning_rate": learning_rate,
-                  "warmup_steps": max(1, steps // 10), "seed": int(seed)},
+        "train": {"batch_size": 1024, "epochs": epochs, "learning_rate": learning_rate,
+                  "warmup_fraction": WARMUP_FRACTION, "seed": int(seed)},
     }
 
 

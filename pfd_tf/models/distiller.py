@@ -66,6 +66,9 @@ class Distiller(keras.Model):
         # How often the train step has seen each id of `visit_feature` (train.count_visits):
         # which rows a run trained on, in the checkpoint beside the weights.
         self.visit_feature = visit_feature
+        # The first step (1-based) whose loss was NaN or infinite, 0 while none was: what
+        # `pfd_tf.callbacks.StopOnNonFiniteLoss` names when it stops a diverged run.
+        self.nonfinite_step = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="nonfinite_step")
         self.visits = None
         if visit_feature:
             self.visits = tf.Variable(tf.zeros([visit_ids], tf.int32), trainable=False, name="visits")
@@ -155,11 +158,18 @@ class Distiller(keras.Model):
             out = self.compute_losses(ids, labels, training=True)
         variables = self.trainable_variables
         gradients = tape.gradient(out["loss"], variables)
+        tf.cond(tf.math.is_finite(out["loss"]), tf.no_op, self._note_nonfinite_step)
         self.optimizer.apply_gradients(zip(gradients, variables))
         if self.visits is not None:
             rows = tf.reshape(ids[self.visit_feature], [-1, 1])
             self.visits.scatter_nd_add(rows, tf.ones_like(rows[:, 0], tf.int32))
         return self._update_metrics(out, labels)
+
+    def _note_nonfinite_step(self):
+        step = tf.cast(self.optimizer.iterations, tf.int64) + 1
+        first = tf.where(self.nonfinite_step > 0, self.nonfinite_step, step)
+        self.nonfinite_step.assign(first)
+        return tf.no_op()
 
     def test_step(self, data):
         ids, labels = data

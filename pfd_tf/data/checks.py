@@ -1,0 +1,173 @@
+"""Checking the data before training, and naming the bad row when TensorFlow could not.
+
+Before training, the trainer calls `count_training_rows` (every training
+file's header or first record, its framing and its rows counted: cheap) and
+`check_eval_split` (every held-out row parsed once, through the parse
+function training uses), so that a bad file stops the run before it trains,
+not after.
+
+During training a bad training row stops TensorFlow with an error that names
+no file (InvalidArgumentError for a row that does not parse or a label that
+is not 0 or 1; DataLossError for a TFRecord file damaged since it was
+counted).  `diagnose` then re-reads the files in Python, with the rules of
+`pfd_tf.data.parse`, and returns 'file: line N: why' (CSV, 1-based, the
+header is line 1) or 'file: record N: why' (TFRecord, 0-based).
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import zlib
+from typing import Sequence
+
+import numpy as np
+
+from pfd_tf._keras import tf
+from pfd_tf.config import Config, DataFormat, FeatureKind, FeatureSpec
+from pfd_tf.data.files import (DataError, compression_type, file_order, open_text, require_rows, resolve_files,
+                               rows_per_file, tf_reason)
+from pfd_tf.data.parse import PARSE_BATCH, columns, parser, spec_of_column, tfrecord_parser
+
+
+def count_training_rows(config: Config) -> int:
+    """Rows in `data.train_files`, after checking each file's columns, format and framing.
+
+    Raises DataError naming the file: a missing column, a CSV file that is not
+    text (or a TFRecord file that is not TFRecord: is data.format right?), a
+    damaged or truncated TFRecord or gzip file, no row in any training file.
+    """
+    return sum(training_rows_per_file(config))
+
+
+def training_rows_per_file(config: Config) -> list[int]:
+    """`count_training_rows` file by file (in `resolve_files` order): what `make_dataset_fn(rows_per_file=)` takes."""
+    files = resolve_files(config, "train_files")
+    parser(config, files)
+    counts = rows_per_file(files, config.data.format)
+    require_rows(files, counts, "train_files")
+    return counts
+
+
+def check_eval_split(config: Config) -> dict:
+    """Parses every row of `data.eval_files` once; returns {"files", "rows", "positives", "negatives"}.
+
+    The rows go through the parse function training and evaluation use, so a
+    wrong field count, a value that does not parse or a label that is not 0 or
+    1 raises DataError naming file, line (or record) and column, before
+    training rather than after it.  No row at all is a DataError too; one
+    class only is not (the caller may warn: AUC is undefined then).
+    """
+    files = resolve_files(config, "eval_files")
+    parse = parser(config, files)
+    require_rows(files, rows_per_file(files, config.data.format), "eval_files")
+    label = config.data.label
+    batches = file_order(files, config.data.format).batch(PARSE_BATCH).map(parse)
+    rows = positives = 0
+    try:
+        for raw in batches:  # the whole parsed row is produced, so no check is pruned away
+            labels = raw[label].numpy()
+            rows += labels.size
+            positives += int(labels.sum())
+    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as err:
+        raise DataError(diagnose(config, files) or f"data.eval_files: {tf_reason(err)}") from err
+    return {"files": list(files), "rows": rows, "positives": positives, "negatives": rows - positives}
+
+
+def diagnose(config: Config, files: Sequence[str]) -> str | None:
+    """Finds the first row TensorFlow cannot read; returns 'file: line N: why' (or 'record N') or None."""
+    one = _diagnose_csv if config.data.format is DataFormat.CSV else _diagnose_tfrecord
+    for path in files:
+        try:
+            found = one(config, path)
+        except DataError as err:  # the file itself: not text, not TFRecord, damaged
+            return str(err)
+        if found:
+            return found
+    return None
+
+
+# --------------------------------------------------------------------------
+# CSV
+# --------------------------------------------------------------------------
+def _diagnose_csv(config: Config, path: str) -> str | None:
+    specs = spec_of_column(config)
+    line = 1
+    try:
+        with open_text(path) as f:
+            reader = csv.reader(f, delimiter=config.data.csv_delimiter)
+            header = next(reader, [])
+            where = {c: header.index(c) for c in columns(config) if c in header}
+            for row in reader:
+                line = reader.line_num
+                if len(row) != len(header):
+                    return f"{path}: line {line}: expected {len(header)} fields, found {len(row)}"
+                for column, i in where.items():
+                    why = _bad_value(column, specs.get(column), row[i], config.data.sequence_delimiter)
+                    if why:
+                        return f"{path}: line {line}: {why}"
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        return f"{path}: line {line + 1}: gzip data ends early or is corrupt (a truncated file?)"
+    except csv.Error as err:
+        return f"{path}: line {line + 1}: {err}"
+    return None
+
+
+def _bad_value(column: str, spec: FeatureSpec | None, value: str, sequence_delimiter: str) -> str | None:
+    """Why TensorFlow refuses `value` in `column` (spec None: the label), or None."""
+    if spec is None:
+        if value == "":
+            return f"label column {column!r} is empty"
+        try:
+            number = float(value)
+        except ValueError:
+            return f"label column {column!r}: {value!r} is not a number"
+        return None if number in (0.0, 1.0) else f"label column {column!r}: {value} is not 0 or 1"
+    integer = spec.dtype == "int64" and spec.kind in (FeatureKind.CATEGORICAL, FeatureKind.SEQUENCE)
+    if spec.kind is FeatureKind.NUMERIC:
+        parts, kind, convert = [value] if value else [], "number", float
+    elif integer:
+        parts = value.split(sequence_delimiter) if spec.kind is FeatureKind.SEQUENCE else [value]
+        parts, kind, convert = [p for p in parts if p], "integer id", int
+    else:
+        return None
+    for part in parts:
+        try:
+            convert(part)
+        except ValueError:
+            return f"column {column!r}: {part!r} is not a {kind}"
+    return None
+
+
+# --------------------------------------------------------------------------
+# TFRecord
+# --------------------------------------------------------------------------
+def _diagnose_tfrecord(config: Config, path: str) -> str | None:
+    rows_per_file([path], DataFormat.TFRECORD)  # DataError for a damaged file, naming the record
+    parse = tfrecord_parser(config, check_labels=False)
+    records = tf.data.TFRecordDataset(path, compression_type=compression_type(path)).batch(PARSE_BATCH)
+    start = 0
+    for batch in records:
+        found = _first_bad_record(parse, batch, config.data.label)
+        if found:
+            index, why = found
+            return f"{path}: record {start + index}: {why}"
+        start += int(batch.shape[0])
+    return None
+
+
+def _first_bad_record(parse, batch: tf.Tensor, label: str) -> tuple[int, str] | None:
+    """(index in `batch`, why) of the first record that does not parse or whose label is not 0 or 1."""
+    try:
+        labels = parse(batch)[label].numpy()
+    except (tf.errors.InvalidArgumentError, ValueError):
+        for i in range(int(batch.shape[0])):
+            try:
+                parse(batch[i : i + 1])
+            except (tf.errors.InvalidArgumentError, ValueError) as err:
+                reason = tf_reason(err) if isinstance(err, tf.errors.OpError) else str(err).splitlines()[0]
+                return i, reason[:300]
+        return None
+    bad = np.flatnonzero(~np.isin(labels, (0.0, 1.0)))  # NaN is not in it either
+    if bad.size:
+        return int(bad[0]), f"label column {label!r}: {labels[bad[0]]:g} is not 0 or 1"
+    return None

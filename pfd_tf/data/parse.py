@@ -1,0 +1,181 @@
+"""Raw records to raw column tensors: the columns the config reads, checked up front, parsed a batch at a time.
+
+`parser(config, files)` first checks every file declares the columns the
+config reads (a CSV header, a TFRecord file's first record), then returns
+the vectorized parse function (`decode_csv` / `parse_example`) that
+`pfd_tf.data.pipeline` maps over batches of raw records.  What a row must
+satisfy, the parse function enforces, so that TensorFlow stops on the first
+bad row (and `pfd_tf.data.checks.diagnose` then names its file and line):
+
+- a CSV row has exactly as many fields as the header (every column is
+  decoded, the unread ones as strings: an unquoted delimiter in a value
+  would shift every later column);
+- numbers and integer ids parse;
+- the label is 0 or 1 (`checked_labels`: not 2, not -1, not NaN).
+"""
+from __future__ import annotations
+
+import csv
+from typing import Callable, Sequence
+
+from pfd_tf._keras import tf
+from pfd_tf.config import Config, DataFormat, FeatureKind, FeatureSpec
+from pfd_tf.data.files import DataError, check_suffix, compression_type, open_text, record_error
+
+PARSE_BATCH = 4096  # rows parsed per call when every row is read once (caching, checking)
+
+
+def columns(config: Config) -> list[str]:
+    """Every column the config reads: feature sources, then the label."""
+    seen: dict[str, None] = {}
+    for spec in config.features:
+        seen[spec.source] = None
+    seen[config.data.label] = None
+    return list(seen)
+
+
+def spec_of_column(config: Config) -> dict[str, FeatureSpec]:
+    return {spec.source: spec for spec in config.features}
+
+
+# --------------------------------------------------------------------------
+# Schema checks done up front
+# --------------------------------------------------------------------------
+def csv_header(config: Config, files: Sequence[str]) -> list[str]:
+    """Checks every file's header holds every declared column; returns the header."""
+    header: list[str] | None = None
+    for path in files:
+        with open_text(path) as f:
+            first = next(csv.reader(f, delimiter=config.data.csv_delimiter), None)
+        if not first:
+            raise DataError(f"{path}: line 1: empty file, expected a header row")
+        missing = [c for c in columns(config) if c not in first]
+        if missing:
+            raise DataError(
+                f"{path}: line 1: missing column {missing[0]!r} declared in the config "
+                f"(header has: {', '.join(first)})"
+            )
+        if header is None:
+            header = first
+        elif first != header:
+            raise DataError(f"{path}: line 1: header differs from {files[0]}'s header")
+    assert header is not None
+    return header
+
+
+def check_tfrecord_columns(config: Config, files: Sequence[str]) -> None:
+    """Reads the first record of each file and checks every declared column is there."""
+    specs = spec_of_column(config)
+    for path in files:
+        check_suffix(path)
+        records = tf.data.TFRecordDataset(path, compression_type=compression_type(path))
+        try:
+            first = [raw.numpy() for raw in records.take(1)]
+        except tf.errors.DataLossError as err:
+            raise record_error(path, 0, err) from err
+        if not first:
+            continue  # no record (an empty file, or too short to be one: counting the rows says which)
+        try:
+            example = tf.train.Example.FromString(first[0])
+        except Exception as err:  # google.protobuf.message.DecodeError
+            raise DataError(f"{path}: record 0: not a serialized tf.train.Example") from err
+        present = set(example.features.feature)
+        for column in columns(config):
+            spec = specs.get(column)
+            optional = spec is not None and spec.kind is FeatureKind.SEQUENCE
+            if column not in present and not optional:
+                raise DataError(f"{path}: record 0: missing column {column!r} declared in the config")
+
+
+# --------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------
+def checked_labels(values: tf.Tensor, column: str) -> tf.Tensor:
+    """`values`, once TensorFlow has checked each is 0 or 1 (InvalidArgumentError otherwise; NaN fails)."""
+    bad = tf.logical_not(tf.logical_or(tf.equal(values, 0.0), tf.equal(values, 1.0)))
+    check = tf.debugging.Assert(
+        tf.logical_not(tf.reduce_any(bad)),
+        [f"label column {column}: values not 0 or 1:", tf.boolean_mask(values, bad)],
+        summarize=3,
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(values)
+
+
+def csv_parser(config: Config, header: Sequence[str], check_labels: bool = True) -> Callable[[tf.Tensor], dict]:
+    index = {c: header.index(c) for c in columns(config)}
+    specs = spec_of_column(config)
+    label = config.data.label
+
+    # Every field is decoded, so decode_csv checks each row's field count; unread ones as any text.
+    defaults = [tf.constant([""], tf.string) for _ in header]
+    for column, i in index.items():
+        spec = specs.get(column)
+        if spec is None:  # the label: required, a float
+            defaults[i] = tf.constant([], tf.float32)
+        elif spec.kind is FeatureKind.NUMERIC:
+            defaults[i] = tf.constant([spec.default], tf.float32)
+        elif spec.kind is FeatureKind.CATEGORICAL and spec.dtype == "int64":
+            defaults[i] = tf.constant([-1], tf.int64)
+
+    def parse(lines: tf.Tensor) -> dict:
+        fields = tf.io.decode_csv(lines, record_defaults=defaults, field_delim=config.data.csv_delimiter)
+        raw = {column: fields[i] for column, i in index.items()}
+        for column, spec in specs.items():
+            if spec.kind is FeatureKind.SEQUENCE:
+                raw[column] = _split_sequence(raw[column], spec, config.data.sequence_delimiter)
+        if check_labels:
+            raw[label] = checked_labels(raw[label], label)
+        return raw
+
+    return parse
+
+
+def _split_sequence(text: tf.Tensor, spec: FeatureSpec, delimiter: str) -> tf.Tensor:
+    """'a|b|c' -> a `[batch, max_len]` tensor padded as `raw_signature` describes."""
+    parts = tf.strings.split(text, sep=delimiter)
+    parts = tf.ragged.boolean_mask(parts, tf.strings.length(parts) > 0)  # "" and "a||b" hold no id
+    if spec.dtype == "int64":
+        parts = tf.ragged.map_flat_values(tf.strings.to_number, parts, out_type=tf.int64)
+        return parts.to_tensor(default_value=-1, shape=[None, spec.max_len])
+    return parts.to_tensor(default_value="", shape=[None, spec.max_len])
+
+
+def tfrecord_parser(config: Config, check_labels: bool = True) -> Callable[[tf.Tensor], dict]:
+    specs = spec_of_column(config)
+    label = config.data.label
+    schema = {}
+    for column in columns(config):
+        spec = specs.get(column)
+        if spec is None:
+            schema[column] = tf.io.FixedLenFeature([], tf.float32)
+        elif spec.kind is FeatureKind.NUMERIC:
+            schema[column] = tf.io.FixedLenFeature([], tf.float32, default_value=spec.default)
+        elif spec.kind is FeatureKind.SEQUENCE:
+            schema[column] = tf.io.VarLenFeature(tf.int64 if spec.dtype == "int64" else tf.string)
+        else:
+            schema[column] = tf.io.FixedLenFeature([], tf.int64 if spec.dtype == "int64" else tf.string)
+
+    def parse(records: tf.Tensor) -> dict:
+        raw = tf.io.parse_example(records, schema)
+        for column, spec in specs.items():
+            if spec.kind is FeatureKind.SEQUENCE:
+                pad = -1 if spec.dtype == "int64" else ""
+                dense = tf.sparse.to_dense(raw[column], default_value=pad)
+                dense = dense[:, : spec.max_len]
+                width = spec.max_len - tf.shape(dense)[1]
+                raw[column] = tf.pad(dense, [[0, 0], [0, width]], constant_values=pad)
+                raw[column].set_shape([None, spec.max_len])
+        if check_labels:
+            raw[label] = checked_labels(raw[label], label)
+        return raw
+
+    return parse
+
+
+def parser(config: Config, files: Sequence[str], check_labels: bool = True) -> Callable[[tf.Tensor], dict]:
+    """Checks the files' columns (DataError naming the file), then returns the parse function for them."""
+    if config.data.format is DataFormat.CSV:
+        return csv_parser(config, csv_header(config, files), check_labels)
+    check_tfrecord_columns(config, files)
+    return tfrecord_parser(config, check_labels)
