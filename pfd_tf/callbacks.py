@@ -7,6 +7,7 @@ data epoch, and the epoch's seconds are recorded.
 """
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -43,12 +44,31 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             "a lower train.learning_rate (or a longer train.warmup_steps) usually cures a divergence")
 
 
+class _PerSaveRetracing(logging.Filter):
+    """Drops TensorFlow's retracing warning about its own checkpoint saver, and nothing else.
+
+    With variables on several tasks (ParameterServerStrategy), TensorFlow's
+    `MultiDeviceSaver.save` defines a new `tf_function_save` at every save on
+    purpose ("this will cause a function re-trace on each save ... needed to
+    ensure we pick up the latest values of options",
+    tensorflow/python/checkpoint/functional_saver.py); from the fifth save on
+    TensorFlow warns that it retraces, which it was built to do.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("MultiDeviceSaver.save.<locals>.tf_function_save" in message and "retracing" in message)
+
+
 class CheckpointEveryEpoch(keras.callbacks.Callback):
     """Saves the CheckpointManager's checkpoint at the end of each Keras epoch, numbered by step."""
 
     def __init__(self, manager: tf.train.CheckpointManager):
         super().__init__()
         self.manager = manager
+        logger = tf.get_logger()
+        if not any(isinstance(f, _PerSaveRetracing) for f in logger.filters):
+            logger.addFilter(_PerSaveRetracing())
 
     def on_epoch_end(self, epoch, logs=None):
         self.manager.save(checkpoint_number=self.model.optimizer.iterations)
