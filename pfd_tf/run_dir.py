@@ -72,6 +72,11 @@ def may_change(key: str) -> bool:
     return any(key == k or (k.endswith(".") and key.startswith(k)) for k in MAY_CHANGE)
 
 
+def trained_differences(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
+    """The `differences` in what was trained: those a resume may not make."""
+    return {k: v for k, v in differences(old, new).items() if not may_change(k)}
+
+
 def saved_config(model_dir: str) -> Config | None:
     """The config of the run in `model_dir`, or None if it holds none."""
     path = os.path.join(model_dir, "config.yaml")
@@ -96,15 +101,14 @@ def check_resume(model_dir: str, config: Config) -> dict[str, tuple[Any, Any]]:
             raise RunDirError(f"{model_dir}: holds checkpoints but no config.yaml; "
                               "--overwrite starts a new run there")
         return {}
-    changed = differences(old, config)
-    refused = {k: v for k, v in changed.items() if not may_change(k)}
+    refused = trained_differences(old, config)
     if refused:
         listed = "; ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in list(refused.items())[:8])
         more = f" (and {len(refused) - 8} more)" if len(refused) > 8 else ""
         raise RunDirError(
             f"{model_dir}: holds a run whose config differs in what was trained: {listed}{more}. "
             "Train into another --model_dir, or pass --overwrite to remove that run and start afresh")
-    return changed
+    return differences(old, config)
 
 
 def record_resume(model_dir: str, step: int, changed: Mapping[str, tuple[Any, Any]]) -> None:

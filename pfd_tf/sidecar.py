@@ -43,7 +43,7 @@ def _wait_for_the_run(config: Config, model_dir: str, overwrite: bool, poll_seco
             fresh = not overwrite or os.path.getmtime(saved) >= os.path.getmtime(lock)
         except (OSError, run_dir.RunDirError):
             old, fresh = None, False
-        if old is not None and fresh and not [k for k in run_dir.differences(old, config) if not run_dir.may_change(k)]:
+        if old is not None and fresh and not run_dir.trained_differences(old, config):
             return
         time.sleep(poll_seconds)
 

@@ -178,7 +178,6 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
     train_rows = sum(train_counts)
     local_train_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True,
                                      rows_per_file=train_counts)
-    eval_fn = make_dataset_fn(config, "eval", config.train.eval_batch_size, training=False)
 
     model = build_and_compile(config, strategy)
 
@@ -225,7 +224,7 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
     trained_steps = int(model.optimizer.iterations.numpy()) - start_step
 
     evaluator = Evaluator(config)
-    results = _fit_or_explain(lambda: evaluator(manager.latest_checkpoint), config, eval_fn.files)
+    results = _fit_or_explain(lambda: evaluator(manager.latest_checkpoint), config, evaluator.dataset_fn.files)
     exports = {}
     if model.train_student:
         exports = export_all(config, manager.latest_checkpoint, os.path.join(model_dir, "export"))

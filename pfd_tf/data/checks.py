@@ -1,6 +1,6 @@
 """Checking the data before training, and naming the bad row when TensorFlow could not.
 
-Before training, the trainer calls `count_training_rows` (every training
+Before training, the trainer calls `training_rows_per_file` (every training
 file's header or first record, its framing and its rows counted: cheap) and
 `check_eval_split` (every held-out row parsed once, through the parse
 function training uses), so that a bad file stops the run before it trains,
