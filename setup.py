@@ -23,13 +23,18 @@ setup(
         "absl-py>=2.0",
         "pyyaml>=6.0",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={
+        "test": ["pytest>=8", "matplotlib>=3.8"],
+        "plot": ["matplotlib>=3.8"],  # pfd-compare's PNG
+        "peer": ["deepctr==0.9.4"],  # benchmarks/peer_baseline.py (0.9.3 does not import on TF 2.21)
+    },
     entry_points={
         "console_scripts": [
             "pfd-train=pfd_tf.cli.train:run",
             "pfd-export=pfd_tf.cli.export:run",
             "pfd-data=pfd_tf.cli.data:run",
             "pfd-launch=launch.cli:run",
+            "pfd-compare=pfd_tf.cli.compare:run",
         ]
     },
 )

@@ -1,14 +1,15 @@
-"""Adagrad with a linear learning-rate warm-up (Section 5.1 of the PFD paper).
+"""The optimizers, with a linear learning-rate warm-up (Section 5.1 of the PFD paper).
 
 "In the first one million steps, the learning rate is increased linearly to
 the pre-defined value 0.01, which is then kept fixed."  The schedule is a
 `LearningRateSchedule` object, as ParameterServerStrategy needs, and reads the
 step from the optimizer, so it resumes where a restarted run left off.
+`train.optimizer` picks Adagrad (the paper's) or Adam; both warm up.
 """
 from __future__ import annotations
 
 from pfd_tf._keras import keras, tf
-from pfd_tf.config import TrainConfig
+from pfd_tf.config import Optimizer, TrainConfig
 
 
 @keras.utils.register_keras_serializable(package="pfd_tf")
@@ -30,8 +31,9 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def make_optimizer(train: TrainConfig) -> keras.optimizers.Optimizer:
-    """The tf_keras Adagrad whose accumulators shard like the variables they serve."""
-    return keras.optimizers.Adagrad(
-        learning_rate=LinearWarmup(train.learning_rate, train.warmup_steps),
-        initial_accumulator_value=train.initial_accumulator,
-    )
+    """The tf_keras optimizer `train.optimizer` names; its slots shard like the variables they serve."""
+    learning_rate = LinearWarmup(train.learning_rate, train.warmup_steps)
+    if train.optimizer is Optimizer.ADAM:
+        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=train.adam_beta_1,
+                                     beta_2=train.adam_beta_2, epsilon=train.adam_epsilon)
+    return keras.optimizers.Adagrad(learning_rate=learning_rate, initial_accumulator_value=train.initial_accumulator)

@@ -7,7 +7,9 @@ cluster sizes); those changes are appended to `model_dir/resumes.jsonl`.
 Any other difference is refused before anything is written, listing the
 keys; `--overwrite` removes what pfd-train wrote (`RUN_FILES`) and starts
 afresh.  A finished run (its final checkpoint and `metrics.json` written)
-started again with the same config is left alone.
+started again with the same config is left alone.  `feature_stats.json`
+holds what the training files gave the config (`pfd_tf.data.feature_stats`),
+computed when the run started, read back when it resumes.
 
 `model_dir/.lock` holds the pid and host of the process training into the
 directory (the chief on a cluster).  A lock whose process is gone (same
@@ -30,12 +32,13 @@ from pfd_tf.config import Config
 
 LOCK = ".lock"
 RESUMES = "resumes.jsonl"
+FEATURE_STATS = "feature_stats.json"  # mean and std of value features, computed when the run started
 # What pfd-train, its evaluator and pfd-launch write into a model_dir: what --overwrite removes.
 RUN_FILES = ("config.yaml", "checkpoints", "logs", "export", "export.tmp", "metrics.json",
-             "sidecar_metrics.jsonl", "tf_data_service", RESUMES)
+             "sidecar_metrics.jsonl", "tf_data_service", RESUMES, FEATURE_STATS)
 # Keys (dotted, or a section followed by ".") that a resumed run may change.
 MAY_CHANGE = ("train.steps", "train.epochs", "train.log_every", "train.eval_batch_size", "train.eval_steps",
-              "train.steps_per_execution", "data.eval_files", "cluster.")
+              "train.steps_per_execution", "data.eval_files", "data.validation_files", "cluster.")
 
 
 class RunDirError(ValueError):

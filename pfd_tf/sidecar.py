@@ -7,7 +7,8 @@ terms: teacher, student and distillation loss, and rank-based AUCs; see
 `model_dir/logs/sidecar` and appends one JSON line to
 `model_dir/sidecar_metrics.jsonl`; it stops after the checkpoint of the last
 training step.  It evaluates only the run its config describes (it waits
-until `model_dir/config.yaml` is that run's), and each checkpoint once.
+until `model_dir/config.yaml` is that run's), and each checkpoint once, with
+the run's `feature_stats.json` (the normalization of value features).
 """
 from __future__ import annotations
 
@@ -51,10 +52,12 @@ def _wait_for_the_run(config: Config, model_dir: str, overwrite: bool, poll_seco
 def run_sidecar(config: Config, model_dir: str, poll_seconds: float = 2.0, timeout: float | None = None,
                 overwrite: bool = False) -> list[dict]:
     """Evaluates checkpoints as they appear until the final one; returns every result."""
+    from pfd_tf.data import feature_stats
     from pfd_tf.data.pipeline import count_training_rows
 
     _wait_for_the_run(config, model_dir, overwrite, poll_seconds)
-    config = config_lib.resolve_length(config, count_training_rows(config))
+    # The chief writes the run's feature statistics before its config.yaml.
+    config = feature_stats.resolve(config_lib.resolve_length(config, count_training_rows(config)), model_dir)
     evaluator = Evaluator(config)
     checkpoint_dir = os.path.join(model_dir, "checkpoints")
     os.makedirs(checkpoint_dir, exist_ok=True)

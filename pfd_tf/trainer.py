@@ -5,6 +5,10 @@ parameter-server cluster (ParameterServerStrategy, whose ClusterCoordinator
 `fit` drives).  It leaves in `model_dir`:
 - `config.yaml`: the run's config as given (data paths absolute): its identity
   (`pfd_tf.run_dir`); `resumes.jsonl`: what each resume changed;
+- `feature_stats.json`: the mean and std of the numeric features fed as
+  values whose config leaves them unset, from one pass over the training
+  files (`pfd_tf.data.feature_stats`); the run trains on the config
+  resolved with them;
 - `checkpoints/`: `tf.train.Checkpoint(model=distiller)` every `train.log_every`
   steps (a "Keras epoch"), numbered by step; a run started again on the same
   `model_dir` with the same config resumes from the latest;
@@ -32,12 +36,14 @@ from pfd_tf.config import Config
 from pfd_tf.cluster import table_partitioning
 from pfd_tf import run_dir
 from pfd_tf.callbacks import CheckpointEveryEpoch, EpochTimer, Progress, StopOnNonFiniteLoss
+from pfd_tf.data import feature_stats
 from pfd_tf.data.pipeline import (DataError, check_eval_split, diagnose, make_dataset_fn,
                                   training_rows_per_file)
 from pfd_tf.evaluation import Evaluator
 from pfd_tf.export_two_tower import export_all
 from pfd_tf.models.build import build_distiller
 from pfd_tf.models.distiller import Distiller
+from pfd_tf.models.towers import recalibrate_batch_norm
 from pfd_tf.optim import make_optimizer
 
 
@@ -111,6 +117,7 @@ def train(
     data_service: str | None = None,
     overwrite: bool = False,
     start_cluster: Callable[[Config], tuple[tf.distribute.Strategy, str]] | None = None,
+    export: bool = True,
 ) -> dict:
     """Trains teacher and student as the config says; returns what metrics.json holds.
 
@@ -123,6 +130,7 @@ def train(
     held-out files read through once) before anything is written into
     `model_dir`; `overwrite` removes a previous run there first.  A run
     that already finished is left alone: its metrics.json is returned.
+    `export=False` skips the student's SavedModel (pfd-compare's rate-choosing runs).
     """
     if is_cluster(strategy) and not data_service:
         raise ValueError("training under ParameterServerStrategy needs the tf.data service: pass data_service")
@@ -151,8 +159,13 @@ def train(
             print(finished, flush=True)
             with open(os.path.join(model_dir, "metrics.json"), encoding="utf-8") as f:
                 return json.load(f)
+        resuming = not overwrite and os.path.exists(os.path.join(model_dir, "config.yaml"))
+        stats = feature_stats.for_run(config, model_dir, resume=resuming)
+        resolved = config_lib.with_feature_stats(resolved, stats)
         if overwrite and run_dir.remove_run(model_dir):
             print(f"--overwrite: removed the previous run in {model_dir}", flush=True)
+        if stats:  # before config.yaml: the sidecar, once it sees this run's config, finds them
+            feature_stats.write(model_dir, stats)
         config_lib.save(config, os.path.join(model_dir, "config.yaml"))
         if changed:
             run_dir.record_resume(model_dir, latest_step or 0, changed)
@@ -162,7 +175,7 @@ def train(
             gc.collect()
             strategy, data_service = start_cluster(resolved)
         return _train(resolved, model_dir, strategy or tf.distribute.get_strategy(), verbose, data_service,
-                      train_counts, held_out)
+                      train_counts, held_out, export)
 
 
 def checkpoint_step(model_dir: str) -> int | None:
@@ -172,7 +185,7 @@ def checkpoint_step(model_dir: str) -> int | None:
 
 
 def _train(config: Config, model_dir: str, strategy, verbose: int, data_service: str | None,
-           train_counts: list[int], held_out: dict) -> dict:
+           train_counts: list[int], held_out: dict, export: bool = True) -> dict:
     """The run itself, on a config whose length is resolved in steps (`config.resolve_length`)."""
     keras.utils.set_random_seed(config.train.seed)
     train_rows = sum(train_counts)
@@ -222,13 +235,16 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
         )
     train_seconds = time.perf_counter() - started
     trained_steps = int(model.optimizer.iterations.numpy()) - start_step
+    if trained_steps and recalibrate_batch_norm(model, local_train_fn.starting_at(0)()):
+        # The final checkpoint (what evaluation and export read) gets the statistics of the final weights.
+        manager.save(checkpoint_number=int(model.optimizer.iterations.numpy()))
 
     evaluator = Evaluator(config)
     results = _fit_or_explain(lambda: evaluator(manager.latest_checkpoint), config, evaluator.dataset_fn.files)
     exports = {}
-    if model.train_student:
+    if model.train_student and export:
         exports = export_all(config, manager.latest_checkpoint, os.path.join(model_dir, "export"))
-    else:
+    elif not model.train_student:
         print(f"teacher pre-trained; distil from it (Ind&Async) with --set "
               f"distill.teacher_checkpoint={os.path.abspath(manager.latest_checkpoint)}", flush=True)
 

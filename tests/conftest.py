@@ -64,6 +64,17 @@ def write_tiny_world(directory: str, rows: int = 1200, seed: int = 0, train_file
     return path
 
 
+def write_train_test(directory, columns, rows, test) -> None:
+    """`train/part-0.csv` and `test/test.csv` under `directory`: `rows` (lists of values) split by the mask `test`."""
+    os.makedirs(os.path.join(directory, "train"), exist_ok=True)
+    os.makedirs(os.path.join(directory, "test"), exist_ok=True)
+    for path, where in (("train/part-0.csv", ~test), ("test/test.csv", test)):
+        with open(os.path.join(directory, path), "w") as f:
+            f.write(",".join(columns) + "\n")
+            for i in np.flatnonzero(where):
+                f.write(",".join(str(v) for v in rows[i]) + "\n")
+
+
 @pytest.fixture(scope="session")
 def tiny_config_path(tmp_path_factory) -> str:
     return write_tiny_world(str(tmp_path_factory.mktemp("tiny")))

@@ -110,7 +110,7 @@ def test_retrieval_export_scores_are_scaled_inner_products_of_the_tower_exports(
     for r in range(3):
         ids = [i.decode() for i in found["item_ids"][r].numpy()]
         # The returned items are the top 5 of the whole index ...
-        np.testing.assert_allclose(found["scores"][r].numpy(), np.sort(all_scores[r])[::-1][:5], rtol=1e-5)
+        np.testing.assert_allclose(found["scores"][r].numpy(), np.sort(all_scores[r])[::-1][:5], rtol=1e-5, atol=1e-6)
         # ... and each score is 5 * <user_tower, item_tower> of that item, recomputed from its features.
         item_rows = [next(row for p in item_files for row in csv.DictReader(open(p)) if row["item_id"] == i)
                      for i in ids]

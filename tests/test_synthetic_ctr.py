@@ -164,7 +164,7 @@ def test_config_schema(out, config, world):
     train = config["train"]
     n_train = ROWS - len(read_csvs(os.path.join(out, "test", "*.csv"))[1]["day"])
     assert train["epochs"] == 1 and "steps" not in train  # one epoch, as in the paper
-    assert train["learning_rate"] == synthetic_ctr.LEARNING_RATE == 3.2 and train["seed"] == 0
+    assert train["learning_rate"] == synthetic_ctr.LEARNING_RATE == 1.6 and train["seed"] == 0
     assert config["distill"] == {"mode": "pfd", "lambda": 0.5, "swap_fraction": 0.125, "temperature": 1.0}
     steps = config_lib.resolve_length(config_lib.load(os.path.join(out, "config.yaml")), n_train).train.steps
     assert steps == round(n_train / 1024)

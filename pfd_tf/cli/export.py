@@ -2,7 +2,8 @@
 
     pfd-export --model_dir /tmp/run [--checkpoint PATH] [--out DIR]
 
-Reads `model_dir/config.yaml` and the latest checkpoint in
+Reads `model_dir/config.yaml` (with `model_dir/feature_stats.json`, the
+normalization of numeric features fed as values) and the latest checkpoint in
 `model_dir/checkpoints`; writes `model_dir/export/` (or `--out`): `student/`,
 and for a two-tower student also `user_tower/`, `item_tower/`,
 `item_index.npz` and `retrieval/`.
@@ -32,6 +33,7 @@ def main(argv):
 
     logging.set_verbosity(logging.WARNING)  # SavedModel's INFO lines (signatures, assets) are no news
     tf.get_logger().setLevel("WARNING")
+    from pfd_tf.data import feature_stats
     from pfd_tf.data.pipeline import DataError
     from pfd_tf.export_two_tower import export_all
 
@@ -39,7 +41,7 @@ def main(argv):
         saved = os.path.join(FLAGS.model_dir, "config.yaml")
         if not os.path.exists(saved):
             raise ExportError(f"{saved}: missing; --model_dir must be a directory pfd-train trained into")
-        config = config_lib.load(saved)
+        config = feature_stats.resolve(config_lib.load(saved), FLAGS.model_dir)
         checkpoints = os.path.join(FLAGS.model_dir, "checkpoints")
         checkpoint = FLAGS.checkpoint or tf.train.latest_checkpoint(checkpoints)
         if not checkpoint:

@@ -348,6 +348,8 @@ def _config(table: _Table, train: np.ndarray, n_train: int) -> dict:
         if col.kind == "sequence":
             entry["max_len"] = max_genres if col.name == "genres" else HIST_MAX_LEN
         features.append(entry)
+    # The CVR world's rate and length (synthetic.LEARNING_RATE, EPOCHS): MovieLens is not shipped, so
+    # its own were never measured here; pfd-compare chooses them on the user's copy.
     config = run_config(features, n_train, seed=0)
     config["data"]["label"] = LABEL
     config["data"]["item_id_column"] = "movie_id"  # the retrieval index's ids

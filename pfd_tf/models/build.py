@@ -74,7 +74,9 @@ def _target_attention(config: Config, features, tables, name: str) -> list:
 
 def _mlp(config: Config, features, tables, behaviour, units, name: str, extra_inputs=()) -> Ranker:
     inputs = _inputs(config, features, tables, behaviour, f"{name}_inputs") + list(extra_inputs)
-    tower = MLPTower(units, config.model.leaky_relu_alpha, config.model.dropout, name=f"{name}_tower")
+    model = config.model
+    tower = MLPTower(units, model.leaky_relu_alpha, model.dropout, model.normalization, model.batch_norm_momentum,
+                     name=f"{name}_tower")
     return Ranker(inputs, tower, name=name)
 
 
@@ -87,8 +89,10 @@ def _two_tower(config: Config, features, tables, behaviour, name: str) -> TwoTow
     return TwoTowerRanker(
         _inputs(config, user, tables, behaviour, f"{name}_user_inputs"),
         _inputs(config, item, tables, None, f"{name}_item_inputs"),
-        ProjectionTower(model.user_tower, model.leaky_relu_alpha, name=f"{name}_user_tower"),
-        ProjectionTower(model.item_tower, model.leaky_relu_alpha, name=f"{name}_item_tower"),
+        ProjectionTower(model.user_tower, model.leaky_relu_alpha, model.normalization, model.batch_norm_momentum,
+                        name=f"{name}_user_tower"),
+        ProjectionTower(model.item_tower, model.leaky_relu_alpha, model.normalization, model.batch_norm_momentum,
+                        name=f"{name}_item_tower"),
         scale=model.inner_product_scale,
         name=name,
     )
@@ -143,6 +147,7 @@ def build_distiller(config: Config) -> Distiller:
         temperature=config.distill.temperature,
         train_student=not config.distill.teacher_only,
         visit_feature=config.train.count_visits,
+        embedding_l2=config.train.embedding_l2,
         visit_ids=vocabulary_size(config.feature(config.train.count_visits)) if config.train.count_visits else 0,
         name="distiller",
     )
@@ -153,11 +158,11 @@ def build_distiller(config: Config) -> Distiller:
 
 
 def dummy_ids(features: Sequence[FeatureSpec], batch: int = 2) -> dict[str, tf.Tensor]:
-    """A batch of padding/zero ids for `features`, to create weights eagerly."""
+    """A batch of padding/zero ids (float zeros for a value feature) for `features`, to create weights eagerly."""
     ids = {}
     for spec in features:
         shape = [batch, spec.max_len] if spec.kind is FeatureKind.SEQUENCE else [batch]
-        ids[spec.name] = tf.zeros(shape, tf.int64)
+        ids[spec.name] = tf.zeros(shape, tf.float32 if spec.as_value else tf.int64)
     return ids
 
 

@@ -15,7 +15,9 @@ shared embeddings the sum of both (Share&Sync).  The step number is
 `optimizer.iterations`, a checkpointed variable, so the warm-up position
 survives a restart.
 
-Without a teacher (mode `baseline`) the loss is L_s alone.  A frozen
+Without a teacher (mode `baseline`) the loss is L_s alone.  With
+`train.embedding_l2` every loss gains an L2 term on the embedding rows the
+batch read (`_regularized`).  A frozen
 (pre-trained, Ind&Async) teacher runs in inference mode and has no L_t.
 Pre-training that teacher (Ind&Async's first stage, `train_student=False`)
 computes the teacher alone: the loss is L_t and the student is frozen.
@@ -50,6 +52,7 @@ class Distiller(keras.Model):
         train_student: bool = True,
         visit_feature: str = "",
         visit_ids: int = 0,
+        embedding_l2: float = 0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -61,6 +64,7 @@ class Distiller(keras.Model):
         self.swap_step = int(swap_step)
         self.temperature = float(temperature)
         self.train_student = bool(train_student)
+        self.embedding_l2 = float(embedding_l2)
         if not train_student:
             student.trainable = False
         # How often the train step has seen each id of `visit_feature` (train.count_visits):
@@ -88,6 +92,9 @@ class Distiller(keras.Model):
             self.teacher_auc = keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name="teacher_auc")
             self.teacher_logloss = keras.metrics.BinaryCrossentropy(from_logits=True, name="teacher_logloss")
             self._metrics += [self.teacher_loss_tracker, self.teacher_auc, self.teacher_logloss]
+        if self.embedding_l2:
+            self.l2_loss_tracker = mean("loss_l2")
+            self._metrics.append(self.l2_loss_tracker)
         if teacher is not None and train_student:
             self.distill_loss_tracker = mean("loss_distill")
             self.lambda_tracker = mean("lambda")
@@ -135,12 +142,12 @@ class Distiller(keras.Model):
         if not self.train_student:
             teacher_logits = self.teacher(ids, training=training, bank=bank)
             loss = logloss(labels, teacher_logits)
-            return {"teacher_logits": teacher_logits, "loss_teacher": loss, "loss": loss}
+            return self._regularized({"teacher_logits": teacher_logits, "loss_teacher": loss, "loss": loss}, bank)
         out = {"student_logits": self.student(ids, training=training, bank=bank)}
         out["loss_student"] = logloss(labels, out["student_logits"])
         if self.teacher is None:
             out["loss"] = out["loss_student"]
-            return out
+            return self._regularized(out, bank)
         teacher_logits = self.teacher(ids, training=training and self.teacher_trainable, bank=bank)
         lam = self.current_lambda()
         out["teacher_logits"] = teacher_logits
@@ -150,6 +157,22 @@ class Distiller(keras.Model):
         out["loss"] = (1.0 - lam) * out["loss_student"] + lam * out["loss_distill"]
         if self.teacher_trainable:
             out["loss"] += out["loss_teacher"]
+        return self._regularized(out, bank)
+
+    def _regularized(self, out: dict, bank: FeatureBank) -> dict:
+        """Adds `loss_l2` = embedding_l2 * (sum of squares of the rows this batch read) / batch size.
+
+        L2 on the rows a batch reads, not on whole tables: a whole-table
+        penalty would make every table's gradient dense (each parameter
+        server shard pushed in full every step).  Rows read by both networks
+        (Share&Sync) are penalized once; a frozen teacher's tables not at all.
+        """
+        if not self.embedding_l2:
+            return out
+        rows = bank.trainable_rows()
+        batch = tf.cast(tf.shape(rows[0])[0], tf.float32)
+        out["loss_l2"] = self.embedding_l2 * tf.add_n([tf.reduce_sum(tf.square(r)) for r in rows]) / batch
+        out["loss"] = out["loss"] + out["loss_l2"]
         return out
 
     def train_step(self, data):
@@ -177,6 +200,8 @@ class Distiller(keras.Model):
 
     def _update_metrics(self, out, labels) -> dict[str, tf.Tensor]:
         self.loss_tracker.update_state(out["loss"])
+        if self.embedding_l2:
+            self.l2_loss_tracker.update_state(out["loss_l2"])
         if self.train_student:
             self.student_loss_tracker.update_state(out["loss_student"])
             self.student_auc.update_state(labels, out["student_logits"])

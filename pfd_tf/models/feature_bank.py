@@ -48,7 +48,8 @@ class FeatureBank:
 
     Args:
         ids: feature name -> encoded ids of one batch (`[B]`, or `[B, L]` for
-            a sequence), as `pfd_tf.features.FeatureEncoder` yields them.
+            a sequence; a float32 `[B]` value for a numeric feature with
+            `encoding: value`), as `pfd_tf.features.FeatureEncoder` yields them.
     """
 
     def __init__(self, ids: Mapping[str, tf.Tensor]):
@@ -64,11 +65,23 @@ class FeatureBank:
         return bank if bank is not None else cls(ids)
 
     def embedding(self, name: str, table: keras.layers.Embedding) -> tf.Tensor:
-        """`table`'s rows for feature `name`'s ids, looked up on the first request only."""
+        """`table`'s rows for feature `name`'s ids, looked up on the first request only.
+
+        Float "ids" are a numeric feature fed as its normalized value
+        (`encoding: value`): its table has one row, and its embedding is that
+        row times the value (`[B, dim]`), as FuxiCTR and AutoInt embed numeric
+        fields.  The row itself is what counts as read (`trainable_rows`).
+        """
         key = (name, id(table))
+        ids = self.ids[name]
         if key not in self._rows:
-            self._rows[key] = (table, table(self.ids[name]))
-        return self._rows[key][1]
+            self._rows[key] = (table, table(tf.zeros_like(ids, tf.int64) if ids.dtype.is_floating else ids))
+        rows = self._rows[key][1]
+        return rows * ids[..., tf.newaxis] if ids.dtype.is_floating else rows
+
+    def trainable_rows(self) -> list[tf.Tensor]:
+        """Every row tensor looked up so far from a trainable table (what `train.embedding_l2` penalizes)."""
+        return [rows for table, rows in self._rows.values() if table.trainable]
 
     def lookups(self, names: Sequence[str], tables: Mapping[str, keras.layers.Embedding]) -> tf.Tensor:
         """The rows of `names` concatenated on the last axis (per position, for sequences)."""

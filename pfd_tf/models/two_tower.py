@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
-from pfd_tf.models.towers import DenseBatchNorm
+from pfd_tf.config import Normalization
+from pfd_tf.models.towers import hidden_layers
 from pfd_tf.models.embedding import concat_inputs, input_feature_names, input_tables
 from pfd_tf.models.feature_bank import FeatureBank
 
@@ -24,23 +25,22 @@ from pfd_tf.models.feature_bank import FeatureBank
 class ProjectionTower(keras.layers.Layer):
     """The mapping Phi_W of Eq. (3): `[B, d_in] -> [B, units[-1]]`, unit-norm rows.
 
-    Each hidden width is Dense -> BatchNorm -> LeakyReLU (as in `MLPTower`,
-    Section 5.1); the last width is a linear Dense, then l2-normalization
+    Each hidden width is Dense -> normalization -> LeakyReLU (as in `MLPTower`,
+    Section 5.1; `model.normalization`); the last width is a linear Dense, then l2-normalization
     (Section 5.2: Input->512->Act.->256->Act.->128->l2-normalize).
     """
 
-    def __init__(self, units: Sequence[int] = (512, 256, 128), leaky_relu_alpha: float = 0.01, **kwargs):
+    def __init__(self, units: Sequence[int] = (512, 256, 128), leaky_relu_alpha: float = 0.01,
+                 normalization: Normalization | str = Normalization.BATCH, batch_norm_momentum: float = 0.99,
+                 **kwargs):
         super().__init__(**kwargs)
         self.units = tuple(int(u) for u in units)
         if not self.units:
             raise ValueError("ProjectionTower needs at least one width (the output size)")
         self.leaky_relu_alpha = leaky_relu_alpha
-        self.hidden = []
-        for i, width in enumerate(self.units[:-1]):
-            # No bias: the batch normalization that follows has its own offset.
-            self.hidden.append(keras.layers.Dense(width, use_bias=False, name=f"dense_{i}"))
-            self.hidden.append(DenseBatchNorm(name=f"batch_norm_{i}"))
-            self.hidden.append(keras.layers.LeakyReLU(alpha=leaky_relu_alpha, name=f"leaky_relu_{i}"))
+        self.normalization = Normalization(normalization)
+        self.batch_norm_momentum = float(batch_norm_momentum)
+        self.hidden = hidden_layers(self.units[:-1], self.normalization, self.batch_norm_momentum, leaky_relu_alpha)
         self.projection = keras.layers.Dense(self.units[-1], name="projection")
 
     @property
@@ -54,7 +54,8 @@ class ProjectionTower(keras.layers.Layer):
         return tf.math.l2_normalize(self.projection(x), axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "units": list(self.units), "leaky_relu_alpha": self.leaky_relu_alpha}
+        return {**super().get_config(), "units": list(self.units), "leaky_relu_alpha": self.leaky_relu_alpha,
+                "normalization": self.normalization.value, "batch_norm_momentum": self.batch_norm_momentum}
 
 
 def _as_list(layers) -> list:

@@ -1,0 +1,84 @@
+"""The methods a comparison trains: a distillation mode, at the config's lambda or at one of a sweep."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from pfd_tf.config import Config, ConfigError, Mode
+
+# Modes that need a feature with role: privileged (their teacher reads it).
+PRIVILEGED_MODES = (Mode.LUPI, Mode.PFD, Mode.PFD_MD)
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """`mode` trained with distill.lambda = `lambda_` (None: the config's lambda)."""
+
+    mode: Mode
+    lambda_: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.mode.value if self.lambda_ is None else f"{self.mode.value} λ={self.lambda_:g}"
+
+    @property
+    def slug(self) -> str:
+        """The method's part of a run directory's name."""
+        return self.mode.value if self.lambda_ is None else f"{self.mode.value}-lambda{self.lambda_:g}"
+
+    def overrides(self) -> list[str]:
+        out = [f"distill.mode={self.mode.value}"]
+        if self.lambda_ is not None:
+            out.append(f"distill.lambda={self.lambda_!r}")
+        return out
+
+
+def parse_modes(text: str, config: Config) -> list[Mode]:
+    """`baseline,pfd` -> modes; the empty default: the baseline and every mode the config can train."""
+    if not text:
+        usable = [m for m in Mode if m not in PRIVILEGED_MODES or config.privileged_features]
+        return usable
+    modes = []
+    for item in (i.strip() for i in text.split(",") if i.strip()):
+        try:
+            mode = Mode(item)
+        except ValueError:
+            choices = ", ".join(m.value for m in Mode)
+            raise ConfigError(f"--modes: unknown mode {item!r} (choose from: {choices})") from None
+        if mode in PRIVILEGED_MODES and not config.privileged_features:
+            raise ConfigError(f"--modes: {item} needs a feature with role: privileged; the config has none")
+        modes.append(mode)
+    if Mode.BASELINE not in modes:
+        modes.insert(0, Mode.BASELINE)  # every result is a difference from it
+    return list(dict.fromkeys(modes))
+
+
+def parse_floats(text: str, key: str) -> list[float]:
+    values = []
+    for item in (i.strip() for i in text.split(",") if i.strip()):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise ConfigError(f"{key}: {item!r} is not a number") from None
+    return values
+
+
+def methods_for(modes: Sequence[Mode], lambdas: Sequence[float], config: Config) -> list[Method]:
+    """Each mode at the config's lambda, then PFD at each lambda of the sweep (Table 6 of the paper).
+
+    A lambda equal to the config's is the PFD run itself and is not trained twice.
+    """
+    for lam in lambdas:
+        if not 0.0 <= lam <= 1.0:
+            raise ConfigError(f"--lambdas: {lam:g} is not in [0, 1]")
+    if lambdas and not config.privileged_features:
+        raise ConfigError("--lambdas: a PFD lambda sweep needs a feature with role: privileged")
+    methods = [Method(m) for m in modes]
+    if lambdas and Mode.PFD not in modes:
+        methods.append(Method(Mode.PFD))
+    methods += [Method(Mode.PFD, lam) for lam in lambdas if lam != config.distill.lambda_]
+    return methods
+
+
+def lambda_of(method: Method, config: Config) -> float:
+    return config.distill.lambda_ if method.lambda_ is None else method.lambda_

@@ -1,0 +1,37 @@
+"""The validation split a comparison chooses learning rates on: never the held-out files it reports."""
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from pfd_tf.config import Config, ConfigError
+from pfd_tf.data.files import resolve_files
+
+
+def validation_split(config: Config) -> Config:
+    """The config training on the training files minus the validation files, evaluated on those.
+
+    The validation files are `data.validation_files`, or by default the last
+    training file in name order: the last day, for day-partitioned logs, so
+    rates are chosen by how well a model trained on the past predicts the
+    next day, as the held-out day will be predicted.
+    """
+    train = [os.path.realpath(p) for p in resolve_files(config, "train_files")]
+    if config.data.validation_files:
+        validation = [os.path.realpath(p) for p in resolve_files(config, "validation_files")]
+    elif len(train) < 2:
+        raise ConfigError(
+            f"data.validation_files: the training files are one file ({train[0]}); a learning rate is "
+            "chosen on files held out of training: list them in data.validation_files")
+    else:
+        validation = train[-1:]
+    held_out = {os.path.realpath(p) for p in resolve_files(config, "eval_files")}
+    overlap = sorted(held_out.intersection(validation))
+    if overlap:
+        raise ConfigError(f"data.validation_files: {overlap[0]} is a held-out file (data.eval_files): "
+                          "rates chosen on it would be chosen on the evaluation")
+    rest = [f for f in train if f not in set(validation)]
+    if not rest:
+        raise ConfigError("data.validation_files: they are every training file; nothing would be left to train on")
+    data = dataclasses.replace(config.data, train_files=tuple(rest), eval_files=tuple(validation))
+    return dataclasses.replace(config, data=data)

@@ -1,0 +1,229 @@
+"""Reading a config: YAML, `--set` overrides, and the typed building of the dataclasses.
+
+Part of `pfd_tf.config` (which re-exports `from_dict`, `load`,
+`apply_overrides` and `PARTNERS`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from pfd_tf.config_schema import (
+    Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, FeatureKind,
+    FeatureSpec, Mode, ModelConfig, Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing,
+    Side, TrainConfig)
+from pfd_tf.config_checks import DEFAULT_STEPS, validate
+
+
+# --------------------------------------------------------------------------
+# Building and validating
+# --------------------------------------------------------------------------
+def _build(cls, raw: Any, key: str, renames: Mapping[str, str] = {}):
+    """Builds dataclass `cls` from mapping `raw`, coercing by field type."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{key}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, value in raw.items():
+        attr = renames.get(name, name)
+        if attr not in fields:
+            spelled = {v: k for k, v in renames.items()}
+            known = sorted(spelled.get(f, f) for f in fields)
+            raise ConfigError(f"{key}.{name}: unknown key (known: {', '.join(known)})")
+        kwargs[attr] = _coerce(fields[attr].type, value, f"{key}.{name}")
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING  # type: ignore[misc]
+    ]
+    if missing:
+        raise ConfigError(f"{key}.{missing[0]}: required key is missing")
+    return cls(**kwargs)
+
+
+_ENUMS = {
+    "FeatureKind": FeatureKind,
+    "Role": Role,
+    "Side": Side,
+    "Mode": Mode,
+    "Sharing": Sharing,
+    "Architecture": Architecture,
+    "Normalization": Normalization,
+    "Optimizer": Optimizer,
+    "DataFormat": DataFormat,
+    "NumericTransform": NumericTransform,
+    "NumericEncoding": NumericEncoding,
+}
+
+
+def _coerce(type_name: str, value: Any, key: str) -> Any:
+    type_name = str(type_name)
+    if type_name in _ENUMS:
+        enum_cls = _ENUMS[type_name]
+        try:
+            return enum_cls(value)
+        except ValueError:
+            choices = ", ".join(e.value for e in enum_cls)
+            raise ConfigError(f"{key}: unknown value {value!r} (choose one of: {choices})") from None
+    if type_name.startswith("tuple["):
+        inner = type_name[len("tuple[") : -len(", ...]")]
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            if value is None:
+                return ()
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_coerce(inner, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if type_name == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    scalar = {"int": int, "float": float, "str": str}.get(type_name)
+    if scalar is None:
+        raise TypeError(f"unsupported config field type {type_name}")  # a bug, not bad input
+    if scalar is int and not _is_integer(value):
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if scalar is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if scalar is float and not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+    if scalar is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    return scalar(value)
+
+
+def _is_integer(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return float(value).is_integer()
+
+
+def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
+    """Builds and validates a Config from a parsed YAML mapping."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("config: expected a mapping at the top level")
+    known = {"data", "features", "model", "distill", "train", "cluster"}
+    for name in raw:
+        if name not in known:
+            raise ConfigError(f"{name}: unknown section (known: {', '.join(sorted(known))})")
+    if "data" not in raw:
+        raise ConfigError("data: required section is missing")
+    raw_features = raw.get("features")
+    if not isinstance(raw_features, Sequence) or not raw_features:
+        raise ConfigError("features: expected a non-empty list of features")
+    features = []
+    for i, item in enumerate(raw_features):
+        item = dict(item) if isinstance(item, Mapping) else item
+        if isinstance(item, dict) and item.get("vocabulary") is not None:
+            item["vocabulary"] = [str(v) for v in item["vocabulary"]]
+        features.append(_build(FeatureSpec, item, f"features[{i}]"))
+    config = Config(
+        data=_build(DataConfig, raw["data"], "data"),
+        features=tuple(features),
+        model=_build(ModelConfig, raw.get("model"), "model"),
+        distill=_build(DistillConfig, raw.get("distill"), "distill", {"lambda": "lambda_"}),
+        train=_build(TrainConfig, raw.get("train"), "train"),
+        cluster=_build(ClusterConfig, raw.get("cluster"), "cluster"),
+        base_dir=base_dir,
+    )
+    if not config.train.steps and not config.train.epochs:
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=DEFAULT_STEPS))
+    validate(config)
+    return config
+
+
+# --------------------------------------------------------------------------
+# Files and overrides
+# --------------------------------------------------------------------------
+def load(path: str, overrides: Sequence[str] = ()) -> Config:
+    """Reads a YAML config, applies `a.b=c` overrides, validates, resolves paths."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config: {err.strerror}") from None
+    raw = apply_overrides(raw or {}, overrides)
+    try:
+        return from_dict(raw, base_dir=os.path.dirname(os.path.abspath(path)))
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Returns a copy of `raw` with each `a.b=value` applied (value parsed as YAML).
+
+    List items are addressed by index or, for `features`, by name:
+    `features.user_id.dim=32`.  An override of `train.steps`,
+    `train.warmup_steps` or `distill.swap_step` replaces the file's
+    `train.epochs`, `train.warmup_fraction` or `distill.swap_fraction`
+    (`PARTNERS`), and the other way round.
+    """
+    out = yaml.safe_load(yaml.safe_dump(dict(raw)))
+    _drop_replaced_partners(out, overrides)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        dotted, text = item.split("=", 1)
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError as err:
+            reason = " ".join(str(err).split())
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({reason})") from None
+        parts = dotted.strip().split(".")
+        node: Any = out
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                index = _list_index(node, part, where)
+                if last:
+                    node[index] = value
+                else:
+                    node = node[index]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"--set {dotted}: {where} is not a section")
+    return out
+
+
+# Keys that say one thing two ways (steps or epochs, a step or a fraction of the run): an
+# override of one replaces the file's other, so `--set train.steps=200` shortens an epochs config.
+PARTNERS = {"train.steps": "train.epochs", "train.warmup_steps": "train.warmup_fraction",
+            "distill.swap_step": "distill.swap_fraction"}
+PARTNERS.update({v: k for k, v in PARTNERS.items()})
+
+
+def _drop_replaced_partners(raw: dict, overrides: Sequence[str]) -> None:
+    keys = {item.split("=", 1)[0].strip() for item in overrides}
+    for key in keys:
+        partner = PARTNERS.get(key)
+        if partner and partner not in keys:
+            section, name = partner.split(".")
+            if isinstance(raw.get(section), dict):
+                raw[section].pop(name, None)
+
+
+def _list_index(node: list, part: str, where: str) -> int:
+    if part.isdigit() and int(part) < len(node):
+        return int(part)
+    for i, entry in enumerate(node):
+        if isinstance(entry, Mapping) and entry.get("name") == part:
+            return i
+    raise ConfigError(f"--set {where}: no list entry named or numbered {part!r}")
+

@@ -1,0 +1,123 @@
+"""benchmarks/peer_baseline.py: DeepCTR's DNN reads the ids pfd_tf's student reads, and both get scored.
+
+DeepCTR is the optional `peer` extra: the tests that need it skip without it.
+"""
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow, so before DeepCTR)
+from pfd_tf._keras import tf
+from pfd_tf.config import FeatureKind
+from pfd_tf.data.files import resolve_files
+from pfd_tf.data.scenarios import SCENARIOS
+from pfd_tf.features import FeatureEncoder
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks")
+ROWS = 3000
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """The benchmark script as a module (it imports `common` from its own folder)."""
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        return importlib.import_module("peer_baseline")
+    finally:
+        sys.path.remove(BENCHMARKS)
+
+
+def encoded_from_csv(config, split: str) -> tuple[dict, np.ndarray]:
+    """Every row of the split's files, read with Python's csv module, file after file, and encoded by
+    pfd_tf's FeatureEncoder over the student's features: the ids the student sees, by another path."""
+    lines = []
+    for path in resolve_files(config, f"{split}_files"):
+        with open(path, newline="", encoding="utf-8") as f:
+            lines += list(csv.DictReader(f))
+    raw = {}
+    for spec in config.student_features:
+        texts = [line[spec.source] for line in lines]
+        if spec.kind is FeatureKind.NUMERIC:
+            raw[spec.source] = tf.constant([float(t) if t else spec.default for t in texts], tf.float32)
+        elif spec.kind is FeatureKind.SEQUENCE:
+            ids = [[i for i in t.split(config.data.sequence_delimiter) if i][: spec.max_len] for t in texts]
+            raw[spec.source] = tf.constant([i + [""] * (spec.max_len - len(i)) for i in ids])
+        else:
+            raw[spec.source] = tf.constant(texts)
+    encoded = FeatureEncoder(config.student_features)(raw)
+    labels = np.array([float(line[config.data.label]) for line in lines], np.float32)
+    return {name: value.numpy().reshape(len(lines), -1) for name, value in encoded.items()}, labels
+
+
+def row_table(ids: dict, labels: np.ndarray) -> np.ndarray:
+    """One row per example: every feature's ids (by feature name) and the label, as int64."""
+    return np.concatenate([ids[name].astype(np.int64) for name in sorted(ids)] + [labels[:, None].astype(np.int64)], 1)
+
+
+def sorted_rows(table: np.ndarray) -> np.ndarray:
+    return table[np.lexsort(table.T[::-1])]
+
+
+@pytest.mark.parametrize("scenario", ["cvr", "ctr"])
+def test_deepctr_gets_the_students_ids_and_nothing_privileged(bench, tmp_path, scenario):
+    pytest.importorskip("deepctr")
+    config = bench.peer_config(SCENARIOS[scenario](str(tmp_path), seed=0, rows=ROWS), [])
+    student = {spec.name for spec in config.student_features}
+    assert config.privileged_features and student.isdisjoint(spec.name for spec in config.privileged_features)
+    peer = bench.import_deepctr()
+    model, _, _ = bench.peer_dnn(peer, bench.peer_columns(peer, config), config.model.student_tower)
+    for split in ("train", "eval"):
+        inputs, labels = bench.peer_inputs(config, split)
+        assert set(inputs) == student == set(model.input_names)
+        expected = row_table(*encoded_from_csv(config, split))
+        fed = row_table(inputs, labels)
+        assert fed.shape == expected.shape, split
+        if len(resolve_files(config, f"{split}_files")) == 1:  # one file: read in its order
+            np.testing.assert_array_equal(fed, expected, err_msg=split)
+        else:  # interleaved files: the same rows, ids and label together
+            np.testing.assert_array_equal(sorted_rows(fed), sorted_rows(expected), err_msg=split)
+        assert len(np.unique(inputs["item_id"])) > 1  # real ids, not a column of padding
+    probabilities = model.predict({k: v[:8] for k, v in inputs.items()}, verbose=0)
+    assert probabilities.shape == (8, 1) and ((probabilities > 0) & (probabilities < 1)).all()
+
+
+def test_tiny_run_scores_both_sides(bench, tmp_path, capsys):
+    pytest.importorskip("deepctr")
+    out = tmp_path / "out"
+    bench.main(["--out", str(out), "--scenarios", "cvr", "--seeds", "0", "--tune-seed", "1", "--rows", str(ROWS),
+                "--peer-epochs", "1", "--set", "train.epochs=1"])
+    with open(out / "peer_baseline.json") as f:
+        report = json.load(f)
+    assert report["peer_epochs"] == {"cvr": 1}
+    assert [r["epochs"] for r in report["tuning"]] == [1]
+    sides = {r["side"]: r for r in report["results"]}
+    assert set(sides) == {"pfd_tf", "deepctr"} and len(report["results"]) == 2
+    for row in sides.values():
+        assert 0 < row["auc"] < 1 and math.isfinite(row["auc"]), row
+        assert 0 < row["logloss"] and math.isfinite(row["logloss"]), row
+        assert row["eval_rows"] == sides["pfd_tf"]["eval_rows"] > 0  # the same held-out rows
+        assert row["train_rows"] == sides["pfd_tf"]["train_rows"]
+    printed = capsys.readouterr().out
+    assert "| pfd_tf baseline student (mlp) | " in printed and "| DeepCTR DNN (1 epochs) | " in printed
+    assert "pfd_tf - DeepCTR, AUC per seed: " in printed
+
+
+def test_refuses_to_pick_epochs_on_an_evaluation_world(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--out", str(tmp_path), "--seeds", "0,1", "--tune-seed", "1"])
+    assert "--tune-seed 1 is one of --seeds" in capsys.readouterr().err
+
+
+def test_without_deepctr_it_says_what_to_install(bench, monkeypatch):
+    monkeypatch.setitem(sys.modules, "deepctr", None)  # `import deepctr` now raises ImportError
+    with pytest.raises(SystemExit) as exit_info:
+        bench.import_deepctr()
+    assert 'pip install -e ".[peer]"' in str(exit_info.value)
