@@ -32,9 +32,10 @@ def run_comparison(config_path: str, out_dir: str, *, modes: str = "", lambdas: 
     mode_list = methods_lib.parse_modes(modes, base)
     sweep = methods_lib.parse_floats(lambdas, "--lambdas")
     method_list = methods_lib.methods_for(mode_list, sweep, base)
-    seed_list = [int(s) for s in methods_lib.parse_floats(seeds, "--seeds")]
-    if not seed_list or any(s != int(s) or s < 0 for s in methods_lib.parse_floats(seeds, "--seeds")):
+    seed_values = methods_lib.parse_floats(seeds, "--seeds")
+    if not seed_values or any(s != int(s) or s < 0 for s in seed_values):
         raise ConfigError(f"--seeds: expected non-negative integers, got {seeds!r}")
+    seed_list = [int(s) for s in seed_values]
     rate_list = methods_lib.parse_floats(rates, "--rates") or [base.train.learning_rate * f for f in RATE_FACTORS]
     if any(r <= 0 for r in rate_list):
         raise ConfigError("--rates: learning rates must be positive")

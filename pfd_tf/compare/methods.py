@@ -36,8 +36,7 @@ class Method:
 def parse_modes(text: str, config: Config) -> list[Mode]:
     """`baseline,pfd` -> modes; the empty default: the baseline and every mode the config can train."""
     if not text:
-        usable = [m for m in Mode if m not in PRIVILEGED_MODES or config.privileged_features]
-        return usable
+        return [m for m in Mode if m not in PRIVILEGED_MODES or config.privileged_features]
     modes = []
     for item in (i.strip() for i in text.split(",") if i.strip()):
         try:
