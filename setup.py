@@ -33,6 +33,7 @@ setup(
             "pfd-train=pfd_tf.cli.train:run",
             "pfd-export=pfd_tf.cli.export:run",
             "pfd-data=pfd_tf.cli.data:run",
+            "pfd-vocab=pfd_tf.cli.vocab:run",
             "pfd-launch=launch.cli:run",
             "pfd-compare=pfd_tf.cli.compare:run",
         ]

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Mapping
 
+from pfd_tf.config_networks import validate_networks
 from pfd_tf.config_schema import (
     Architecture, Config, ConfigError, DataFormat, FeatureKind, FeatureSpec, Mode, NumericEncoding, Sharing, Side)
+from pfd_tf.config_schema import Derive
 
 
 
@@ -34,19 +37,16 @@ def validate(config: Config) -> None:
             raise ConfigError(f"{key}.dtype: unknown value {spec.dtype!r} (choose string or int64)")
         if spec.kind is FeatureKind.NUMERIC:
             _validate_numeric(spec, key)
-            for field in ("hash_buckets", "vocabulary", "max_len"):
+            if spec.max_len:
+                raise ConfigError(f"{key}.max_len: not used by a numeric feature")
+            for field in () if spec.as_category else _ID_SOURCES:
                 if getattr(spec, field):
-                    raise ConfigError(f"{key}.{field}: not used by a numeric feature")
+                    raise ConfigError(f"{key}.{field}: not used by a numeric feature with boundaries or encoding: "
+                                      "value (without boundaries, one id per integer bin floor(transform(x)))")
+            if spec.as_category:
+                _validate_id_source(spec, key)
         else:
-            if bool(spec.hash_buckets) == bool(spec.vocabulary):
-                raise ConfigError(
-                    f"{key}.hash_buckets: a {spec.kind.value} feature needs exactly one of "
-                    "hash_buckets or vocabulary"
-                )
-            if spec.hash_buckets < 0:
-                raise ConfigError(f"{key}.hash_buckets: must be positive")
-            if len(set(spec.vocabulary)) != len(spec.vocabulary):
-                raise ConfigError(f"{key}.vocabulary: has duplicate entries")
+            _validate_id_source(spec, key)
             if spec.boundaries:
                 raise ConfigError(f"{key}.boundaries: only numeric features use boundaries")
             for field in ("transform", "encoding", "mean", "std"):
@@ -56,8 +56,11 @@ def validate(config: Config) -> None:
                 raise ConfigError(f"{key}.max_len: a sequence feature needs max_len > 0")
             if spec.kind is FeatureKind.CATEGORICAL and spec.max_len:
                 raise ConfigError(f"{key}.max_len: only sequence features use max_len")
+        _validate_missing_and_derive(spec, key)
 
     _validate_columns(config)
+    _validate_data_layout(config)
+    _validate_shared_empties(config)
     data = config.data
     if not data.train_files:
         raise ConfigError("data.train_files: list at least one file or glob")
@@ -124,6 +127,9 @@ def validate(config: Config) -> None:
     if distill.teacher_checkpoint:
         if distill.mode is Mode.BASELINE:
             raise ConfigError("distill.teacher_checkpoint: the baseline has no teacher")
+        if distill.mode is Mode.TEACHERS:
+            raise ConfigError("distill.teacher_checkpoint: with a teachers: list, set each pre-trained "
+                              "teacher's teachers[i].checkpoint")
         if model.sharing is not Sharing.INDEPENDENT:
             raise ConfigError(
                 "distill.teacher_checkpoint: a pre-trained teacher (Ind&Async) has its own "
@@ -134,11 +140,14 @@ def validate(config: Config) -> None:
             raise ConfigError("distill.teacher_only: the baseline has no teacher")
         if distill.teacher_checkpoint:
             raise ConfigError("distill.teacher_only: cannot train a teacher that distill.teacher_checkpoint freezes")
-        if model.sharing is not Sharing.INDEPENDENT:
+        # A teachers: list pre-trained in one run may share tables: each is restored with its own later.
+        if model.sharing is not Sharing.INDEPENDENT and distill.mode is not Mode.TEACHERS:
             raise ConfigError(
                 "distill.teacher_only: a teacher pre-trained for Ind&Async has its own embeddings; "
                 "set model.sharing: independent"
             )
+
+    validate_networks(config)
 
     cluster = config.cluster
     if cluster.min_shard_bytes <= 0:
@@ -177,7 +186,8 @@ _NUMERIC_ONLY = FeatureSpec("", FeatureKind.NUMERIC, 1)  # the defaults of the n
 
 
 def _validate_numeric(spec: FeatureSpec, key: str) -> None:
-    """A numeric feature: boundaries for `encoding: bucket`; mean and std (or neither) for `encoding: value`."""
+    """A numeric feature: boundaries (or a vocabulary of its integer bins, `as_category`) for
+    `encoding: bucket`; mean and std (or neither) for `encoding: value`."""
     if spec.encoding is NumericEncoding.VALUE:
         if spec.boundaries:
             raise ConfigError(f"{key}.boundaries: not used with encoding: value (the value itself is fed, "
@@ -187,13 +197,97 @@ def _validate_numeric(spec: FeatureSpec, key: str) -> None:
         if spec.mean and not spec.std:
             raise ConfigError(f"{key}.std: set with mean (or leave both unset: computed from the training files)")
         return
-    if not spec.boundaries:
-        raise ConfigError(f"{key}.boundaries: a numeric feature needs boundaries (or encoding: value)")
+    if not spec.boundaries and not spec.as_category:
+        raise ConfigError(f"{key}.boundaries: a numeric feature needs boundaries (or encoding: value); or, for one "
+                          "id per integer bin floor(transform(x)), min_count, vocabulary_file, vocabulary or hash_buckets")
     if any(b >= a for b, a in zip(spec.boundaries, spec.boundaries[1:])):
         raise ConfigError(f"{key}.boundaries: must be strictly increasing")
     for field in ("mean", "std"):
         if getattr(spec, field):
             raise ConfigError(f"{key}.{field}: only used with encoding: value")
+
+
+_ID_SOURCES = ("hash_buckets", "vocabulary", "vocabulary_file", "min_count")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def _validate_id_source(spec: FeatureSpec, key: str) -> None:
+    """Where an id feature's ids come from: exactly one of `_ID_SOURCES`."""
+    given = [field for field in _ID_SOURCES if getattr(spec, field)]
+    if len(given) != 1:
+        what = "a numeric feature with integer bins" if spec.as_category else f"a {spec.kind.value} feature"
+        has = f" (it has {' and '.join(given)})" if given else ""
+        raise ConfigError(f"{key}.{given[1] if len(given) > 1 else 'hash_buckets'}: {what} needs exactly one of "
+                          f"hash_buckets, vocabulary, vocabulary_file or min_count{has}")
+    if spec.hash_buckets < 0:
+        raise ConfigError(f"{key}.hash_buckets: must be positive")
+    if spec.min_count < 0:
+        raise ConfigError(f"{key}.min_count: must be positive (tokens seen fewer times are out of vocabulary)")
+    if spec.needs_vocabulary and not _SAFE_NAME.fullmatch(spec.name):
+        raise ConfigError(f"{key}.name: {spec.name!r} cannot name the run's copy of its vocabulary, "
+                          "model_dir/vocabularies/<name>.txt: use letters, digits, '_', '.' and '-'")
+    if len(set(spec.vocabulary)) != len(spec.vocabulary):
+        raise ConfigError(f"{key}.vocabulary: has duplicate entries")
+
+
+def _validate_missing_and_derive(spec: FeatureSpec, key: str) -> None:
+    """`missing_id`: numeric (not encoding: value) and string categorical features; `derive`: string categorical."""
+    if spec.missing_id:
+        if spec.kind is FeatureKind.SEQUENCE:
+            raise ConfigError(f"{key}.missing_id: a sequence feature's empty value is padding (id 0), not missing")
+        if spec.as_value:
+            raise ConfigError(f"{key}.missing_id: not used with encoding: value (its one row has no id to give)")
+        if spec.kind is FeatureKind.CATEGORICAL and spec.dtype != "string":
+            raise ConfigError(f"{key}.missing_id: only string categorical features (dtype: string) and numeric "
+                              "ones have a missing id")
+        if spec.default:
+            raise ConfigError(f"{key}.default: not used with missing_id: true (an empty field gets the missing id)")
+    if spec.derive is not Derive.NONE and (spec.kind is not FeatureKind.CATEGORICAL or spec.dtype != "string"):
+        raise ConfigError(f"{key}.derive: only a categorical feature with dtype: string derives its value "
+                          f"({spec.derive.value} reads a YYMMDDHH text)")
+
+
+def _validate_shared_empties(config: Config) -> None:
+    """Numeric features that share a column agree on `missing_id` (the parse reads its empty fields one way)."""
+    first: dict[str, int] = {}
+    for i, spec in enumerate(config.features):
+        if spec.kind is not FeatureKind.NUMERIC:
+            continue
+        j = first.setdefault(spec.source, i)
+        other = config.features[j]
+        if other.missing_id != spec.missing_id:
+            raise ConfigError(f"features[{i}].missing_id: {spec.name!r} reads column {spec.source!r}, whose empty "
+                              f"fields features[{j}] ({other.name!r}) reads otherwise: their missing_id must agree")
+
+
+def _validate_data_layout(config: Config) -> None:
+    """`data.csv_delimiter` is one character; `data.columns` (header-less CSV) names every column read, once."""
+    data = config.data
+    if len(data.csv_delimiter) != 1 or data.csv_delimiter in "\r\n\"":
+        raise ConfigError(f"data.csv_delimiter: must be one character other than a quote or a line break, got "
+                          f"{data.csv_delimiter!r} (a tab: csv_delimiter: \"\\t\", in double quotes)")
+    if data.vocabulary_dir and not any(spec.min_count for spec in config.features):
+        raise ConfigError("data.vocabulary_dir: no feature has min_count (only those read their vocabulary there)")
+    if not data.columns:
+        return
+    if data.format is not DataFormat.CSV:
+        raise ConfigError("data.columns: names the columns of header-less CSV files; not used with data.format: "
+                          f"{data.format.value}")
+    seen: dict[str, int] = {}
+    for j, name in enumerate(data.columns):
+        if not name:
+            raise ConfigError(f"data.columns[{j}]: must not be empty")
+        if name in seen:
+            raise ConfigError(f"data.columns[{j}]: duplicate column {name!r} (also data.columns[{seen[name]}])")
+        seen[name] = j
+    if data.label not in seen:
+        raise ConfigError(f"data.columns: the label column {data.label!r} (data.label) is not among them")
+    for i, spec in enumerate(config.features):
+        if spec.source not in seen:
+            raise ConfigError(f"data.columns: has no column {spec.source!r}, which features[{i}] ({spec.name!r}) reads")
+    if config.model.architecture is Architecture.TWO_TOWER:
+        raise ConfigError("data.columns: a two_tower model reads its item files by their header; "
+                          "header-less files are not supported there")
 
 
 def features_needing_stats(config: Config) -> tuple[FeatureSpec, ...]:

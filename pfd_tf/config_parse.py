@@ -13,9 +13,10 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from pfd_tf.config_schema import (
-    Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, FeatureKind,
-    FeatureSpec, Mode, ModelConfig, Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing,
-    Side, TrainConfig)
+    Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
+    Ensemble, FeatureKind, FeatureSpec, FeatureView, Mode, ModelConfig, NetworkConfig, Normalization,
+    NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel)
+from pfd_tf.config_schema import Derive
 from pfd_tf.config_checks import DEFAULT_STEPS, validate
 
 
@@ -61,6 +62,11 @@ _ENUMS = {
     "DataFormat": DataFormat,
     "NumericTransform": NumericTransform,
     "NumericEncoding": NumericEncoding,
+    "Derive": Derive,
+    "ZooModel": ZooModel,
+    "FeatureView": FeatureView,
+    "Ensemble": Ensemble,
+    "EarlyStopping": EarlyStopping,
 }
 
 
@@ -112,7 +118,7 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
     """Builds and validates a Config from a parsed YAML mapping."""
     if not isinstance(raw, Mapping):
         raise ConfigError("config: expected a mapping at the top level")
-    known = {"data", "features", "model", "distill", "train", "cluster"}
+    known = {"data", "features", "model", "distill", "train", "cluster", "teachers", "student"}
     for name in raw:
         if name not in known:
             raise ConfigError(f"{name}: unknown section (known: {', '.join(sorted(known))})")
@@ -127,19 +133,38 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
         if isinstance(item, dict) and item.get("vocabulary") is not None:
             item["vocabulary"] = [str(v) for v in item["vocabulary"]]
         features.append(_build(FeatureSpec, item, f"features[{i}]"))
+    teachers = _teachers(raw)
+    distill = _build(DistillConfig, raw.get("distill"), "distill", {"lambda": "lambda_"})
+    if teachers:
+        distill = dataclasses.replace(distill, mode=Mode.TEACHERS)
     config = Config(
         data=_build(DataConfig, raw["data"], "data"),
         features=tuple(features),
         model=_build(ModelConfig, raw.get("model"), "model"),
-        distill=_build(DistillConfig, raw.get("distill"), "distill", {"lambda": "lambda_"}),
+        distill=distill,
         train=_build(TrainConfig, raw.get("train"), "train"),
         cluster=_build(ClusterConfig, raw.get("cluster"), "cluster"),
+        teachers=teachers,
+        student=_build(NetworkConfig, raw.get("student"), "student"),
         base_dir=base_dir,
     )
     if not config.train.steps and not config.train.epochs:
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=DEFAULT_STEPS))
     validate(config)
     return config
+
+
+def _teachers(raw: Mapping[str, Any]) -> tuple[TeacherConfig, ...]:
+    """The `teachers:` list, typed; given, it replaces `distill.mode` (whose preset it would contradict)."""
+    items = raw.get("teachers")
+    if items is None or items == []:
+        return ()
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
+        raise ConfigError(f"teachers: expected a list of teachers, got {items!r}")
+    mode = (raw.get("distill") or {}).get("mode") if isinstance(raw.get("distill"), Mapping) else None
+    if mode not in (None, Mode.TEACHERS.value):
+        raise ConfigError(f"distill.mode: {mode!r} describes its own teacher; with a teachers: list leave it out")
+    return tuple(_build(TeacherConfig, item, f"teachers[{i}]") for i, item in enumerate(items))
 
 
 # --------------------------------------------------------------------------
@@ -168,7 +193,8 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
     `features.user_id.dim=32`.  An override of `train.steps`,
     `train.warmup_steps` or `distill.swap_step` replaces the file's
     `train.epochs`, `train.warmup_fraction` or `distill.swap_fraction`
-    (`PARTNERS`), and the other way round.
+    (`PARTNERS`), and the other way round; likewise `teachers` and
+    `distill.mode`.
     """
     out = yaml.safe_load(yaml.safe_dump(dict(raw)))
     _drop_replaced_partners(out, overrides)
@@ -211,6 +237,11 @@ PARTNERS.update({v: k for k, v in PARTNERS.items()})
 
 def _drop_replaced_partners(raw: dict, overrides: Sequence[str]) -> None:
     keys = {item.split("=", 1)[0].strip() for item in overrides}
+    # A teachers: list and distill.mode say who teaches two ways: overriding one drops the file's other.
+    if "teachers" in keys and "distill.mode" not in keys and isinstance(raw.get("distill"), dict):
+        raw["distill"].pop("mode", None)
+    if "distill.mode" in keys and not any(k == "teachers" or k.startswith("teachers.") for k in keys):
+        raw.pop("teachers", None)
     for key in keys:
         partner = PARTNERS.get(key)
         if partner and partner not in keys:

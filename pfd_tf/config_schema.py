@@ -14,26 +14,14 @@ from typing import Any
 
 import yaml
 
+from pfd_tf.config_features import (  # noqa: F401  (re-exported)
+    FEATURE_DEFAULTS, Derive, FeatureKind, FeatureSpec, NumericEncoding, NumericTransform, Role, Side)
+from pfd_tf.config_zoo import (  # noqa: F401  (re-exported)
+    Ensemble, FeatureView, NetworkConfig, TeacherConfig, ZooModel)
+
 
 class ConfigError(ValueError):
     """A config value is missing, unknown or inconsistent; the message names the key."""
-
-
-class FeatureKind(str, enum.Enum):
-    CATEGORICAL = "categorical"  # one id per row, by vocabulary or hash buckets
-    NUMERIC = "numeric"  # discretized by boundaries, as in the paper (Section 3, footnote 1), or fed as its value
-    SEQUENCE = "sequence"  # a list of ids, padded/truncated to max_len
-
-
-class Role(str, enum.Enum):
-    REGULAR = "regular"  # available at training and at serving time
-    PRIVILEGED = "privileged"  # available at training time only (post-event, interacted)
-
-
-class Side(str, enum.Enum):
-    USER = "user"
-    ITEM = "item"
-    CONTEXT = "context"
 
 
 class Mode(str, enum.Enum):
@@ -44,6 +32,7 @@ class Mode(str, enum.Enum):
     MD = "md"  # teacher sees regular features with a bigger tower, Eq. (1)
     PFD = "pfd"  # teacher sees regular + privileged features, student's tower, Eq. (5)
     PFD_MD = "pfd_md"  # regular + privileged features and a bigger tower
+    TEACHERS = "teachers"  # the config's `teachers:` list
 
 
 class Sharing(str, enum.Enum):
@@ -73,81 +62,42 @@ class Optimizer(str, enum.Enum):
     ADAM = "adam"
 
 
+class EarlyStopping(str, enum.Enum):
+    """What decides when a run stops early and which checkpoint is its result (Section 3.4.2)."""
+
+    NONE = "none"
+    DISTILLATION = "distillation"  # the student's distillation loss on the validation files (lower is better)
+    AUC = "auc"  # validation AUC: the student's, or the teachers' mean when only teachers train
+
+
 class DataFormat(str, enum.Enum):
     CSV = "csv"
     TFRECORD = "tfrecord"
 
 
-class NumericTransform(str, enum.Enum):
-    """What a numeric feature's raw value x goes through first (before its boundaries, or its normalization)."""
-
-    NONE = "none"
-    LOG1P = "log1p"  # ln(1 + max(x, 0)): counts; a negative x counts as 0
-    LOG_SQUARE = "log_square"  # x > 2: floor(ln(x)^2), else x (Criteo's winning transform, DeepCTR/FuxiCTR)
-
-
-class NumericEncoding(str, enum.Enum):
-    """How a numeric feature reaches the model (`pfd_tf.features`)."""
-
-    BUCKET = "bucket"  # an embedding id, by `boundaries` (Section 3, footnote 1 of the PFD paper)
-    VALUE = "value"  # one embedding row times (transform(x) - mean) / std
-
-
-@dataclasses.dataclass(frozen=True)
-class FeatureSpec:
-    """One input feature.
-
-    `column` is the data column the feature reads (its name by default); two
-    features may read one column, which is why export checks columns, not
-    names, for privileged inputs.
-    """
-
-    name: str
-    kind: FeatureKind
-    dim: int
-    role: Role = Role.REGULAR
-    side: Side = Side.CONTEXT
-    column: str = ""
-    dtype: str = "string"  # raw type of categorical/sequence ids: string or int64
-    hash_buckets: int = 0
-    vocabulary: tuple[str, ...] = ()
-    boundaries: tuple[float, ...] = ()
-    max_len: int = 0
-    default: float = 0.0  # numeric value used for an empty CSV field
-    transform: NumericTransform = NumericTransform.NONE  # numeric
-    encoding: NumericEncoding = NumericEncoding.BUCKET  # numeric
-    # encoding: value: x' = (transform(x) - mean) / std; std 0: both computed from the training files
-    # when the run starts (model_dir/feature_stats.json, `with_feature_stats`).
-    mean: float = 0.0
-    std: float = 0.0
-
-    @property
-    def source(self) -> str:
-        return self.column or self.name
-
-    @property
-    def as_value(self) -> bool:
-        """A numeric feature fed as its normalized value (not bucketized into an id)."""
-        return self.kind is FeatureKind.NUMERIC and self.encoding is NumericEncoding.VALUE
-
-    @property
-    def needs_stats(self) -> bool:
-        """Fed as its value with its mean and std left for the training files to give."""
-        return self.as_value and not self.std
-
-    @property
-    def privileged(self) -> bool:
-        return self.role is Role.PRIVILEGED
-
-
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
+    """The data files and how to read them.
+
+    CSV (`format: csv`): fields split on `csv_delimiter` (one character: "," by default, "\t" for
+    Criteo's tab-separated files); sequence fields split again on `sequence_delimiter`.  Each
+    file's first line is its header unless `columns` names the columns of header-less files
+    (then line 1 is the first row, as error messages count it).  A name ending in `.gz` is
+    gunzipped.  TFRecord (`format: tfrecord`): serialized tf.train.Example records.
+    """
+
     train_files: tuple[str, ...]
     eval_files: tuple[str, ...]
     label: str
     format: DataFormat = DataFormat.CSV
     sequence_delimiter: str = "|"
-    csv_delimiter: str = ","
+    csv_delimiter: str = ","  # one character; a tab is "\t" in double quotes in YAML (Criteo)
+    # CSV files without a header line: their columns' names, in order; every line is data (Criteo's
+    # files).  Empty: each file's first line is its header, naming its columns.
+    columns: tuple[str, ...] = ()
+    # Where the vocabularies of features with `min_count` are, one `<feature name>.txt` each, as
+    # pfd-vocab writes them.  Empty: the run counts them from the training files as it starts.
+    vocabulary_dir: str = ""
     shuffle_buffer: int = 10_000
     # Keep the parsed, encoded training rows in memory after the first epoch (data that
     # fits in RAM and is read for several epochs); rows are reshuffled every epoch.
@@ -155,9 +105,15 @@ class DataConfig:
     # two_tower: the items the retrieval index holds (CSV globs; default: the train files)
     item_files: tuple[str, ...] = ()
     item_id_column: str = "item_id"
-    # pfd-compare: the files its learning-rate choice evaluates on, held out of the training files
-    # for that choice only (default: the last training file, i.e. the last day).  pfd-train ignores them.
+    # Validation files.  pfd-compare: what its learning-rate choice evaluates on, held out of the training
+    # files for that choice only (default: the last training file, i.e. the last day).  pfd-train: what
+    # train.early_stopping scores on (trained on too with train.merge_validation); otherwise unused.
     validation_files: tuple[str, ...] = ()
+
+    @property
+    def header(self) -> bool:
+        """Each CSV file's first line names its columns (no `columns` given)."""
+        return not self.columns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,6 +159,14 @@ class DistillConfig:
     # Ind&Async's first stage: train the teacher alone (the student is built, so the
     # checkpoint has the run's usual layout, but never computed, trained or exported).
     teacher_only: bool = False
+    # Several teachers: how their logits combine into the soft label (Eq. (10)-(11) of Zhu et al.).
+    ensemble: Ensemble = Ensemble.AVERAGE
+    # Hint regression (Eq. (9)): hint_weight * ||W v_T - v_S||^2 between a teacher's and the student's named
+    # hidden outputs ("final": the input of each one's logit layer).  0: no hint.
+    hint_weight: float = 0.0
+    hint_teacher: str = ""  # the teacher whose hidden output is the hint (empty: the first)
+    hint_teacher_layer: str = "final"
+    hint_student_layer: str = "final"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,6 +196,15 @@ class TrainConfig:
     # A categorical feature whose ids the train step counts (the checkpoint's `model/visits`,
     # metrics.json's `visits`): which rows were trained on, and how often.  Empty: no counting.
     count_visits: str = ""
+    # Early stopping (Section 3.4.2 of Zhu et al. 2020): at each checkpoint (every log_every steps), the
+    # run is scored on data.validation_files: `distillation`, the student's distillation loss (lower is
+    # better); `auc`, the student's AUC (the co-trained teachers' mean when only teachers train).  After
+    # `early_stopping_patience` scores without improvement the run stops; the best checkpoint is the
+    # run's result (evaluated, exported).  `merge_validation`: the validation files are trained on too
+    # (with `distillation`: the teacher, not the labels, says when to stop).
+    early_stopping: EarlyStopping = EarlyStopping.NONE
+    early_stopping_patience: int = 3
+    merge_validation: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,6 +231,10 @@ class Config:
     distill: DistillConfig = DistillConfig()
     train: TrainConfig = TrainConfig()
     cluster: ClusterConfig = ClusterConfig()
+    # The teachers, each a network of the zoo; empty: the one teacher `distill.mode` describes
+    # (`teacher_specs`).  Given: distill.mode is `teachers`.
+    teachers: tuple[TeacherConfig, ...] = ()
+    student: NetworkConfig = NetworkConfig()
     base_dir: str = ""  # directory relative data paths are resolved against
 
     # --- derived views -------------------------------------------------
@@ -283,21 +260,43 @@ class Config:
 
     @property
     def teacher_features(self) -> tuple[FeatureSpec, ...]:
-        """Inputs of the teacher, by mode (Section 4 and Table 4)."""
-        mode = self.distill.mode
-        if mode is Mode.BASELINE:
-            return ()
-        if mode is Mode.LUPI:
-            return self.privileged_features
-        if mode is Mode.MD:
-            return self.student_features
-        return self.student_features + self.privileged_features
+        """Inputs of the teachers, by mode (Section 4 and Table 4): every feature some teacher reads, in order."""
+        read = {f.name for t in self.teacher_specs for f in self.view_features(t.features)}
+        return tuple(f for f in self.student_features + self.privileged_features if f.name in read)
 
     @property
     def teacher_tower(self) -> tuple[int, ...]:
         if self.distill.mode in (Mode.MD, Mode.PFD_MD):
             return self.model.big_teacher_tower
         return self.model.teacher_tower
+
+    def view_features(self, view: "FeatureView") -> tuple[FeatureSpec, ...]:
+        """The features a teacher with feature view `view` reads."""
+        if view is FeatureView.PRIVILEGED:
+            return self.privileged_features
+        if view is FeatureView.REGULAR:
+            return self.student_features
+        return self.student_features + self.privileged_features
+
+    @property
+    def teacher_specs(self) -> tuple[TeacherConfig, ...]:
+        """The teachers, `teachers:` as given or the one `distill.mode` stands for (its preset).
+
+        The five PFD modes are shorthand: `baseline` has none; `lupi`, `md`,
+        `pfd` and `pfd_md` one teacher named `teacher`, a DNN (two towers for
+        a two-tower `pfd`) over the privileged, regular or all features, with
+        `model.teacher_tower` or, for md and pfd_md, `model.big_teacher_tower`;
+        `distill.teacher_checkpoint` its checkpoint.
+        """
+        mode = self.distill.mode
+        if mode is Mode.TEACHERS:
+            return self.teachers
+        if mode is Mode.BASELINE:
+            return ()
+        view = {Mode.LUPI: FeatureView.PRIVILEGED, Mode.MD: FeatureView.REGULAR}.get(mode, FeatureView.ALL)
+        two_tower = self.model.architecture is Architecture.TWO_TOWER and mode is Mode.PFD
+        return (TeacherConfig(name="teacher", model=ZooModel.TWO_TOWER if two_tower else ZooModel.DNN,
+                              tower=self.teacher_tower, features=view, checkpoint=self.distill.teacher_checkpoint),)
 
     def resolve_path(self, path: str) -> str:
         return path if os.path.isabs(path) else os.path.join(self.base_dir, path)
@@ -308,25 +307,10 @@ class Config:
         out.pop("base_dir")
         out["distill"]["lambda"] = out["distill"].pop("lambda_")
         for spec in out["features"]:
-            defaults = _FEATURE_DEFAULTS
+            defaults = FEATURE_DEFAULTS
             for key in [k for k, v in spec.items() if k in defaults and v == defaults[k]]:
                 del spec[key]
         return out
-
-
-_FEATURE_DEFAULTS = {
-    "column": "",
-    "dtype": "string",
-    "hash_buckets": 0,
-    "vocabulary": [],
-    "boundaries": [],
-    "max_len": 0,
-    "default": 0.0,
-    "transform": "none",
-    "encoding": "bucket",
-    "mean": 0.0,
-    "std": 0.0,
-}
 
 
 def _plain(value: Any) -> Any:
@@ -345,6 +329,9 @@ def saved_dict(config: Config) -> dict[str, Any]:
         raw["data"][field] = [config.resolve_path(p) for p in raw["data"][field]]
     if raw["distill"]["teacher_checkpoint"]:
         raw["distill"]["teacher_checkpoint"] = config.resolve_path(raw["distill"]["teacher_checkpoint"])
+    for teacher in raw["teachers"]:
+        if teacher["checkpoint"]:
+            teacher["checkpoint"] = config.resolve_path(teacher["checkpoint"])
     return raw
 
 

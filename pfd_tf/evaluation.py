@@ -12,7 +12,9 @@ over all the held-out logits at once, not Keras' `AUC` metric, whose fixed
 thresholds approximate the curve.  The log losses are computed from the same
 logits in float64, and the loss terms are means over rows (batch means
 weighted by batch size), so a short last batch counts as much as its rows.
-The keys are those of `Distiller.test_step`, plus the checkpoint's `step`;
+The keys are those of `Distiller.test_step` (`<who>_auc` and `<who>_logloss`
+for the student, each teacher by name, and the ensemble), plus the
+checkpoint's `step`;
 when the held-out rows hold one class, AUC is undefined and left out.
 """
 from __future__ import annotations
@@ -27,18 +29,20 @@ from pfd_tf.models.build import build_distiller
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.optim import make_optimizer
 
-NETWORKS = ("student", "teacher")
-
-
 def build_local_model(config: Config) -> Distiller:
     """The distiller with plain variables in this process.
 
     Compiled with its optimizer built, so that a checkpoint restores the
     optimizer's `iterations`: the step that lambda_i of Eq. (5) depends on.
+    Pre-trained teachers are frozen as in training (their weights come from
+    the run's checkpoint, which holds them).
     """
     if tf.distribute.has_strategy():
         raise RuntimeError("build the evaluation model outside any distribution strategy scope")
     model = build_distiller(config)
+    for teacher in config.teacher_specs:
+        if teacher.checkpoint:  # frozen as in training, so the optimizer's slots line up with the run's
+            model.teachers[teacher.name].trainable = False
     model.compile(optimizer=make_optimizer(config.train))
     model.optimizer.build(model.trainable_variables)
     return model
@@ -78,11 +82,11 @@ class Evaluator:
         results = {name: total / rows for name, total in sums.items()}
         y = np.concatenate(labels)
         one_class = y.min() == y.max()  # AUC undefined (the trainer warns before training)
-        for who in NETWORKS:
-            if f"{who}_logits" in logits:
-                z = np.concatenate(logits[f"{who}_logits"])
-                if not one_class:
-                    results[f"{who}_auc"] = exact_auc(y, z)
-                results[f"{who}_logloss"] = logloss_from_logits(y, z)
+        for key in logits:
+            who = key[: -len("_logits")]
+            z = np.concatenate(logits[key])
+            if not one_class:
+                results[f"{who}_auc"] = exact_auc(y, z)
+            results[f"{who}_logloss"] = logloss_from_logits(y, z)
         results["step"] = int(self.model.optimizer.iterations.numpy())
         return results

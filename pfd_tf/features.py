@@ -10,10 +10,28 @@ the model embeds it as its table's one row times that value
 `transform` (`numeric_transform`: none, log1p, log_square) applies to both
 forms, before the boundaries of a bucketized feature.
 
+Ids from a vocabulary (categorical and sequence features, and bucketized
+numeric ones given a vocabulary instead of boundaries, `as_category`, whose
+token is their integer bin floor(transform(x)) as text, e.g. "21": Criteo's
+log-square bins as FuxiCTR makes them, rare bins out of vocabulary): id 0 is
+out of vocabulary, line n of a `vocabulary_file` (or entry n of an inline
+`vocabulary`) is id n; a sequence's padding shifts them by one.  A vocabulary
+file is read by a `tf.lookup` table inside the graph, so the exported student
+carries it as a SavedModel asset.  `lookup_tokens` gives the tokens the
+encoder looks up, and `pfd_tf.data.vocab` counts exactly those.
+
+Missing values: with `missing_id: true`, an empty value gets an id of its
+own, the table's last row (`missing_id`): a numeric NaN (an empty CSV field
+reads as NaN then; without it, as `default`) or a categorical "" (without
+it, "" is out of vocabulary, or hashed like any string).  A categorical
+feature may `derive` its token from a YYMMDDHH column (Avazu's `hour`): the
+hour of day "0".."23" or the weekday "0" (Monday) .. "6" (`derive_tokens`).
+
 The encoder is built from the config alone: the feature schema, plus the
 mean and std of each value feature, which a run computes from its training
 files when the config leaves them unset (`pfd_tf.data.feature_stats`,
-`config.with_feature_stats`); it learns nothing while training.  So the input
+`config.with_feature_stats`), and the vocabulary files a run keeps
+(`pfd_tf.data.vocab`); it learns nothing while training.  So the input
 pipeline runs it on the workers while training, and the exported student
 runs the very same layers (transform and normalization included) inside its
 serving graph.
@@ -21,31 +39,64 @@ serving graph.
 Raw formats (what `serving_default` takes, one input per column, keyed by the
 column's name: `serving_signature`):
 - categorical: `[batch]` string (or int64 with `dtype: int64`);
-- numeric: `[batch]` float32, the raw value (either encoding: the transform
-  and normalization run inside the graph);
+- numeric: `[batch]` float32, the raw value (any encoding: the transform
+  and normalization run inside the graph); NaN is a missing value (`missing_id`);
 - sequence: `[batch, max_len]` string padded with "" (or int64 padded with
   -1; any negative id pads, 0 is a real id); padding encodes to id 0.
 """
 from __future__ import annotations
 
+import functools
+import os
+import re
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.config import FeatureKind, FeatureSpec, NumericTransform
+from pfd_tf.config_schema import Derive
 
 PAD_ID = 0  # sequence padding; masked out by the embedding pooling
+OOV_ID = 0  # a categorical token out of vocabulary (sequences: 1, after the padding)
 
 
 def vocabulary_size(spec: FeatureSpec) -> int:
     """Rows of the feature's embedding table (one for a numeric feature fed as its value)."""
     if spec.as_value:
         return 1
-    if spec.kind is FeatureKind.NUMERIC:
-        return len(spec.boundaries) + 1
+    missing = 1 if spec.missing_id else 0
+    if spec.kind is FeatureKind.NUMERIC and not spec.as_category:
+        return len(spec.boundaries) + 1 + missing
     pad = 1 if spec.kind is FeatureKind.SEQUENCE else 0
     if spec.hash_buckets:
-        return spec.hash_buckets + pad
-    return len(spec.vocabulary) + 1 + pad  # one out-of-vocabulary id
+        return spec.hash_buckets + pad + missing
+    tokens = _file_tokens(resolved_vocabulary_file(spec)) if spec.needs_vocabulary else len(spec.vocabulary)
+    return tokens + 1 + pad + missing  # one out-of-vocabulary id
+
+
+def missing_id(spec: FeatureSpec) -> int:
+    """The id of an empty value (`missing_id: true`): the table's last row."""
+    return vocabulary_size(spec) - 1
+
+
+def resolved_vocabulary_file(spec: FeatureSpec) -> str:
+    """The absolute path of the vocabulary file a run resolved for `spec` (`pfd_tf.data.vocab`)."""
+    if not os.path.isabs(spec.vocabulary_file):
+        raise ValueError(f"feature {spec.name!r} (vocabulary_file / min_count) has no resolved vocabulary file yet: "
+                         "resolve the config first (pfd_tf.data.vocab.resolve, or a run's with_vocabularies)")
+    return spec.vocabulary_file
+
+
+def _file_tokens(path: str) -> int:
+    stat = os.stat(path)
+    return _count_lines(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _count_lines(path: str, mtime_ns: int, size: int) -> int:
+    del mtime_ns, size  # the cache key: a rewritten file is counted again
+    with open(path, "rb") as f:
+        data = f.read()
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
 def raw_signature(spec: FeatureSpec) -> tf.TensorSpec:
@@ -85,12 +136,99 @@ def numeric_transform(values: tf.Tensor, transform: NumericTransform) -> tf.Tens
     return values
 
 
+HOUR_PATTERN = re.compile(r"[0-9]{8}")  # YYMMDDHH, Avazu's `hour`: 14102100 is 2014-10-21, 00h
+
+
+def bad_hour(text: str) -> str | None:
+    """Why `text` is not a YYMMDDHH hour that `derive_tokens` accepts (None: fine; "" is a missing value)."""
+    if text == "":
+        return None
+    if not HOUR_PATTERN.fullmatch(text):
+        return f"{text!r} is not a YYMMDDHH hour (8 digits)"
+    month, day, hour = int(text[2:4]), int(text[4:6]), int(text[6:8])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23):
+        return f"{text!r} is not a YYMMDDHH hour (month 01-12, day 01-31, hour 00-23)"
+    return None
+
+
+def _weekday(year: tf.Tensor, month: tf.Tensor, day: tf.Tensor) -> tf.Tensor:
+    """Day of the week, 0 (Monday) .. 6, of a Gregorian date: days since 1970-01-01 (a Thursday) by
+    Hinnant's days_from_civil, in int64 ops (the serving graph needs no date library)."""
+    year = year - tf.cast(month <= 2, tf.int64)
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    days = era * 146097 + day_of_era - 719468
+    return (days + 3) % 7
+
+
+def _hour_parts(text: tf.Tensor):
+    """(valid or empty, year, month, day, hour) of YYMMDDHH `text`, element-wise (`bad_hour`'s rules)."""
+    empty = tf.equal(text, "")
+    digits = tf.strings.regex_full_match(text, HOUR_PATTERN.pattern)
+    safe = tf.where(digits, text, "00010100")
+
+    def part(start):
+        return tf.strings.to_number(tf.strings.substr(safe, start, 2), tf.int64)
+
+    year, month, day, hour = 2000 + part(0), part(2), part(4), part(6)
+    good = digits & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31) & (hour <= 23)
+    return good | empty, year, month, day, hour
+
+
+def checked_hours(text: tf.Tensor, column: str) -> tf.Tensor:
+    """`text`, once TensorFlow has checked each value is a YYMMDDHH hour or "" (InvalidArgumentError otherwise)."""
+    ok = _hour_parts(text)[0]
+    check = tf.debugging.Assert(
+        tf.reduce_all(ok), [f"column {column}: values that are not YYMMDDHH hours:", tf.boolean_mask(text, ~ok)],
+        summarize=3)
+    with tf.control_dependencies([check]):
+        return tf.identity(text)
+
+
+def derive_tokens(text: tf.Tensor, derive: Derive, column: str) -> tf.Tensor:
+    """The hour of day or the weekday of YYMMDDHH `text` ("" stays ""), as a string token.
+
+    A value that is not such an hour (`bad_hour`) stops TensorFlow with an
+    InvalidArgumentError naming the column (the parse function checks it
+    too, so that in training `diagnose` names its file and line).
+    """
+    text = checked_hours(text, column)
+    _, year, month, day, hour = _hour_parts(text)
+    value = hour if derive is Derive.HOUR_OF_DAY else _weekday(year, month, day)
+    return tf.where(tf.equal(text, ""), "", tf.strings.as_string(value))
+
+
+def lookup_tokens(spec: FeatureSpec, value: tf.Tensor) -> tf.Tensor:
+    """The string tokens an id feature looks up in its vocabulary or hashes, from its raw column.
+
+    "" is an empty value: a categorical "" (or the derived token of one), a
+    sequence's padding (a negative int64 id), a numeric category's NaN.
+    `pfd_tf.data.vocab` counts these very tokens, leaving "" out.
+    """
+    if spec.kind is FeatureKind.NUMERIC:  # integer bins (`as_category`)
+        value = tf.cast(value, tf.float32)
+        missing = tf.math.is_nan(value)
+        x = numeric_transform(tf.where(missing, 0.0, value), spec.transform)
+        return tf.where(missing, "", tf.strings.as_string(tf.cast(tf.floor(x), tf.int64)))
+    if value.dtype != tf.string:
+        # int64 ids: negative values pad a sequence; lookups and hashing see decimal strings.
+        text = tf.strings.as_string(value)
+        return tf.where(value < 0, tf.constant(""), text) if spec.kind is FeatureKind.SEQUENCE else text
+    if spec.derive is not Derive.NONE:
+        return derive_tokens(value, spec.derive, spec.source)
+    return value
+
+
 class FeatureEncoder(keras.layers.Layer):
     """Maps a dict of raw columns to a dict of model inputs by feature name: int64 embedding ids,
     or for a numeric feature fed as its value, its float32 `(transform(x) - mean) / std`.
 
     A value feature must have its mean and std (std > 0): a config that left
-    them to the training files goes through `config.with_feature_stats` first.
+    them to the training files goes through `config.with_feature_stats` first;
+    a feature with `vocabulary_file` or `min_count`, its vocabulary resolved to
+    the run's copy (`pfd_tf.data.vocab`).
     """
 
     def __init__(self, features: Sequence[FeatureSpec], **kwargs):
@@ -105,7 +243,7 @@ class FeatureEncoder(keras.layers.Layer):
     @staticmethod
     def _make_lookup(spec: FeatureSpec) -> keras.layers.Layer:
         name = f"encode_{spec.name}"
-        if spec.kind is FeatureKind.NUMERIC:
+        if spec.kind is FeatureKind.NUMERIC and not spec.as_category:
             return keras.layers.Discretization(bin_boundaries=list(spec.boundaries), name=name)
         mask = "" if spec.kind is FeatureKind.SEQUENCE else None
         if spec.hash_buckets:
@@ -113,24 +251,30 @@ class FeatureEncoder(keras.layers.Layer):
             return keras.layers.Hashing(
                 spec.hash_buckets + (1 if mask is not None else 0), mask_value=mask, name=name
             )
-        return keras.layers.StringLookup(
-            vocabulary=list(spec.vocabulary), mask_token=mask, num_oov_indices=1, name=name
-        )
+        # A file: a tf.lookup table initialized from it, which a SavedModel carries as an asset.
+        vocabulary = resolved_vocabulary_file(spec) if spec.needs_vocabulary else list(spec.vocabulary)
+        return keras.layers.StringLookup(vocabulary=vocabulary, mask_token=mask, num_oov_indices=1, name=name)
 
     def call(self, raw: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         ids = {}
         for spec in self.features:
             value = raw[spec.source]
-            if spec.kind is FeatureKind.NUMERIC:
-                value = numeric_transform(tf.cast(value, tf.float32), spec.transform)
+            if spec.kind is FeatureKind.NUMERIC and not spec.as_category:
+                value = tf.cast(value, tf.float32)
+                missing = tf.math.is_nan(value) if spec.missing_id else None
+                if missing is not None:
+                    value = tf.where(missing, 0.0, value)
+                value = numeric_transform(value, spec.transform)
                 if spec.as_value:
                     ids[spec.name] = (value - spec.mean) / spec.std
                     continue
-            elif value.dtype != tf.string:
-                # int64 ids: negative values pad a sequence; hashing sees decimal strings.
-                text = tf.strings.as_string(value)
-                value = tf.where(value < 0, tf.constant(""), text) if spec.kind is FeatureKind.SEQUENCE else text
-            ids[spec.name] = tf.cast(self._lookups[spec.name](value), tf.int64)
+            else:
+                value = lookup_tokens(spec, value)
+                missing = tf.equal(value, "") if spec.missing_id else None
+            out = tf.cast(self._lookups[spec.name](value), tf.int64)
+            if missing is not None:
+                out = tf.where(missing, tf.constant(missing_id(spec), tf.int64), out)
+            ids[spec.name] = out
         return ids
 
     def get_config(self):

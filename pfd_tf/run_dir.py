@@ -9,7 +9,13 @@ keys; `--overwrite` removes what pfd-train wrote (`RUN_FILES`) and starts
 afresh.  A finished run (its final checkpoint and `metrics.json` written)
 started again with the same config is left alone.  `feature_stats.json`
 holds what the training files gave the config (`pfd_tf.data.feature_stats`),
-computed when the run started, read back when it resumes.
+computed when the run started, read back when it resumes.  `vocabularies/`
+holds the run's copy of each feature's vocabulary (`pfd_tf.data.vocab`):
+counted from the training files (`min_count`) or copied from its
+`vocabulary_file` or `data.vocabulary_dir`.  The config names those files,
+the copies say what was trained: a resumed run whose vocabulary file no
+longer holds what its copy holds is refused, naming the key, and a counted
+vocabulary is read back, not counted again.
 
 `model_dir/.lock` holds the pid and host of the process training into the
 directory (the chief on a cluster).  A lock whose process is gone (same
@@ -25,7 +31,6 @@ import socket
 import time
 from typing import Any, Mapping
 
-import yaml
 
 from pfd_tf import config as config_lib
 from pfd_tf.config import Config
@@ -33,9 +38,11 @@ from pfd_tf.config import Config
 LOCK = ".lock"
 RESUMES = "resumes.jsonl"
 FEATURE_STATS = "feature_stats.json"  # mean and std of value features, computed when the run started
+VOCABULARIES = "vocabularies"  # the run's copy of every vocabulary file (pfd_tf.data.vocab)
 # What pfd-train, its evaluator and pfd-launch write into a model_dir: what --overwrite removes.
 RUN_FILES = ("config.yaml", "checkpoints", "logs", "export", "export.tmp", "metrics.json",
-             "sidecar_metrics.jsonl", "tf_data_service", RESUMES, FEATURE_STATS)
+             "sidecar_metrics.jsonl", "tf_data_service", RESUMES, FEATURE_STATS, VOCABULARIES,
+             "early_stopping.json", "best", "best.tmp")
 # Keys (dotted, or a section followed by ".") that a resumed run may change.
 MAY_CHANGE = ("train.steps", "train.epochs", "train.log_every", "train.eval_batch_size", "train.eval_steps",
               "train.steps_per_execution", "data.eval_files", "data.validation_files", "cluster.")
@@ -46,16 +53,17 @@ class RunDirError(ValueError):
 
 
 def flatten(raw: Any, prefix: str = "") -> dict[str, Any]:
-    """`{"train": {"steps": 3}}` -> `{"train.steps": 3}`; features by name: `features.price.dim`."""
+    """`{"train": {"steps": 3}}` -> `{"train.steps": 3}`; features and teachers by name: `features.price.dim`,
+    `teachers.fm.checkpoint` (and `features`, `teachers`: their names in order)."""
     if isinstance(raw, Mapping):
         out = {}
         for key, value in raw.items():
             out.update(flatten(value, f"{prefix}{key}."))
         return out
-    if prefix == "features." and isinstance(raw, list):
-        out = {}
+    if prefix in ("features.", "teachers.") and isinstance(raw, list):
+        out = {prefix[:-1]: [spec.get("name", i) for i, spec in enumerate(raw)]}  # which, in which order
         for i, spec in enumerate(raw):
-            out.update(flatten(spec, f"features.{spec.get('name', i)}."))
+            out.update(flatten(spec, f"{prefix}{spec.get('name', i)}."))
         return out
     return {prefix[:-1]: raw}
 
@@ -76,8 +84,13 @@ def may_change(key: str) -> bool:
 
 
 def trained_differences(old: Config, new: Config) -> dict[str, tuple[Any, Any]]:
-    """The `differences` in what was trained: those a resume may not make."""
-    return {k: v for k, v in differences(old, new).items() if not may_change(k)}
+    """The `differences` in what was trained: those a resume may not make.
+
+    The validation files are trained on with `train.merge_validation`: then they may not change either.
+    """
+    merged = old.train.merge_validation or new.train.merge_validation
+    return {k: v for k, v in differences(old, new).items()
+            if not may_change(k) or (merged and k == "data.validation_files")}
 
 
 def saved_config(model_dir: str) -> Config | None:

@@ -80,7 +80,7 @@ def run_sidecar(config: Config, model_dir: str, poll_seconds: float = 2.0, timeo
         writer.flush()
         with open(os.path.join(model_dir, METRICS_FILE), "a", encoding="utf-8") as f:
             f.write(json.dumps(metrics) + "\n")
-        aucs = [f"{who} AUC {metrics[f'{who}_auc']:.4f}" for who in ("student", "teacher") if f"{who}_auc" in metrics]
+        aucs = [f"{key[:-len('_auc')]} AUC {value:.4f}" for key, value in metrics.items() if key.endswith("_auc")]
         print(f"evaluator: step {metrics['step']}: {', '.join(aucs)}", flush=True)
         results.append(metrics)
         if metrics["step"] >= config.train.steps:

@@ -15,7 +15,8 @@ parameter-server cluster (ParameterServerStrategy, whose ClusterCoordinator
 - `logs/`: TensorBoard summaries;
 - `export/student/`: the student SavedModel (not for `distill.teacher_only`,
   whose student is never trained);
-- `metrics.json`: held-out AUC and log loss of student and teacher (exact, see
+- `metrics.json`: held-out AUC and log loss of the student and of each teacher
+  by name, and of their ensemble (exact, see
   `pfd_tf.evaluation`; no AUC when the held-out rows hold one class), the
   run's length in steps and epochs, speed.
 """
@@ -34,26 +35,18 @@ from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import Config
 from pfd_tf.cluster import table_partitioning
-from pfd_tf import run_dir
+from pfd_tf import early_stopping, run_dir
 from pfd_tf.callbacks import CheckpointEveryEpoch, EpochTimer, Progress, StopOnNonFiniteLoss
-from pfd_tf.data import feature_stats
+from pfd_tf.data import feature_stats, vocab
 from pfd_tf.data.pipeline import (DataError, check_eval_split, diagnose, make_dataset_fn,
                                   training_rows_per_file)
 from pfd_tf.evaluation import Evaluator
 from pfd_tf.export_two_tower import export_all
 from pfd_tf.models.build import build_distiller
+from pfd_tf.distill.pretrained import check_checkpoints, load_teacher
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.models.towers import recalibrate_batch_norm
 from pfd_tf.optim import make_optimizer
-
-
-def load_teacher(model: Distiller, checkpoint_path: str) -> None:
-    """Ind&Async: restores a pre-trained teacher (from another run's checkpoint) and freezes it."""
-    holder = tf.Module()
-    holder.teacher = model.teacher
-    status = tf.train.Checkpoint(model=holder).read(checkpoint_path)
-    status.expect_partial().assert_existing_objects_matched()
-    model.teacher.trainable = False
 
 
 def fit_plan(start_step: int, steps: int, log_every: int) -> list[tuple[int, int, int]]:
@@ -90,8 +83,9 @@ def build_and_compile(config: Config, strategy: tf.distribute.Strategy) -> Disti
     """The distiller with its variables (and the optimizer's slots) placed by `strategy`."""
     with strategy.scope(), table_partitioning():
         model = build_distiller(config)
-        if config.distill.teacher_checkpoint:
-            load_teacher(model, config.resolve_path(config.distill.teacher_checkpoint))
+        for teacher in config.teacher_specs:
+            if teacher.checkpoint:
+                load_teacher(model, teacher.name, config.resolve_path(teacher.checkpoint))
         # Compiled after freezing: Keras fixes the trainable set when it compiles.
         model.compile(optimizer=make_optimizer(config.train), steps_per_execution=steps_per_execution(config, strategy))
         model.optimizer.build(model.trainable_variables)
@@ -141,31 +135,40 @@ def train(
         raise run_dir.RunDirError(f"{model_dir}: cannot create the model_dir ({err.strerror})") from None
     with run_dir.RunLock(model_dir):
         changed = {} if overwrite else run_dir.check_resume(model_dir, config)
-        train_counts = training_rows_per_file(config)
+        check_checkpoints(config)  # the pre-trained teachers' runs
+        trained = early_stopping.with_validation_merged(config)  # train.merge_validation: trains on them too
+        train_counts = training_rows_per_file(trained)
         train_rows = sum(train_counts)
         held_out = check_eval_split(config)
         if not held_out["positives"] or not held_out["negatives"]:
             print(f"warning: the held-out files ({', '.join(held_out['files'])}) hold one class only "
                   f"({held_out['positives']} positives, {held_out['negatives']} negatives): AUC is undefined "
                   "and will not be reported", file=sys.stderr, flush=True)
-        resolved = config_lib.resolve_length(config, train_rows)
+        resolved = config_lib.resolve_length(trained, train_rows)
         latest_step = None if overwrite else checkpoint_step(model_dir)
         if latest_step is not None and latest_step > resolved.train.steps:
             raise run_dir.RunDirError(
                 f"{model_dir}: the run is at step {latest_step}, past the {resolved.train.steps} steps the config "
                 "asks for (train.steps / train.epochs); raise them to resume, or pass --overwrite")
         finished = run_dir.finished_message(model_dir, resolved.train.steps, latest_step)
+        record = None if overwrite else early_stopping.read_record(model_dir)
+        if not finished and record and record.get("finished") and os.path.exists(os.path.join(model_dir, "metrics.json")):
+            finished = f"{model_dir}: this run finished (early stopping: its best checkpoint is step " \
+                       f"{record['best_step']}); its results are in {os.path.join(model_dir, 'metrics.json')}. " \
+                       "Pass --overwrite to train it again."
         if finished:
             print(finished, flush=True)
             with open(os.path.join(model_dir, "metrics.json"), encoding="utf-8") as f:
                 return json.load(f)
         resuming = not overwrite and os.path.exists(os.path.join(model_dir, "config.yaml"))
         stats = feature_stats.for_run(config, model_dir, resume=resuming)
+        vocabularies = vocab.for_run(config, model_dir, resume=resuming)  # counted (min_count) or read, not written
         resolved = config_lib.with_feature_stats(resolved, stats)
         if overwrite and run_dir.remove_run(model_dir):
             print(f"--overwrite: removed the previous run in {model_dir}", flush=True)
         if stats:  # before config.yaml: the sidecar, once it sees this run's config, finds them
             feature_stats.write(model_dir, stats)
+        resolved = vocab.install(resolved, model_dir, vocabularies)  # model_dir/vocabularies, the run's copies
         config_lib.save(config, os.path.join(model_dir, "config.yaml"))
         if changed:
             run_dir.record_resume(model_dir, latest_step or 0, changed)
@@ -210,6 +213,11 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
         timer,
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),
     ]
+    stopping = None
+    if config.train.early_stopping is not config_lib.EarlyStopping.NONE:  # after the checkpoint it scores
+        stopping = early_stopping.ValidationStopping(
+            config, manager, model_dir, Evaluator(early_stopping.validation_config(config)))
+        callbacks.insert(2, stopping)
     if verbose:
         callbacks.append(Progress(config.train.steps, config.train.batch_size, train_rows))
     started = time.perf_counter()
@@ -220,6 +228,8 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
         config, "train", config.train.batch_size, training=True, start_step=start_step, data_service=data_service,
         rows_per_file=train_counts)
     for initial_epoch, epochs, steps_per_epoch in fit_plan(start_step, config.train.steps, config.train.log_every):
+        if stopping is not None and stopping.record["stopped"]:
+            break
         train_fn = cluster_train_fn or local_train_fn.starting_at(int(model.optimizer.iterations.numpy()))
         _fit_or_explain(
             lambda: model.fit(
@@ -234,7 +244,12 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
             train_fn.files,
         )
     train_seconds = time.perf_counter() - started
-    trained_steps = int(model.optimizer.iterations.numpy()) - start_step
+    final_step = int(model.optimizer.iterations.numpy())
+    trained_steps = final_step - start_step
+    best = early_stopping.best_checkpoint(model_dir) if stopping is not None else None
+    if best and int(best.rsplit("-", 1)[1]) != final_step:
+        checkpoint.restore(best).expect_partial()  # the run's result is its best checkpoint
+        manager.save(checkpoint_number=int(model.optimizer.iterations.numpy()))
     if trained_steps and recalibrate_batch_norm(model, local_train_fn.starting_at(0)()):
         # The final checkpoint (what evaluation and export read) gets the statistics of the final weights.
         manager.save(checkpoint_number=int(model.optimizer.iterations.numpy()))
@@ -244,6 +259,9 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
     exports = {}
     if model.train_student and export:
         exports = export_all(config, manager.latest_checkpoint, os.path.join(model_dir, "export"))
+    elif not model.train_student and config.distill.mode is config_lib.Mode.TEACHERS:
+        print(f"teachers pre-trained; distil from them with checkpoint: {model_dir} on each of "
+              f"{', '.join(model.co_trained())} in teachers:", flush=True)
     elif not model.train_student:
         print(f"teacher pre-trained; distil from it (Ind&Async) with --set "
               f"distill.teacher_checkpoint={os.path.abspath(manager.latest_checkpoint)}", flush=True)
@@ -261,8 +279,14 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
         "mode": config.distill.mode.value,
         "student": held_out_metrics("student"),
         "teacher": held_out_metrics("teacher"),
-        "steps": int(model.optimizer.iterations.numpy()),
-        "epochs": round(int(model.optimizer.iterations.numpy()) * config.train.batch_size / train_rows, 4),
+        # Every teacher by name (the preset's one teacher is `teacher`), the ensemble of several teachers, and
+        # each teacher's mean weight in it (alpha_i of Eq. (11) of Zhu et al.; 1/M for the average).
+        "teachers": {name: held_out_metrics(name) for name in model.teacher_names},
+        "ensemble": held_out_metrics("ensemble"),
+        "ensemble_weights": {name: float(results[f"alpha_{name}"]) for name in model.teacher_names
+                             if f"alpha_{name}" in results},
+        "steps": final_step,
+        "epochs": round(final_step * config.train.batch_size / train_rows, 4),
         "train_rows": train_rows,
         "warmup_steps": config.train.warmup_steps,
         "swap_step": config.distill.swap_step,
@@ -276,6 +300,11 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
     }
     if model.visits is not None:
         metrics["visits"] = visit_summary(config.train.count_visits, model.visits.numpy())
+    if stopping is not None:
+        stopping.record["finished"] = True  # a restart finds the run done, though it stopped before train.steps
+        early_stopping.write_record(model_dir, stopping.record)
+        metrics["early_stopping"] = {k: stopping.record.get(k) for k in ("metric", "best_step", "best", "stopped",
+                                                                           "history")}
     path = os.path.join(model_dir, "metrics.json")
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         json.dump(metrics, f, indent=2)

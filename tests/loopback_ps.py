@@ -115,7 +115,9 @@ def describe_sharding(model) -> dict:
 
     optimizer = model.optimizer
     out = {}
-    tables = {**model.student.tables, **model.teacher.tables}
+    tables = dict(model.student.tables)
+    for teacher in model.teachers.values():
+        tables.update(teacher.tables)
     for name, table in tables.items():
         variable = table.embeddings
         shards = variable.variables if isinstance(variable, ShardedVariable) else [variable]

@@ -78,7 +78,18 @@ def _config(privileged: bool = True, lambda_: float = 0.5):
 
 def test_default_modes_are_what_the_config_can_train():
     assert parse_modes("", _config(privileged=False)) == [Mode.BASELINE, Mode.MD]
-    assert parse_modes("", _config()) == list(Mode)
+    assert parse_modes("", _config()) == [m for m in Mode if m is not Mode.TEACHERS]  # no teachers: list
+
+
+def test_a_teachers_list_is_compared_as_it_is_against_the_baseline():
+    raw = _config(privileged=False).to_dict()
+    raw["distill"].pop("mode")
+    raw["teachers"] = [{"name": "fm", "model": "fm"}]
+    config = config_lib.from_dict(raw)
+    assert parse_modes("", config) == [Mode.BASELINE, Mode.MD, Mode.TEACHERS]
+    assert Method(Mode.TEACHERS).overrides() == []  # the config's own list, untouched
+    with pytest.raises(ConfigError, match=r"--modes: teachers trains the config's teachers: list"):
+        parse_modes("teachers", _config())
 
 
 def test_named_modes_always_include_the_baseline_once():

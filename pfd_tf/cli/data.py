@@ -1,6 +1,6 @@
 """`pfd-data`: writes a synthetic PFD dataset (day-split CSVs + config.yaml).
 
-    pfd-data --scenario cvr|ctr --out DIR [--rows N] [--seed S] [--days D]
+    pfd-data --scenario cvr|ctr|ensemble --out DIR [--rows N] [--seed S] [--days D]
              [--world FIELD=VALUE ...] [--overwrite]
 
 The `cvr` scenario simulates clicks whose label is the purchase and whose
@@ -8,11 +8,18 @@ privileged features are post-click behaviour (dwell time, add-to-cart, ...),
 as in Section 3 of the PFD paper; see :mod:`pfd_tf.data.synthetic`. The `ctr`
 scenario simulates impressions (label: click) with users' behaviour
 histories and privileged user-item interacted features, for a two-tower
-coarse ranker; see :mod:`pfd_tf.data.synthetic_ctr`. The written
+coarse ranker; see :mod:`pfd_tf.data.synthetic_ctr`. The `ensemble`
+scenario simulates impressions (label: click) over 20 categorical fields
+whose click logit has first-order, FM-like second-order and 3-field
+higher-order parts, so that LR, FM and the deep models of the zoo reach
+different AUCs, and its config distils three teachers (FM, DCN-v2, xDeepFM)
+into a DNN through a gating network (Zhu et al. 2020); see
+:mod:`pfd_tf.data.synthetic_ensemble`. The written
 ``DIR/config.yaml`` can be handed to ``pfd-train`` as is. ``--world`` changes
-one field of the world's dataclass (``CvrWorld``, ``CtrWorld``), e.g.
-``--world interacted_scale=2`` for a CTR world whose privileged features
-know twice as much.
+one field of the world's dataclass (``CvrWorld``, ``CtrWorld``,
+``EnsembleWorld``), e.g. ``--world interacted_scale=2`` for a CTR world whose
+privileged features know twice as much, or ``--world higher_order_scale=0``
+for an ensemble world that FM can fit as well as the deep models.
 
 ``DIR`` must be empty or new: the config reads ``train/*.csv``, so older
 day files would join the data.  ``--overwrite`` replaces what pfd-data wrote
@@ -31,9 +38,9 @@ from pfd_tf.data.scenarios import SCENARIOS, world_overrides
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("scenario", None, list(SCENARIOS), "Which synthetic world.")
 flags.DEFINE_string("out", None, "Output directory: new or empty (created if missing), or see --overwrite.")
-flags.DEFINE_integer("rows", None, "Number of rows (clicks for cvr, impressions for ctr), train and test "
-                     "together; default: the scenario's (200,000 for cvr, 600,000 for ctr).",
-                     lower_bound=1)
+flags.DEFINE_integer("rows", None, "Number of rows (clicks for cvr, impressions for ctr and ensemble), "
+                     "train and test together; default: the scenario's (200,000 for cvr, 600,000 for ctr, "
+                     "400,000 for ensemble).", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Random seed; the same seed writes byte-identical files.")
 flags.DEFINE_integer("days", 8, "Days of logs; the last day is the test set.", lower_bound=2)
 flags.DEFINE_multi_string("world", [], "FIELD=VALUE: overrides a field of the scenario's world "

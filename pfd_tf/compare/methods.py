@@ -27,7 +27,8 @@ class Method:
         return self.mode.value if self.lambda_ is None else f"{self.mode.value}-lambda{self.lambda_:g}"
 
     def overrides(self) -> list[str]:
-        out = [f"distill.mode={self.mode.value}"]
+        # `teachers`: the config's own teachers: list, left as it is.
+        out = [] if self.mode is Mode.TEACHERS else [f"distill.mode={self.mode.value}"]
         if self.lambda_ is not None:
             out.append(f"distill.lambda={self.lambda_!r}")
         return out
@@ -36,7 +37,9 @@ class Method:
 def parse_modes(text: str, config: Config) -> list[Mode]:
     """`baseline,pfd` -> modes; the empty default: the baseline and every mode the config can train."""
     if not text:
-        return [m for m in Mode if m not in PRIVILEGED_MODES or config.privileged_features]
+        # The baseline, every preset the data allows, and the config's teachers: list when it has one.
+        return [m for m in Mode if (m not in PRIVILEGED_MODES or config.privileged_features)
+                and (m is not Mode.TEACHERS or config.teachers)]
     modes = []
     for item in (i.strip() for i in text.split(",") if i.strip()):
         try:
@@ -46,6 +49,8 @@ def parse_modes(text: str, config: Config) -> list[Mode]:
             raise ConfigError(f"--modes: unknown mode {item!r} (choose from: {choices})") from None
         if mode in PRIVILEGED_MODES and not config.privileged_features:
             raise ConfigError(f"--modes: {item} needs a feature with role: privileged; the config has none")
+        if mode is Mode.TEACHERS and not config.teachers:
+            raise ConfigError("--modes: teachers trains the config's teachers: list; the config has none")
         modes.append(mode)
     if Mode.BASELINE not in modes:
         modes.insert(0, Mode.BASELINE)  # every result is a difference from it

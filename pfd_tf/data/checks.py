@@ -10,8 +10,9 @@ During training a bad training row stops TensorFlow with an error that names
 no file (InvalidArgumentError for a row that does not parse or a label that
 is not 0 or 1; DataLossError for a TFRecord file damaged since it was
 counted).  `diagnose` then re-reads the files in Python, with the rules of
-`pfd_tf.data.parse`, and returns 'file: line N: why' (CSV, 1-based, the
-header is line 1) or 'file: record N: why' (TFRecord, 0-based).
+`pfd_tf.data.parse`, and returns 'file: line N: why' (CSV, 1-based: the
+header is line 1, or with `data.columns` the first row is) or
+'file: record N: why' (TFRecord, 0-based).
 """
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ import numpy as np
 
 from pfd_tf._keras import tf
 from pfd_tf.config import Config, DataFormat, FeatureKind, FeatureSpec
-from pfd_tf.data.files import (DataError, compression_type, file_order, open_text, require_rows, resolve_files,
-                               rows_per_file, tf_reason)
-from pfd_tf.data.parse import PARSE_BATCH, columns, parser, spec_of_column, tfrecord_parser
+from pfd_tf.data.files import (DataError, compression_type, file_order, layout, open_text, require_rows,
+                               resolve_files, rows_per_file, tf_reason)
+from pfd_tf.features import bad_hour
+from pfd_tf.data.parse import PARSE_BATCH, columns, hour_columns, parser, spec_of_column, tfrecord_parser
 
 
 def count_training_rows(config: Config) -> int:
@@ -43,7 +45,7 @@ def training_rows_per_file(config: Config) -> list[int]:
     """`count_training_rows` file by file (in `resolve_files` order): what `make_dataset_fn(rows_per_file=)` takes."""
     files = resolve_files(config, "train_files")
     parser(config, files)
-    counts = rows_per_file(files, config.data.format)
+    counts = rows_per_file(files, *layout(config))
     require_rows(files, counts, "train_files")
     return counts
 
@@ -59,9 +61,9 @@ def check_eval_split(config: Config) -> dict:
     """
     files = resolve_files(config, "eval_files")
     parse = parser(config, files)
-    require_rows(files, rows_per_file(files, config.data.format), "eval_files")
+    require_rows(files, rows_per_file(files, *layout(config)), "eval_files")
     label = config.data.label
-    batches = file_order(files, config.data.format).batch(PARSE_BATCH).map(parse)
+    batches = file_order(files, *layout(config)).batch(PARSE_BATCH).map(parse)
     rows = positives = 0
     try:
         for raw in batches:  # the whole parsed row is produced, so no check is pruned away
@@ -91,12 +93,13 @@ def diagnose(config: Config, files: Sequence[str]) -> str | None:
 # --------------------------------------------------------------------------
 def _diagnose_csv(config: Config, path: str) -> str | None:
     specs = spec_of_column(config)
-    line = 1
+    line = 1 if config.data.header else 0
     try:
         with open_text(path) as f:
             reader = csv.reader(f, delimiter=config.data.csv_delimiter)
-            header = next(reader, [])
+            header = next(reader, []) if config.data.header else list(config.data.columns)
             where = {c: header.index(c) for c in columns(config) if c in header}
+            hours = [c for c in hour_columns(config) if c in header]
             for row in reader:
                 line = reader.line_num
                 if len(row) != len(header):
@@ -105,6 +108,10 @@ def _diagnose_csv(config: Config, path: str) -> str | None:
                     why = _bad_value(column, specs.get(column), row[i], config.data.sequence_delimiter)
                     if why:
                         return f"{path}: line {line}: {why}"
+                for column in hours:
+                    why = bad_hour(row[header.index(column)])
+                    if why:
+                        return f"{path}: line {line}: column {column!r}: {why}"
     except (EOFError, zlib.error, gzip.BadGzipFile):
         return f"{path}: line {line + 1}: gzip data ends early or is corrupt (a truncated file?)"
     except csv.Error as err:

@@ -12,8 +12,9 @@ The statistics are part of what the run trained, but the saved `config.yaml`
 stays as the user wrote it (the run's identity, `pfd_tf.run_dir`); they go to
 `model_dir/feature_stats.json` (`write`), written before `config.yaml`.  A
 resumed run reads them back (`for_run`), and `pfd-export` and the evaluator
-sidecar resolve the run's config with them (`resolve`), so every process
-normalizes as the student trained.  `config.with_feature_stats` fills them in.
+sidecar resolve the run's config with them (`resolve`, which points it at
+the run's vocabularies too: `pfd_tf.data.vocab`), so every process
+normalizes and looks up as the student trained.  `config.with_feature_stats` fills them in.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from pfd_tf._keras import tf
 from pfd_tf import run_dir
 from pfd_tf.config import Config, ConfigError, features_needing_stats, with_feature_stats
 from pfd_tf.data.checks import diagnose
-from pfd_tf.data.files import DataError, file_order, resolve_files, tf_reason
+from pfd_tf.data.files import DataError, file_order, layout, resolve_files, tf_reason
 from pfd_tf.data.parse import PARSE_BATCH, parser
 from pfd_tf.features import numeric_transform
 
@@ -71,7 +72,7 @@ def compute(config: Config) -> dict[str, dict]:
         raw = parse(records)
         return {s.name: numeric_transform(tf.cast(raw[s.source], tf.float32), s.transform) for s in specs}
 
-    batches = file_order(files, config.data.format).batch(PARSE_BATCH).map(transformed)
+    batches = file_order(files, *layout(config)).batch(PARSE_BATCH).map(transformed)
     moments = {spec.name: _Moments() for spec in specs}
     try:
         for batch in batches:
@@ -127,7 +128,11 @@ def for_run(config: Config, model_dir: str, resume: bool) -> dict[str, dict]:
 
 
 def resolve(config: Config, model_dir: str) -> Config:
-    """`config` (a run's) with the mean and std its run computed, from `model_dir/feature_stats.json`."""
+    """`config` (a run's) with what its run took from the training files: the mean and std it computed
+    (`model_dir/feature_stats.json`) and the vocabularies it kept (`pfd_tf.data.vocab.resolve`)."""
+    from pfd_tf.data import vocab  # here: vocab's own imports need nothing of this module
+
+    config = vocab.resolve(config, model_dir)
     needed = features_needing_stats(config)
     if not needed:
         return config

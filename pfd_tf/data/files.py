@@ -10,7 +10,8 @@ every file before training:
 - `open_text` also drops a UTF-8 byte-order mark, and refuses a file whose
   first bytes are not text (a TFRecord file given as CSV, a file compressed
   without a `.gz` suffix) with a `DataError` saying so;
-- `rows_per_file` counts rows: CSV lines in bytes (a `.gz` file's whole
+- `rows_per_file` counts rows: CSV lines in bytes, less the header line
+  unless `data.columns` names the columns of header-less files (a `.gz` file's whole
   gzip stream checked on the way), TFRecord records, every one read (which
   checks each record's framing and checksum, then that the records fill the
   file, or its whole gzip stream), so a corrupt, truncated or non-TFRecord
@@ -70,16 +71,18 @@ def compression_type(path):
     return tf.where(tf.strings.regex_full_match(path, r".*\.gz"), "GZIP", "")
 
 
-def reader(data_format: DataFormat) -> Callable:
-    """`read(path)`: the file's raw records (CSV: its lines after the header), decompressed by suffix."""
+def reader(data_format: DataFormat, header: bool = True) -> Callable:
+    """`read(path)`: the file's raw records (CSV: its lines after the header, if it has one:
+    `data.header`), decompressed by suffix."""
     if data_format is DataFormat.CSV:
-        return lambda path: tf.data.TextLineDataset(path, compression_type=compression_type(path)).skip(1)
+        skip = 1 if header else 0
+        return lambda path: tf.data.TextLineDataset(path, compression_type=compression_type(path)).skip(skip)
     return lambda path: tf.data.TFRecordDataset(path, compression_type=compression_type(path))
 
 
-def file_order(files: Sequence[str], data_format: DataFormat) -> tf.data.Dataset:
+def file_order(files: Sequence[str], data_format: DataFormat, header: bool = True) -> tf.data.Dataset:
     """Every raw record of `files`, a few files interleaved, always in the same order."""
-    read = reader(data_format)
+    read = reader(data_format, header)
     return tf.data.Dataset.from_tensor_slices(list(files)).interleave(read, cycle_length=min(4, len(files)))
 
 
@@ -245,19 +248,26 @@ def _count_all_records(files: Sequence[str]) -> list[int]:
     return [_check_framing(path, n, size) for path, (n, size) in zip(files, found)]
 
 
-def rows_per_file(files: Sequence[str], data_format: DataFormat) -> list[int]:
-    """Data rows in each file (CSV: lines after the header); DataError for a damaged or misnamed file."""
+def rows_per_file(files: Sequence[str], data_format: DataFormat, header: bool = True) -> list[int]:
+    """Data rows in each file (CSV: lines, after the header if `header`); DataError for a damaged or misnamed file."""
     if data_format is DataFormat.CSV:
-        return [max(_count_lines(path) - 1, 0) for path in files]
+        skip = 1 if header else 0
+        return [max(_count_lines(path) - skip, 0) for path in files]
     return _count_all_records(files)
 
 
-def count_rows(files: Sequence[str], data_format: DataFormat) -> int:
-    """Data rows in the files (header lines excluded for CSV)."""
-    return sum(rows_per_file(files, data_format))
+def count_rows(files: Sequence[str], data_format: DataFormat, header: bool = True) -> int:
+    """Data rows in the files (header lines excluded for CSV, unless `header` is False: `data.columns`)."""
+    return sum(rows_per_file(files, data_format, header))
 
 
 def require_rows(files: Sequence[str], counts: Sequence[int], key: str) -> None:
     """DataError if the files of `data.<key>` hold no row at all."""
     if not sum(counts):
         raise DataError(f"data.{key}: no data rows in {', '.join(files)} (header only or empty)")
+
+
+def layout(config: Config) -> tuple[DataFormat, bool]:
+    """(`data.format`, whether CSV files have a header line): what `reader`, `file_order`,
+    `rows_per_file` and `count_rows` take after the files."""
+    return config.data.format, config.data.header

@@ -1,16 +1,19 @@
 """Raw records to raw column tensors: the columns the config reads, checked up front, parsed a batch at a time.
 
 `parser(config, files)` first checks every file declares the columns the
-config reads (a CSV header, a TFRecord file's first record), then returns
+config reads (a CSV header, a TFRecord file's first record; for header-less
+CSV files, `data.columns`, the field count of each file's first line), then returns
 the vectorized parse function (`decode_csv` / `parse_example`) that
 `pfd_tf.data.pipeline` maps over batches of raw records.  What a row must
 satisfy, the parse function enforces, so that TensorFlow stops on the first
 bad row (and `pfd_tf.data.checks.diagnose` then names its file and line):
 
-- a CSV row has exactly as many fields as the header (every column is
+- a CSV row has exactly as many fields as the header or `data.columns` (every column is
   decoded, the unread ones as strings: an unquoted delimiter in a value
   would shift every later column);
-- numbers and integer ids parse;
+- numbers and integer ids parse (an empty numeric field reads as NaN with
+  `missing_id`, else as the feature's `default`), YYMMDDHH hours that
+  features `derive` from are hours (`pfd_tf.features.derive_tokens`);
 - the label is 0 or 1 (`checked_labels`: not 2, not -1, not NaN).
 """
 from __future__ import annotations
@@ -20,7 +23,9 @@ from typing import Callable, Sequence
 
 from pfd_tf._keras import tf
 from pfd_tf.config import Config, DataFormat, FeatureKind, FeatureSpec
+from pfd_tf.config_schema import Derive
 from pfd_tf.data.files import DataError, check_suffix, compression_type, open_text, record_error
+from pfd_tf.features import checked_hours
 
 PARSE_BATCH = 4096  # rows parsed per call when every row is read once (caching, checking)
 
@@ -38,11 +43,30 @@ def spec_of_column(config: Config) -> dict[str, FeatureSpec]:
     return {spec.source: spec for spec in config.features}
 
 
+def hour_columns(config: Config) -> list[str]:
+    """The columns features `derive` an hour of day or a weekday from: each value must be a YYMMDDHH hour."""
+    return list(dict.fromkeys(spec.source for spec in config.features if spec.derive is not Derive.NONE))
+
+
+def _checked_values(raw: dict, config: Config, check_labels: bool) -> dict:
+    for column in hour_columns(config):
+        raw[column] = checked_hours(raw[column], column)
+    if check_labels:
+        raw[config.data.label] = checked_labels(raw[config.data.label], config.data.label)
+    return raw
+
+
 # --------------------------------------------------------------------------
 # Schema checks done up front
 # --------------------------------------------------------------------------
 def csv_header(config: Config, files: Sequence[str]) -> list[str]:
-    """Checks every file's header holds every declared column; returns the header."""
+    """Checks every file's header holds every declared column; returns the header.
+
+    Header-less files (`data.columns`): checks each file's first line has
+    as many fields as `data.columns` names (and is no header); returns them.
+    """
+    if not config.data.header:
+        return headerless_columns(config, files)
     header: list[str] | None = None
     for path in files:
         with open_text(path) as f:
@@ -61,6 +85,25 @@ def csv_header(config: Config, files: Sequence[str]) -> list[str]:
             raise DataError(f"{path}: line 1: header differs from {files[0]}'s header")
     assert header is not None
     return header
+
+
+def headerless_columns(config: Config, files: Sequence[str]) -> list[str]:
+    """`data.columns`, once each file's first line is seen to have that many fields and not to be a header."""
+    names = list(config.data.columns)
+    label_at = names.index(config.data.label)
+    for path in files:
+        with open_text(path) as f:
+            first = next(csv.reader(f, delimiter=config.data.csv_delimiter), None)
+        if first is None:
+            continue  # no row (counting the rows says whether any file has one)
+        if len(first) != len(names):
+            hint = " (is data.csv_delimiter right?)" if len(first) == 1 else ""
+            raise DataError(f"{path}: line 1: {len(first)} fields, but data.columns names {len(names)}{hint}")
+        if first[label_at] == config.data.label:
+            raise DataError(f"{path}: line 1: a header line (it holds {config.data.label!r}, the label's name, where "
+                            "the label goes), but data.columns says the files have none: remove data.columns to "
+                            "read the header, or remove the line")
+    return names
 
 
 def check_tfrecord_columns(config: Config, files: Sequence[str]) -> None:
@@ -105,7 +148,6 @@ def checked_labels(values: tf.Tensor, column: str) -> tf.Tensor:
 def csv_parser(config: Config, header: Sequence[str], check_labels: bool = True) -> Callable[[tf.Tensor], dict]:
     index = {c: header.index(c) for c in columns(config)}
     specs = spec_of_column(config)
-    label = config.data.label
 
     # Every field is decoded, so decode_csv checks each row's field count; unread ones as any text.
     defaults = [tf.constant([""], tf.string) for _ in header]
@@ -114,7 +156,7 @@ def csv_parser(config: Config, header: Sequence[str], check_labels: bool = True)
         if spec is None:  # the label: required, a float
             defaults[i] = tf.constant([], tf.float32)
         elif spec.kind is FeatureKind.NUMERIC:
-            defaults[i] = tf.constant([spec.default], tf.float32)
+            defaults[i] = tf.constant([spec.empty_value], tf.float32)
         elif spec.kind is FeatureKind.CATEGORICAL and spec.dtype == "int64":
             defaults[i] = tf.constant([-1], tf.int64)
 
@@ -124,9 +166,7 @@ def csv_parser(config: Config, header: Sequence[str], check_labels: bool = True)
         for column, spec in specs.items():
             if spec.kind is FeatureKind.SEQUENCE:
                 raw[column] = _split_sequence(raw[column], spec, config.data.sequence_delimiter)
-        if check_labels:
-            raw[label] = checked_labels(raw[label], label)
-        return raw
+        return _checked_values(raw, config, check_labels)
 
     return parse
 
@@ -143,14 +183,13 @@ def _split_sequence(text: tf.Tensor, spec: FeatureSpec, delimiter: str) -> tf.Te
 
 def tfrecord_parser(config: Config, check_labels: bool = True) -> Callable[[tf.Tensor], dict]:
     specs = spec_of_column(config)
-    label = config.data.label
     schema = {}
     for column in columns(config):
         spec = specs.get(column)
         if spec is None:
             schema[column] = tf.io.FixedLenFeature([], tf.float32)
         elif spec.kind is FeatureKind.NUMERIC:
-            schema[column] = tf.io.FixedLenFeature([], tf.float32, default_value=spec.default)
+            schema[column] = tf.io.FixedLenFeature([], tf.float32, default_value=spec.empty_value)
         elif spec.kind is FeatureKind.SEQUENCE:
             schema[column] = tf.io.VarLenFeature(tf.int64 if spec.dtype == "int64" else tf.string)
         else:
@@ -166,9 +205,7 @@ def tfrecord_parser(config: Config, check_labels: bool = True) -> Callable[[tf.T
                 width = spec.max_len - tf.shape(dense)[1]
                 raw[column] = tf.pad(dense, [[0, 0], [0, width]], constant_values=pad)
                 raw[column].set_shape([None, spec.max_len])
-        if check_labels:
-            raw[label] = checked_labels(raw[label], label)
-        return raw
+        return _checked_values(raw, config, check_labels)
 
     return parse
 

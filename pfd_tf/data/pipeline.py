@@ -25,7 +25,7 @@ from pfd_tf._keras import tf
 from pfd_tf.config import Config
 from pfd_tf.data import service, stream
 from pfd_tf.data.checks import check_eval_split, count_training_rows, diagnose, training_rows_per_file
-from pfd_tf.data.files import DataError, count_rows, file_order, reader, require_rows, resolve_files
+from pfd_tf.data.files import DataError, count_rows, file_order, layout, reader, require_rows, resolve_files
 from pfd_tf.data.files import rows_per_file as _rows_per_file
 from pfd_tf.data.parse import PARSE_BATCH, check_tfrecord_columns, csv_header, parser
 from pfd_tf.features import FeatureEncoder
@@ -68,13 +68,13 @@ def make_dataset_fn(
     """
     files = resolve_files(config, f"{split}_files")
     parse = parser(config, files)
-    read = reader(config.data.format)
+    read = reader(*layout(config))
     label = config.data.label
     seed = config.train.seed
     start_row = start_step * batch_size
     counts = None
     if training:
-        counts = list(rows_per_file) if rows_per_file is not None else _rows_per_file(files, config.data.format)
+        counts = list(rows_per_file) if rows_per_file is not None else _rows_per_file(files, *layout(config))
         if len(counts) != len(files):
             raise ValueError(f"rows_per_file: {len(counts)} counts for {len(files)} files")
         require_rows(files, counts, f"{split}_files")
@@ -93,7 +93,7 @@ def make_dataset_fn(
         return ds.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def in_file_order():
-        return file_order(files, config.data.format)
+        return file_order(files, *layout(config))
 
     memory: dict = {}  # data.cache: the encoded training rows, parsed once for every fit call
 
@@ -147,5 +147,5 @@ def eval_steps(config: Config, files: Sequence[str]) -> int:
     """Batches needed to read the held-out files once."""
     if config.train.eval_steps:
         return config.train.eval_steps
-    rows = count_rows(files, config.data.format)
+    rows = count_rows(files, *layout(config))
     return max(1, math.ceil(rows / config.train.eval_batch_size))

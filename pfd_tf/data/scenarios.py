@@ -10,9 +10,10 @@ from typing import Sequence
 
 from pfd_tf.data.synthetic import CvrWorld, generate_cvr
 from pfd_tf.data.synthetic_ctr import CtrWorld, generate_ctr
+from pfd_tf.data.synthetic_ensemble import EnsembleWorld, generate_ensemble
 
-SCENARIOS = {"cvr": generate_cvr, "ctr": generate_ctr}
-WORLDS = {"cvr": CvrWorld, "ctr": CtrWorld}
+SCENARIOS = {"cvr": generate_cvr, "ctr": generate_ctr, "ensemble": generate_ensemble}
+WORLDS = {"cvr": CvrWorld, "ctr": CtrWorld, "ensemble": EnsembleWorld}
 _SIZED_BY_FLAGS = ("rows", "days")  # set by --rows and --days, not as world fields
 
 

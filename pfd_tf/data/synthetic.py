@@ -436,6 +436,19 @@ def _write_csv(path: str, header: str, lines: list[str]) -> None:
             f.write("\n".join(lines) + "\n")
 
 
+def write_days(out_dir: str, header: str, lines: list[str], day: np.ndarray, days: int, config: dict) -> str:
+    """Writes a world's rows (sorted by `day`) as `train/day-DD.csv` (the last day: `test/`) and its
+    `config.yaml`; returns the config's path (written last: a present config means a whole world)."""
+    bounds = np.searchsorted(day, np.arange(days + 1))
+    for d in range(days):
+        split = "test" if d == days - 1 else "train"
+        _write_csv(os.path.join(out_dir, split, f"day-{d:02d}.csv"), header, lines[bounds[d]:bounds[d + 1]])
+    path = os.path.join(out_dir, "config.yaml")
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.dump(config, f, Dumper=_ConfigDumper, sort_keys=False, default_flow_style=None, width=1 << 16)
+    return path
+
+
 def feature_config(col: Column, n_buckets: int | None, train_values: np.ndarray) -> dict:
     """The config.yaml entry of one feature column."""
     entry = _FlowDict(name=col.name, kind=col.kind)
@@ -507,19 +520,9 @@ def write_dataset(columns: Mapping[str, np.ndarray], features: tuple[Column, ...
     lines = [",".join(r) for r in zip(*text)]
     header = ",".join(names)
     day = columns[DAY]
-    bounds = np.searchsorted(day, np.arange(days + 1))
-    for d in range(days):
-        split = "test" if d == days - 1 else "train"
-        _write_csv(os.path.join(out_dir, split, f"day-{d:02d}.csv"), header,
-                   lines[bounds[d]:bounds[d + 1]])
     train = day < days - 1
     feats = [feature_config(c, buckets.get(c.name), columns[c.name][train]) for c in features]
-    config = run_config(feats, int(train.sum()), seed)
-    path = os.path.join(out_dir, "config.yaml")
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.dump(config, f, Dumper=_ConfigDumper, sort_keys=False,
-                  default_flow_style=None, width=1 << 16)
-    return path
+    return write_days(out_dir, header, lines, day, days, run_config(feats, int(train.sum()), seed))
 
 
 def cvr_hash_buckets(world: CvrWorld) -> dict[str, int]:

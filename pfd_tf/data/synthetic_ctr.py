@@ -68,25 +68,22 @@ where it is registered as the ``ctr`` scenario of ``pfd-data``.
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Mapping
 
 import numpy as np
-import yaml
 
 from pfd_tf.data.synthetic import (
     DAY,
     DEVICES,
     HOUR_WEIGHTS,
     Column,
-    _ConfigDumper,
     _as_strings,
     _sample_grouped,
     _taste_category_cdf,
     _sigmoid,
     _solve_base,
     _vocab,
-    _write_csv,
+    write_days,
     _zipf_weights,
     cvr_hash_buckets,
     feature_config,
@@ -691,16 +688,7 @@ def write_ctr_dataset(columns: Mapping[str, np.ndarray], world: CtrWorld, seed: 
             else _as_strings(by_name.get(k), columns[k]) for k in names]
     lines = [",".join(r) for r in zip(*text)]
     header = ",".join(names)
-    bounds = np.searchsorted(columns[DAY], np.arange(world.days + 1))
-    for d in range(world.days):
-        split = "test" if d == world.days - 1 else "train"
-        _write_csv(os.path.join(out_dir, split, f"day-{d:02d}.csv"), header,
-                   lines[bounds[d]:bounds[d + 1]])
-    path = os.path.join(out_dir, "config.yaml")
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.dump(ctr_config(columns, world, seed), f, Dumper=_ConfigDumper, sort_keys=False,
-                  default_flow_style=None, width=1 << 16)
-    return path
+    return write_days(out_dir, header, lines, columns[DAY], world.days, ctr_config(columns, world, seed))
 
 
 def generate_ctr(out_dir: str, rows: int = DEFAULT_ROWS, seed: int = 0, days: int = 8, **world) -> str:

@@ -1,4 +1,4 @@
-"""Builds the teacher, the student and their input components from a config.
+"""Builds the teachers, the student and their input components from a config.
 
 This is where the sharing of input components (Section 4 and Tables 7-8 of
 the PFD paper) is decided:
@@ -10,6 +10,10 @@ the PFD paper) is decided:
   own table for those features (the paper gives the student its own user id).
 - `independent` (Ind&Sync, and Ind&Async with a pre-trained teacher): the
   teacher's tables (and encoder) are all its own, named `teacher_embedding_*`.
+- a teacher of a `teachers:` list with a `checkpoint` (the pre-train scheme
+  of Zhu et al. 2020) always has its own tables: it is restored and frozen.
+  Co-trained teachers share tables with the student and with each other;
+  the first-order (one-wide) tables of LR, FM, DeepFM, ... are shared alike.
 
 The student is an MLP (`Ranker`) or a two-tower inner-product model
 (`TwoTowerRanker`, Eq. (3)), per `model.architecture`.  The teacher mirrors
@@ -18,7 +22,8 @@ user-item interacted features on its user side, Section 5.2); in `lupi`,
 `md` and `pfd_md` it is an MLP (for a two-tower student, PFD+MD's DNN teacher
 of Figure 4).  An MLP teacher also crosses the candidate with the behaviour
 sequence when `model.teacher_target_features` names the candidate's features
-(`TargetAttention`); a student never does.
+(`TargetAttention`); a student never does.  Any other network is a model of
+the zoo (`pfd_tf.models.zoo`), per `teachers[i].model` and `student.model`.
 
 Every function here only constructs objects; call them under
 `strategy.scope()` to place variables on parameter servers.
@@ -28,7 +33,10 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import tf
-from pfd_tf.config import Architecture, Config, FeatureKind, FeatureSpec, Mode, Side, Sharing
+from pfd_tf.config import (Architecture, Config, Ensemble, FeatureKind, FeatureSpec, NetworkConfig, Side, Sharing,
+                           TeacherConfig, ZooModel)
+from pfd_tf.distill.ensemble import AverageEnsemble, GatingEnsemble
+from pfd_tf.distill.terms import Hint
 from pfd_tf.features import vocabulary_size
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.models.embedding import FeatureEmbedding, build_tables
@@ -98,6 +106,42 @@ def _two_tower(config: Config, features, tables, behaviour, name: str) -> TwoTow
     )
 
 
+def _network(config: Config, network: NetworkConfig, features, tables, linear, behaviour, tower, name: str,
+             extra_inputs=()):
+    """One network of the zoo over `features`: the DNN and two towers built here, the rest by `pfd_tf.models.zoo`.
+
+    `linear(features)` gives the one-wide first-order tables of the models that have a first-order part.
+    """
+    if network.model is ZooModel.DNN:
+        return _mlp(config, features, tables, behaviour, tower, name, extra_inputs)
+    if network.model is ZooModel.TWO_TOWER:
+        return _two_tower(config, features, tables, behaviour, name)
+    from pfd_tf.models import zoo  # the zoo's layers import tensorflow-recommenders: only when a config asks
+
+    first_order = linear(features) if network.model in zoo.NEEDS_FIRST_ORDER else {}
+    return zoo.build_network(network, config.model, features, tables, first_order, tower, name)
+
+
+class _TablePool:
+    """Tables built on first request, one per feature: what networks that share their inputs read.
+
+    `linear`: one-wide first-order tables (`pfd_tf.models.zoo.build_linear_tables`, zeros at first).
+    """
+
+    def __init__(self, prefix: str, linear: bool = False, tables: Mapping | None = None):
+        self.prefix, self.linear, self.tables = prefix, linear, dict(tables or {})
+
+    def __call__(self, features) -> dict:
+        missing = [f for f in features if f.name not in self.tables]
+        if missing and self.linear:
+            from pfd_tf.models.zoo import build_linear_tables
+
+            self.tables.update(build_linear_tables(missing, prefix=self.prefix))
+        elif missing:
+            self.tables.update(build_tables(missing, prefix=self.prefix))
+        return {f.name: self.tables[f.name] for f in features}
+
+
 def _student_tables(config: Config) -> tuple[dict, dict]:
     """(tables a teacher may share, the student's tables incl. its private ones)."""
     private = set(config.model.student_private_features)
@@ -106,54 +150,83 @@ def _student_tables(config: Config) -> tuple[dict, dict]:
     return shareable, {**shareable, **own}
 
 
-def build_student(config: Config, tables: Mapping | None = None, behaviour=None):
+def teacher_network_name(name: str) -> str:
+    """The Keras name of teacher `name` (the preset's one teacher is `teacher`, as before)."""
+    return "teacher" if name == "teacher" else f"teacher_{name}"
+
+
+def build_student(config: Config, tables: Mapping | None = None, behaviour=None, linear=None):
     """The student alone: what training shares and what export rebuilds unsharded."""
     if tables is None:
         tables = _student_tables(config)[1]
         behaviour = _behaviour(config, tables, "student_behaviour")
+    linear = linear or _TablePool("linear", linear=True)
     if config.model.architecture is Architecture.TWO_TOWER:
         return _two_tower(config, config.student_features, tables, behaviour, "student")
-    return _mlp(config, config.student_features, tables, behaviour, config.model.student_tower, "student")
+    return _network(config, config.student, config.student_features, tables, linear, behaviour,
+                    config.student.tower or config.model.student_tower, "student")
 
 
-def build_teacher(config: Config, tables: Mapping, behaviour):
-    if config.model.architecture is Architecture.TWO_TOWER and config.distill.mode is Mode.PFD:
-        return _two_tower(config, config.teacher_features, tables, behaviour, "teacher")
-    attention = _target_attention(config, config.teacher_features, tables, "teacher")
-    return _mlp(config, config.teacher_features, tables, behaviour, config.teacher_tower, "teacher", attention)
+def build_teacher(config: Config, teacher: TeacherConfig, tables: Mapping, behaviour, linear):
+    features = config.view_features(teacher.features)
+    name = teacher_network_name(teacher.name)
+    attention = _target_attention(config, features, tables, name) if teacher.model is ZooModel.DNN else []
+    tower = teacher.tower or config.model.teacher_tower
+    return _network(config, teacher, features, tables, linear, behaviour, tower, name, attention)
+
+
+def _teacher(config: Config, teacher: TeacherConfig, pool: _TablePool, linear: _TablePool, shareable: Mapping,
+             student_behaviour):
+    """A teacher on the shared tables (`pool`), or on its own: frozen (pre-trained) or `sharing: independent`."""
+    features = config.view_features(teacher.features)
+    own = teacher.checkpoint or config.model.sharing is Sharing.INDEPENDENT
+    if own:
+        name = teacher_network_name(teacher.name)
+        tables = build_tables(features, prefix=f"{name}_embedding")
+        linear = _TablePool(f"{name}_linear", linear=True)
+    else:
+        tables = pool(features)
+    shares_behaviour = not own and all(n in shareable for n in _behaviour_names(config))
+    behaviour = student_behaviour if shares_behaviour else _behaviour(
+        config, tables, f"{teacher_network_name(teacher.name)}_behaviour")
+    return build_teacher(config, teacher, tables, behaviour, linear)
 
 
 def build_distiller(config: Config) -> Distiller:
-    """Teacher + student wired as `config.model.sharing` says, weights created."""
+    """Teachers + student wired as `config.model.sharing` says, weights created."""
     shareable, student_tables = _student_tables(config)
     student_behaviour = _behaviour(config, student_tables, "student_behaviour")
-    teacher = None
-    if config.distill.mode is not Mode.BASELINE:
-        if config.model.sharing is Sharing.INDEPENDENT:
-            teacher_tables = build_tables(config.teacher_features, prefix="teacher_embedding")
-        else:
-            teacher_only = [f for f in config.teacher_features if f.name not in shareable]
-            teacher_tables = {**shareable, **build_tables(teacher_only)}
-        shares_behaviour = config.model.sharing is Sharing.SHARED and all(
-            n in shareable for n in _behaviour_names(config)
-        )
-        teacher_behaviour = student_behaviour if shares_behaviour else _behaviour(config, teacher_tables, "teacher_behaviour")
-        teacher = build_teacher(config, teacher_tables, teacher_behaviour)
+    pool, linear = _TablePool("embedding", tables=shareable), _TablePool("linear", linear=True)
+    teachers = {t.name: _teacher(config, t, pool, linear, shareable, student_behaviour) for t in config.teacher_specs}
+    distill = config.distill
+    ensemble = None
+    if len(teachers) > 1:
+        ensemble = GatingEnsemble(len(teachers), name="gate") if distill.ensemble is Ensemble.GATING \
+            else AverageEnsemble(name="average")
+    hint = None
+    if distill.hint_weight and teachers:
+        hint = Hint(distill.hint_teacher or next(iter(teachers)), distill.hint_teacher_layer,
+                    distill.hint_student_layer, name="hint")
     distiller = Distiller(
-        build_student(config, student_tables, student_behaviour),
-        teacher,
-        lambda_=config.distill.lambda_,
-        swap_step=config.distill.swap_step,
-        temperature=config.distill.temperature,
-        train_student=not config.distill.teacher_only,
+        build_student(config, student_tables, student_behaviour, linear),
+        teachers=teachers,
+        lambda_=distill.lambda_,
+        swap_step=distill.swap_step,
+        temperature=distill.temperature,
+        train_student=not distill.teacher_only,
         visit_feature=config.train.count_visits,
         embedding_l2=config.train.embedding_l2,
         visit_ids=vocabulary_size(config.feature(config.train.count_visits)) if config.train.count_visits else 0,
+        ensemble=ensemble,
+        hint=hint,
+        hint_weight=distill.hint_weight,
         name="distiller",
     )
     build_weights(distiller.student, config)
-    if teacher is not None:
+    for teacher in teachers.values():
         build_weights(teacher, config)
+    if hint is not None and distiller.train_student:  # W's shape is known once both hidden outputs are
+        distiller.compute_losses(dummy_ids(config.features), tf.zeros([2]), training=False)
     return distiller
 
 

@@ -1,4 +1,4 @@
-"""The distiller: a teacher and a student trained together by Algorithm 1.
+"""The distiller: teachers and a student trained together by Algorithm 1.
 
 `Distiller` is a thin `keras.Model` that owns the maths of one step, so stock
 `Model.fit` does the looping (and, under ParameterServerStrategy, the
@@ -22,30 +22,55 @@ batch read (`_regularized`).  A frozen
 Pre-training that teacher (Ind&Async's first stage, `train_student=False`)
 computes the teacher alone: the loss is L_t and the student is frozen.
 
-Each step builds one `FeatureBank` over the batch and hands it to both
-networks: a table they share is looked up once (one gather, one gradient
-push under ParameterServerStrategy, carrying the sum of both losses'
+Each step builds one `FeatureBank` over the batch and hands it to every
+network: a table they share is looked up once (one gather, one gradient
+push under ParameterServerStrategy, carrying the sum of all losses'
 gradients), and so is a shared input layer such as the behaviour encoder.
+
+Beyond one teacher (Zhu et al. 2020): `teachers` is a mapping name ->
+network, each co-trained (its L_T added, Eq. (6)) or frozen (pre-train
+scheme: inference mode, no loss).  Several teachers' logits become one soft
+label through `ensemble` (average or gating, Eq. (10)-(11); the gate's own
+loss is `loss_gate`).  The student's loss is Eq. (7),
+(1 - lambda_i) L_CE + lambda_i L_KD + hint_i L_hint, whose distillation
+terms are objects (`pfd_tf.distill.terms`) that see the teachers' outputs
+through `pfd_tf.distill.routing.detach`.  `loss_groups` says which variable
+groups each loss may move (`pfd_tf.distill.routing`).
+
+The keys of `compute_losses`, for metrics, evaluation and logs: per teacher
+`<name>_logits` and `loss_<name>` (the one preset teacher is named
+`teacher`: `teacher_logits`, `loss_teacher`), `student_logits`,
+`loss_student`, `loss_distill`, `loss_hint`, `ensemble_logits`,
+`loss_gate`, `alpha_<name>` (each teacher's mean ensemble weight), `lambda`,
+`loss_l2`, `loss`.
 """
 from __future__ import annotations
 
 from typing import Mapping
 
 from pfd_tf._keras import keras, tf
+from pfd_tf.distill import routing
+from pfd_tf.distill.terms import Hint, SoftLabel
 from pfd_tf.models.feature_bank import FeatureBank
-from pfd_tf.models.losses import distillation_loss, logloss
-from pfd_tf.models.ranker import Ranker
+from pfd_tf.models.losses import logloss
 
 # Progress AUCs only (held-out AUCs are exact, pfd_tf.evaluation): few evenly spaced thresholds, so
 # each step's update and read of their accumulators stays cheap next to the embedding lookups.
 AUC_THRESHOLDS = 200
 
 
+
+def teacher_attribute(name: str) -> str:
+    """Where a teacher sits in the distiller, hence in its checkpoints: `model/teacher` for the preset's
+    one teacher (today's layout), `model/teacher_<name>` for a teacher of a `teachers:` list."""
+    return "teacher" if name == "teacher" else f"teacher_{name}"
+
+
 class Distiller(keras.Model):
     def __init__(
         self,
-        student: Ranker,
-        teacher: Ranker | None = None,
+        student,
+        teacher=None,
         lambda_: float = 0.5,
         swap_step: int = 0,
         temperature: float = 1.0,
@@ -53,20 +78,49 @@ class Distiller(keras.Model):
         visit_feature: str = "",
         visit_ids: int = 0,
         embedding_l2: float = 0.0,
+        teachers: Mapping | None = None,
+        ensemble: keras.layers.Layer | None = None,
+        hint: Hint | None = None,
+        hint_weight: float = 0.0,
         **kwargs,
     ):
+        """`teacher`: one teacher (named `teacher`), or `teachers`: name -> network (not both).
+        `ensemble`: combines several teachers' logits (`pfd_tf.distill.ensemble`); `hint` (with
+        `hint_weight`): a hint term (`pfd_tf.distill.terms.Hint`)."""
         super().__init__(**kwargs)
-        if not train_student and teacher is None:
+        if teacher is not None and teachers:
+            raise ValueError("pass teacher or teachers, not both")
+        teachers = dict(teachers or ({"teacher": teacher} if teacher is not None else {}))
+        if not train_student and not teachers:
             raise ValueError("train_student=False needs a teacher to train")
+        if len(teachers) > 1 and ensemble is None:
+            raise ValueError("several teachers need an ensemble to combine them")
+        # The student first: the optimizer's slots are checkpointed by position in `trainable_variables`, and
+        # an evaluation model (no teacher frozen) must find the student's where a run that froze its teacher
+        # put them.
         self.student = student
-        self.teacher = teacher
+        self.teacher_names = tuple(teachers)
+        for name, network in teachers.items():
+            setattr(self, teacher_attribute(name), network)
+        if not teachers:
+            self.teacher = None  # `teacher` is the preset's one teacher; `teachers` has every teacher by name
+        self.ensemble = ensemble if len(teachers) > 1 else None
         self.lambda_ = float(lambda_)
         self.swap_step = int(swap_step)
         self.temperature = float(temperature)
         self.train_student = bool(train_student)
         self.embedding_l2 = float(embedding_l2)
+        self.soft_label = SoftLabel(temperature)
+        self.hint = hint if hint_weight else None
+        self.hint_weight = float(hint_weight) if hint is not None else 0.0
         if not train_student:
+            # The student is frozen, but not what a teacher shares with it (its tables, a behaviour encoder):
+            # teachers pre-trained together on shared tables (Share&Sync) must move them.
             student.trainable = False
+            shared = {id(layer) for teacher in teachers.values() for layer in teacher.submodules}
+            for layer in student.submodules:
+                if id(layer) in shared:
+                    layer.trainable = True
         # How often the train step has seen each id of `visit_feature` (train.count_visits):
         # which rows a run trained on, in the checkpoint beside the weights.
         self.visit_feature = visit_feature
@@ -76,38 +130,24 @@ class Distiller(keras.Model):
         self.visits = None
         if visit_feature:
             self.visits = tf.Variable(tf.zeros([visit_ids], tf.int32), trainable=False, name="visits")
-
-        def mean(name):
-            return keras.metrics.Mean(name=name)
-
-        self.loss_tracker = mean("loss")
-        self._metrics = [self.loss_tracker]
-        if train_student:
-            self.student_loss_tracker = mean("loss_student")
-            self.student_auc = keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name="student_auc")
-            self.student_logloss = keras.metrics.BinaryCrossentropy(from_logits=True, name="student_logloss")
-            self._metrics += [self.student_loss_tracker, self.student_auc, self.student_logloss]
-        if teacher is not None:
-            self.teacher_loss_tracker = mean("loss_teacher")
-            self.teacher_auc = keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name="teacher_auc")
-            self.teacher_logloss = keras.metrics.BinaryCrossentropy(from_logits=True, name="teacher_logloss")
-            self._metrics += [self.teacher_loss_tracker, self.teacher_auc, self.teacher_logloss]
-        if self.embedding_l2:
-            self.l2_loss_tracker = mean("loss_l2")
-            self._metrics.append(self.l2_loss_tracker)
-        if teacher is not None and train_student:
-            self.distill_loss_tracker = mean("loss_distill")
-            self.lambda_tracker = mean("lambda")
-            self._metrics += [self.distill_loss_tracker, self.lambda_tracker]
+        self._metrics = _metrics_for(self)
 
     @property
     def metrics(self):
         # Listed here so that fit/evaluate reset them at each epoch.
-        return list(self._metrics)
+        return [metric for _, metric, _ in self._metrics]
+
+    @property
+    def teachers(self) -> dict:
+        return {name: getattr(self, teacher_attribute(name)) for name in self.teacher_names}
 
     @property
     def teacher_trainable(self) -> bool:
-        return self.teacher is not None and self.teacher.trainable
+        return any(t.trainable for t in self.teachers.values())
+
+    def co_trained(self) -> list[str]:
+        """Names of the teachers trained in this run (their L_T in the loss); the others are frozen."""
+        return [name for name, teacher in self.teachers.items() if teacher.trainable]
 
     def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
         """The student's logits: what gets served."""
@@ -115,57 +155,98 @@ class Distiller(keras.Model):
 
     def current_lambda(self) -> tf.Tensor:
         """lambda_i of Algorithm 1: 0 before the swapping step, lambda from it on."""
+        return tf.where(self._swapped(), self.lambda_, 0.0)
+
+    def _swapped(self) -> tf.Tensor:
         step = self.optimizer.iterations if self.optimizer is not None else tf.constant(0, tf.int64)
-        return tf.where(tf.cast(step, tf.int64) >= self.swap_step, self.lambda_, 0.0)
+        return tf.cast(step, tf.int64) >= self.swap_step
 
     def shared_inputs(self) -> list:
-        """Input layers (e.g. the behaviour-sequence encoder) that teacher and student both use.
+        """Input layers (e.g. the behaviour-sequence encoder) that the student and a co-trained teacher both use.
 
         `compute_losses` runs each of them once per step (through the step's
         `FeatureBank`).  A frozen teacher runs in inference mode, so it shares
         the tables' rows but not the layers' outputs.
         """
-        if self.teacher is None or not self.teacher_trainable:
-            return []
-        teacher = {id(layer) for layer in self.teacher.all_input_layers}
+        teacher = {id(layer) for name in self.co_trained() for layer in self.teachers[name].all_input_layers}
         return [layer for layer in self.student.all_input_layers if id(layer) in teacher]
 
-    def compute_losses(self, ids, labels, training: bool) -> dict[str, tf.Tensor]:
-        """Every term of Eq. (5) for one batch, plus the logits.
+    def variable_groups(self) -> dict[str, list]:
+        """`pfd_tf.distill.routing.variable_groups` of this distiller."""
+        hints = [self.hint] if self.hint is not None else []
+        return routing.variable_groups(self.student if self.train_student else _Nothing(), self.teachers, hints,
+                                       self.ensemble)
 
-        A shared input component is computed once and fed to both networks
-        (Section 4: sharing "the components of processing the user
-        clicked/purchased behavior, which is known to be costly"), and every
-        table is looked up once: both networks read one `FeatureBank`.
+    def loss_groups(self) -> dict[str, frozenset]:
+        """Loss key -> the variable groups it may move (`pfd_tf.distill.routing`); L2 may move any table."""
+        groups = {f"loss_{name}": routing.teacher_loss_groups(name) for name in self.co_trained()}
+        if self.train_student:
+            groups["loss_student"] = routing.STUDENT_LOSS_GROUPS
+            if self.teacher_names:
+                groups[self.soft_label.key] = self.soft_label.groups
+            if self.hint is not None:
+                groups[self.hint.key] = self.hint.groups
+            if self.ensemble is not None and self.ensemble.trainable_variables:
+                groups["loss_gate"] = frozenset({routing.GATE})
+        return groups
+
+    def compute_losses(self, ids, labels, training: bool) -> dict[str, tf.Tensor]:
+        """Every loss term for one batch, plus the logits (keys: the module docstring).
+
+        A shared input component is computed once and fed to every network
+        (Section 4 of the PFD paper: sharing "the components of processing the
+        user clicked/purchased behavior, which is known to be costly"), and
+        every table is looked up once: all networks read one `FeatureBank`.
         """
         bank = FeatureBank(ids)
+        out, loss = {}, tf.constant(0.0)
+        teachers = {}
+        for name, teacher in self.teachers.items():
+            teachers[name] = teacher.forward(ids, training=training and teacher.trainable, bank=bank)
+            out[f"{name}_logits"] = teachers[name].logits
+            out[f"loss_{name}"] = logloss(labels, teachers[name].logits)
+            if teacher.trainable:
+                loss += out[f"loss_{name}"]
         if not self.train_student:
-            teacher_logits = self.teacher(ids, training=training, bank=bank)
-            loss = logloss(labels, teacher_logits)
-            return self._regularized({"teacher_logits": teacher_logits, "loss_teacher": loss, "loss": loss}, bank)
-        out = {"student_logits": self.student(ids, training=training, bank=bank)}
-        out["loss_student"] = logloss(labels, out["student_logits"])
-        if self.teacher is None:
+            out["loss"] = loss
+            return self._regularized(out, bank)
+        student = self.student.forward(ids, training=training, bank=bank)
+        out["student_logits"] = student.logits
+        out["loss_student"] = logloss(labels, student.logits)
+        if not teachers:
             out["loss"] = out["loss_student"]
             return self._regularized(out, bank)
-        teacher_logits = self.teacher(ids, training=training and self.teacher_trainable, bank=bank)
+        seen = {name: routing.detach(output) for name, output in teachers.items()}
+        soft_logits = self._soft_logits(seen, labels, out)
         lam = self.current_lambda()
-        out["teacher_logits"] = teacher_logits
         out["lambda"] = lam
-        out["loss_teacher"] = logloss(labels, teacher_logits)
-        out["loss_distill"] = distillation_loss(teacher_logits, out["student_logits"], self.temperature)
-        out["loss"] = (1.0 - lam) * out["loss_student"] + lam * out["loss_distill"]
-        if self.teacher_trainable:
-            out["loss"] += out["loss_teacher"]
+        out["loss_distill"] = self.soft_label(student, soft_logits, seen)
+        loss += (1.0 - lam) * out["loss_student"] + lam * out["loss_distill"]
+        if self.hint is not None:
+            out["loss_hint"] = self.hint(student, soft_logits, seen)
+            loss += tf.where(self._swapped(), self.hint_weight, 0.0) * out["loss_hint"]
+        out["loss"] = loss + out.get("loss_gate", 0.0)
         return self._regularized(out, bank)
+
+    def _soft_logits(self, seen: Mapping, labels, out: dict) -> tf.Tensor:
+        """The logit the student's soft label comes from: the one teacher's, or the ensemble's (Eq. (10))."""
+        if self.ensemble is None:
+            return next(iter(seen.values())).logits
+        logits, alpha = self.ensemble(tf.stack([seen[name].logits for name in self.teacher_names], axis=-1))
+        out["ensemble_logits"] = logits
+        if self.ensemble.trainable_variables:
+            out["loss_gate"] = logloss(labels, logits)
+        for i, name in enumerate(self.teacher_names):
+            out[f"alpha_{name}"] = tf.reduce_mean(alpha[:, i])
+        return logits
 
     def _regularized(self, out: dict, bank: FeatureBank) -> dict:
         """Adds `loss_l2` = embedding_l2 * (sum of squares of the rows this batch read) / batch size.
 
         L2 on the rows a batch reads, not on whole tables: a whole-table
         penalty would make every table's gradient dense (each parameter
-        server shard pushed in full every step).  Rows read by both networks
-        (Share&Sync) are penalized once; a frozen teacher's tables not at all.
+        server shard pushed in full every step).  Rows read by several
+        networks (Share&Sync) are penalized once; a frozen teacher's tables not at all.
         """
         if not self.embedding_l2:
             return out
@@ -182,7 +263,8 @@ class Distiller(keras.Model):
         variables = self.trainable_variables
         gradients = tape.gradient(out["loss"], variables)
         tf.cond(tf.math.is_finite(out["loss"]), tf.no_op, self._note_nonfinite_step)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        # None: a variable no loss reads this step (e.g. an LR student's tables, which only its hint reads).
+        self.optimizer.apply_gradients([(g, v) for g, v in zip(gradients, variables) if g is not None])
         if self.visits is not None:
             rows = tf.reshape(ids[self.visit_feature], [-1, 1])
             self.visits.scatter_nd_add(rows, tf.ones_like(rows[:, 0], tf.int32))
@@ -199,18 +281,47 @@ class Distiller(keras.Model):
         return self._update_metrics(self.compute_losses(ids, labels, training=False), labels)
 
     def _update_metrics(self, out, labels) -> dict[str, tf.Tensor]:
-        self.loss_tracker.update_state(out["loss"])
-        if self.embedding_l2:
-            self.l2_loss_tracker.update_state(out["loss_l2"])
-        if self.train_student:
-            self.student_loss_tracker.update_state(out["loss_student"])
-            self.student_auc.update_state(labels, out["student_logits"])
-            self.student_logloss.update_state(labels, out["student_logits"])
-        if self.teacher is not None:
-            self.teacher_loss_tracker.update_state(out["loss_teacher"])
-            if self.train_student:
-                self.distill_loss_tracker.update_state(out["loss_distill"])
-                self.lambda_tracker.update_state(out["lambda"])
-            self.teacher_auc.update_state(labels, out["teacher_logits"])
-            self.teacher_logloss.update_state(labels, out["teacher_logits"])
-        return {m.name: m.result() for m in self.metrics}
+        for key, metric, with_labels in self._metrics:
+            if with_labels:
+                metric.update_state(labels, out[key])
+            else:
+                metric.update_state(out[key])
+        return {metric.name: metric.result() for metric in self.metrics}
+
+
+class _Nothing:
+    trainable_variables = ()
+
+
+def _metrics_for(model: Distiller) -> list[tuple[str, keras.metrics.Metric, bool]]:
+    """(key of `compute_losses`, metric, whether it reads the labels) for each progress metric.
+
+    Names as Keras logs them: `loss`, `loss_student`, `student_auc`, `student_logloss`, per teacher
+    `loss_<name>`, `<name>_auc`, `<name>_logloss`; `loss_distill`, `loss_hint`, `lambda`, `loss_l2`;
+    with several teachers `ensemble_auc`, `ensemble_logloss`, `loss_gate`, `alpha_<name>`.
+    """
+    mean = keras.metrics.Mean
+
+    def scored(who):
+        key = f"{who}_logits"
+        return [(f"loss_{who}", mean(name=f"loss_{who}"), False),
+                (key, keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name=f"{who}_auc"), True),
+                (key, keras.metrics.BinaryCrossentropy(from_logits=True, name=f"{who}_logloss"), True)]
+
+    metrics = [("loss", mean(name="loss"), False)]
+    if model.train_student:
+        metrics += scored("student")
+    for name in model.teacher_names:
+        metrics += scored(name)
+    if model.embedding_l2:
+        metrics.append(("loss_l2", mean(name="loss_l2"), False))
+    if model.teacher_names and model.train_student:
+        metrics += [("loss_distill", mean(name="loss_distill"), False), ("lambda", mean(name="lambda"), False)]
+        if model.hint is not None:
+            metrics.append(("loss_hint", mean(name="loss_hint"), False))
+        if model.ensemble is not None:
+            metrics += scored("ensemble")[1:]
+            if model.ensemble.trainable_variables:
+                metrics.append(("loss_gate", mean(name="loss_gate"), False))
+            metrics += [(f"alpha_{name}", mean(name=f"alpha_{name}"), False) for name in model.teacher_names]
+    return metrics

@@ -1,4 +1,4 @@
-"""A ranking network: its input layers followed by its tower, producing logits.
+"""A ranking network, the zoo's DNN: its input layers followed by its tower, producing logits.
 
 Teachers and students of the MLP kind are `Ranker`s; they differ only in the
 features they read, the tables those features use and the tower size.  The
@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 from pfd_tf._keras import keras, tf
 from pfd_tf.models.embedding import concat_inputs, input_feature_names, input_tables
 from pfd_tf.models.feature_bank import FeatureBank
+from pfd_tf.models.network import NetworkOutput
 from pfd_tf.models.towers import MLPTower
 
 
@@ -39,7 +40,13 @@ class Ranker(keras.Model):
 
     def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None, bank: FeatureBank | None = None) -> tf.Tensor:
         """`bank`: this step's lookups, shared with the other networks (a fresh one over `ids` if None)."""
-        return self.tower(concat_inputs(self.input_layers, ids, training, bank), training=training)
+        return self.forward(ids, training, bank).logits
+
+    def forward(self, ids: Mapping[str, tf.Tensor], training: bool | None = None,
+                bank: FeatureBank | None = None) -> NetworkOutput:
+        """Logits and hidden outputs (`deep_i`, `final`: `MLPTower.forward`)."""
+        logits, hidden = self.tower.forward(concat_inputs(self.input_layers, ids, training, bank), training=training)
+        return NetworkOutput(logits, hidden)
 
     def get_config(self):
         raise NotImplementedError("a Ranker is rebuilt from the pfd_tf config (pfd_tf.models.build)")

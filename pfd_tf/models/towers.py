@@ -152,10 +152,20 @@ class MLPTower(keras.layers.Layer):
         self.logit = keras.layers.Dense(1, name="logit")
 
     def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        x = inputs
+        return self.forward(inputs, training)[0]
+
+    def forward(self, inputs: tf.Tensor, training: bool | None = None) -> tuple[tf.Tensor, dict]:
+        """(logits `[B]`, hidden outputs): `deep_i`, the i-th hidden layer's activations (after dropout, if
+        any), and `final`, the input of the logit layer (the last hidden layer, or `inputs` without one)."""
+        x, hidden, layer_index = inputs, {}, 0
         for layer in self.hidden:
             x = layer(x, training=training)
-        return tf.squeeze(self.logit(x), axis=-1)
+            if isinstance(layer, (keras.layers.LeakyReLU, keras.layers.Dropout)):
+                hidden[f"deep_{layer_index}"] = x
+                if isinstance(layer, keras.layers.Dropout) or not self.dropout:
+                    layer_index += 1
+        hidden["final"] = x
+        return tf.squeeze(self.logit(x), axis=-1), hidden
 
     def get_config(self):
         return {

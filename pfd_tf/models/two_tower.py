@@ -19,6 +19,7 @@ from pfd_tf.config import Normalization
 from pfd_tf.models.towers import hidden_layers
 from pfd_tf.models.embedding import concat_inputs, input_feature_names, input_tables
 from pfd_tf.models.feature_bank import FeatureBank
+from pfd_tf.models.network import NetworkOutput
 
 
 @keras.utils.register_keras_serializable(package="pfd_tf")
@@ -113,10 +114,17 @@ class TwoTowerRanker(keras.Model):
         return self.item_tower(concat_inputs(self.item_inputs, ids, training, bank), training=training)
 
     def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None, bank: FeatureBank | None = None) -> tf.Tensor:
+        return self.forward(ids, training, bank).logits
+
+    def forward(self, ids: Mapping[str, tf.Tensor], training: bool | None = None,
+                bank: FeatureBank | None = None) -> NetworkOutput:
+        """Logits and hidden outputs: `user` and `item` (the unit vectors), `final` (their element-wise product,
+        whose sum times `scale` is the logit)."""
         bank = FeatureBank.of(ids, bank)
         users = self.user_vectors(ids, training=training, bank=bank)
         items = self.item_vectors(ids, training=training, bank=bank)
-        return self.scale * tf.reduce_sum(users * items, axis=-1)
+        final = users * items
+        return NetworkOutput(self.scale * tf.reduce_sum(final, axis=-1), {"user": users, "item": items, "final": final})
 
     def get_config(self):
         raise NotImplementedError("a TwoTowerRanker is rebuilt from the pfd_tf config")

@@ -1,0 +1,117 @@
+"""Checks of the config's networks (the `teachers:` list, `student:`), the distillation terms between them,
+and early stopping.
+
+Part of `pfd_tf.config` (called by `config_checks.validate`); each error
+names the key that must change, e.g. `teachers[1].name` or `distill.hint_teacher`.
+"""
+from __future__ import annotations
+
+import re
+
+from pfd_tf.config_schema import (Architecture, Config, ConfigError, EarlyStopping, FeatureView, Mode, NetworkConfig,
+                                  ZooModel)
+
+# Models that cross fields through their `[batch, fields, dim]` stack (pfd_tf.models.zoo.NEEDS_STACK).
+STACKED = frozenset({ZooModel.FM, ZooModel.DEEPFM, ZooModel.XDEEPFM, ZooModel.AUTOINT, ZooModel.FIBINET})
+BILINEAR = ("field_all", "field_each", "field_interaction")
+CIN_ACTIVATIONS = ("relu", "linear")
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+_RESERVED = {"student", "ensemble", "gate", "hint", "lambda", "loss", "distill", "l2"}
+
+
+def validate_networks(config: Config) -> None:
+    validate_early_stopping(config)
+    distill = config.distill
+    if distill.mode is Mode.TEACHERS and not config.teachers:
+        raise ConfigError("distill.mode: teachers needs a non-empty teachers: list")
+    _validate_network(config, config.student, "student")
+    if config.student.model is ZooModel.TWO_TOWER:
+        raise ConfigError("student.model: a two-tower student is model.architecture: two_tower")
+    if config.model.architecture is Architecture.TWO_TOWER and config.student.model is not ZooModel.DNN:
+        raise ConfigError(f"student.model: {config.student.model.value} cannot be a two-tower student "
+                          "(model.architecture: two_tower); leave it dnn")
+    seen: dict[str, int] = {}
+    for i, teacher in enumerate(config.teachers):
+        key = f"teachers[{i}]"
+        if not _NAME.match(teacher.name):
+            raise ConfigError(f"{key}.name: {teacher.name!r} must be lower-case letters, digits and _, "
+                              "starting with a letter")
+        if teacher.name in _RESERVED:
+            raise ConfigError(f"{key}.name: {teacher.name!r} is reserved (names metrics); choose another")
+        if teacher.name in seen:
+            raise ConfigError(f"{key}.name: duplicate teacher name {teacher.name!r} (also teachers[{seen[teacher.name]}])")
+        seen[teacher.name] = i
+        if teacher.model is ZooModel.TWO_TOWER:
+            raise ConfigError(f"{key}.model: two_tower teachers come only from distill.mode: pfd with "
+                              "model.architecture: two_tower")
+        if teacher.features is FeatureView.PRIVILEGED and not config.privileged_features:
+            raise ConfigError(f"{key}.features: privileged, but no feature has role: privileged")
+        _validate_network(config, teacher, key, config.view_features(teacher.features))
+    specs = config.teacher_specs
+    if distill.teacher_only and specs and all(t.checkpoint for t in specs):
+        raise ConfigError("distill.teacher_only: every teacher is pre-trained (checkpoint): nothing would train")
+    if distill.hint_weight < 0:
+        raise ConfigError("distill.hint_weight: must be >= 0")
+    if distill.hint_weight and not specs:
+        raise ConfigError("distill.hint_weight: a hint needs a teacher")
+    if distill.hint_teacher and distill.hint_teacher not in {t.name for t in specs}:
+        names = ", ".join(t.name for t in specs) or "none"
+        raise ConfigError(f"distill.hint_teacher: no teacher {distill.hint_teacher!r} (teachers: {names})")
+
+
+def validate_early_stopping(config: Config) -> None:
+    train, rule = config.train, config.train.early_stopping
+    if train.early_stopping_patience <= 0:
+        raise ConfigError("train.early_stopping_patience: must be positive")
+    if rule is EarlyStopping.NONE:
+        if train.merge_validation:
+            raise ConfigError("train.merge_validation: only with train.early_stopping (what the validation files "
+                              "are for)")
+        return
+    if not config.data.validation_files:
+        raise ConfigError(f"data.validation_files: train.early_stopping: {rule.value} scores the run on them; "
+                          "list the files (e.g. the last day before the held-out one)")
+    if rule is EarlyStopping.DISTILLATION and (not config.teacher_specs or config.distill.teacher_only):
+        raise ConfigError("train.early_stopping: distillation stops a student by its distillation loss; this run "
+                          "trains no student from a teacher (use auc)")
+    if train.merge_validation and rule is not EarlyStopping.DISTILLATION:
+        raise ConfigError("train.merge_validation: with early_stopping: auc the run would stop by the AUC of rows it "
+                          "trained on; merge only with early_stopping: distillation (Section 3.4.2)")
+
+
+def _validate_network(config: Config, network: NetworkConfig, key: str, features=None) -> None:
+    features = config.student_features if features is None else features
+    if any(u <= 0 for u in network.tower):
+        raise ConfigError(f"{key}.tower: layer sizes must be positive")
+    model = network.model
+    if model in (ZooModel.DCN, ZooModel.DCN_V2) and network.cross_layers <= 0:
+        raise ConfigError(f"{key}.cross_layers: must be positive")
+    if model is ZooModel.DCN_V2 and network.cross_rank <= 0:
+        raise ConfigError(f"{key}.cross_rank: must be positive (the low-rank projection's size)")
+    if model is ZooModel.XDEEPFM and (not network.cin_layers or any(u <= 0 for u in network.cin_layers)):
+        raise ConfigError(f"{key}.cin_layers: list positive feature-map counts")
+    if model is ZooModel.XDEEPFM and network.cin_activation not in CIN_ACTIVATIONS:
+        raise ConfigError(f"{key}.cin_activation: unknown value {network.cin_activation!r} (choose one of: "
+                          f"{', '.join(CIN_ACTIVATIONS)})")
+    if model is ZooModel.XDEEPFM and any(size % 2 for size in network.cin_layers[:-1]):
+        raise ConfigError(f"{key}.cin_layers: every layer but the last feeds half its maps on (split-half, "
+                          f"as xDeepFM), so needs an even count; got {list(network.cin_layers)}")
+    if model is ZooModel.AUTOINT:
+        for field in ("attention_layers", "attention_heads", "attention_dim"):
+            if getattr(network, field) <= 0:
+                raise ConfigError(f"{key}.{field}: must be positive")
+    if model is ZooModel.FIBINET:
+        if network.senet_reduction <= 0:
+            raise ConfigError(f"{key}.senet_reduction: must be positive")
+        if network.bilinear not in BILINEAR:
+            raise ConfigError(f"{key}.bilinear: unknown value {network.bilinear!r} (choose one of: "
+                              f"{', '.join(BILINEAR)})")
+    if model in STACKED:
+        dims = {f.dim for f in features}
+        if len(dims) > 1:
+            first = features[0]
+            other = next(f for f in features if f.dim != first.dim)
+            index = [f.name for f in config.features].index(other.name)
+            raise ConfigError(f"features[{index}].dim: {model.value} ({key}) crosses fields pairwise, so its "
+                              f"features need one embedding size; {other.name!r} has {other.dim}, "
+                              f"{first.name!r} {first.dim}")

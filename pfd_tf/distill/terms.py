@@ -1,0 +1,63 @@
+"""Distillation terms L_KD(S, T) of the student's loss, Eq. (7) of Zhu et al. 2020.
+
+The student's loss is gamma * L_CE(y, y_S) + sum over terms of weight * L_KD
+(in the PFD paper's notation, Eq. (5): (1 - lambda) L_s + lambda L_d).  Each
+term sees the teachers' outputs detached (`pfd_tf.distill.routing.detach`)
+and declares the variable groups it may move (`groups`), which
+`tests/test_routing.py` holds it to.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from pfd_tf._keras import keras, tf
+from pfd_tf.distill import routing
+from pfd_tf.models.losses import distillation_loss
+from pfd_tf.models.network import NetworkOutput
+
+
+class SoftLabel:
+    """Eq. (8): L_CE(sigmoid(z_T / tau), sigmoid(z_S / tau)), times tau^2 (`pfd_tf.models.losses`).
+
+    z_T is the one teacher's logit, or the ensemble's (Eq. (10)).
+    """
+
+    key = "loss_distill"
+    groups = routing.STUDENT_LOSS_GROUPS
+
+    def __init__(self, temperature: float = 1.0):
+        self.temperature = float(temperature)
+
+    def __call__(self, student: NetworkOutput, soft_logits: tf.Tensor, teachers: Mapping[str, NetworkOutput]):
+        return distillation_loss(soft_logits, student.logits, self.temperature)
+
+
+class Hint(keras.layers.Layer):
+    """Eq. (9): ||W v_T - v_S||^2, v_T a teacher's named hidden output, v_S the student's, W learned.
+
+    The squared norm is summed over the student's `width` dimensions and
+    averaged over the batch.  W (`[m, n]`, no bias) is created on the first
+    call, when v_T's size m is known.
+    """
+
+    key = "loss_hint"
+    groups = routing.STUDENT_LOSS_GROUPS | {routing.HINT}
+
+    def __init__(self, teacher: str, teacher_layer: str = "final", student_layer: str = "final",
+                 width: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.teacher, self.teacher_layer, self.student_layer = teacher, teacher_layer, student_layer
+        self.projection = keras.layers.Dense(width, use_bias=False, name="w") if width else None
+
+    def call(self, student: NetworkOutput, soft_logits, teachers: Mapping[str, NetworkOutput]):
+        v_s = _hidden(student, self.student_layer, "the student")
+        v_t = _hidden(teachers[self.teacher], self.teacher_layer, f"teacher {self.teacher!r}")
+        if self.projection is None:
+            self.projection = keras.layers.Dense(int(v_s.shape[-1]), use_bias=False, name="w")
+        return tf.reduce_mean(tf.reduce_sum(tf.square(self.projection(v_t) - v_s), axis=-1))
+
+
+def _hidden(output: NetworkOutput, layer: str, who: str) -> tf.Tensor:
+    if layer not in output.hidden:
+        raise ValueError(f"{who} has no hidden output {layer!r} (it has: {', '.join(sorted(output.hidden))})")
+    return output.hidden[layer]

@@ -1,0 +1,123 @@
+"""Gradient routing: for every model of the zoo and every loss, which variable groups the loss moves.
+
+The distiller here has a co-trained teacher of the model under test (all
+features, Share&Sync with the student, which is the same model), a frozen
+pre-trained DNN teacher with batch normalization (restored through
+`pfd_tf.trainer.load_teacher`, the pre-train scheme), the teacher gating
+network (Eq. (11) of Zhu et al. 2020) and a hint from the co-trained teacher
+(Eq. (9)).  Each loss may move only the groups `Distiller.loss_groups`
+declares (`pfd_tf.distill.routing`), and must move the ones it is for; the
+teacher never moves by a student's loss, and the frozen teacher never moves
+at all, its batch-norm statistics included.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
+from pfd_tf._keras import tf
+from pfd_tf import config as config_lib
+from pfd_tf.config import ZooModel
+from pfd_tf.distill import routing
+from pfd_tf.models.build import build_distiller
+from pfd_tf.trainer import build_and_compile
+
+ZOO = [m.value for m in ZooModel if m is not ZooModel.TWO_TOWER]
+B = 8
+FEATURES = [
+    {"name": "user_id", "kind": "categorical", "hash_buckets": 16, "dim": 4, "side": "user"},
+    {"name": "device", "kind": "categorical", "vocabulary": ["a", "b", "c"], "dim": 4},
+    {"name": "tags", "kind": "sequence", "hash_buckets": 8, "max_len": 3, "dim": 4, "side": "user"},
+    {"name": "price", "kind": "numeric", "encoding": "value", "mean": 1.0, "std": 2.0, "dim": 4, "side": "item"},
+    {"name": "cart", "kind": "categorical", "vocabulary": ["0", "1"], "dim": 4, "role": "privileged"},
+]
+
+
+def _raw(model: str, frozen_checkpoint: str = "") -> dict:
+    teachers = [{"name": "co", "model": model, "features": "all", "tower": [8, 4], "cin_layers": [4, 2],
+                 "cross_layers": 2, "cross_rank": 2, "attention_layers": 1, "attention_dim": 2}]
+    if frozen_checkpoint:
+        teachers.append({"name": "frozen", "model": "dnn", "features": "all", "tower": [6],
+                         "checkpoint": frozen_checkpoint})
+    return {
+        "data": {"train_files": ["train.csv"], "eval_files": ["test.csv"], "label": "label"},
+        "features": FEATURES,
+        "model": {"student_tower": [8, 4], "normalization": "batch"},
+        "teachers": teachers,
+        "student": {"model": model, "cin_layers": [3], "cross_layers": 1, "cross_rank": 2,
+                    "attention_layers": 1, "attention_dim": 2},
+        "distill": {"lambda": 0.5, "ensemble": "gating", "hint_weight": 0.1, "temperature": 2.0},
+        "train": {"steps": 10, "embedding_l2": 0.01},
+    }
+
+
+def _batch(seed=0):
+    rng = np.random.default_rng(seed)
+    ids = {"user_id": tf.constant(rng.integers(0, 16, B)), "device": tf.constant(rng.integers(0, 4, B)),
+           "tags": tf.constant(rng.integers(0, 8, (B, 3))), "price": tf.constant(rng.normal(size=B), tf.float32),
+           "cart": tf.constant(rng.integers(0, 3, B))}
+    return ids, tf.constant(rng.integers(0, 2, B).astype("float32"))
+
+
+@pytest.fixture(scope="module")
+def frozen_checkpoint(tmp_path_factory):
+    """A checkpoint holding a DNN teacher `frozen` (with batch-norm statistics), as another run leaves it."""
+    raw = _raw("dnn")
+    raw["teachers"] = [{"name": "frozen", "model": "dnn", "features": "all", "tower": [6]}]
+    source = build_distiller(config_lib.from_dict(raw))
+    for variable in source.teachers["frozen"].variables:  # weights no fresh build would have
+        variable.assign(tf.random.stateless_uniform(variable.shape, [1, 2], 0.5, 1.5))
+    holder = tf.Module()
+    holder.teacher_frozen = source.teachers["frozen"]
+    return tf.train.Checkpoint(model=holder).write(str(tmp_path_factory.mktemp("frozen") / "ckpt"))
+
+
+def _moved(tape, loss, variables) -> bool:
+    grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return any(float(tf.reduce_max(tf.abs(tf.convert_to_tensor(g)))) > 0 for g in grads)
+
+
+@pytest.mark.parametrize("model", ZOO)
+def test_every_loss_moves_only_its_groups(model, frozen_checkpoint):
+    distiller = build_and_compile(config_lib.from_dict(_raw(model, frozen_checkpoint)), tf.distribute.get_strategy())
+    groups, allowed = distiller.variable_groups(), distiller.loss_groups()
+    assert set(groups) >= {routing.STUDENT, routing.SHARED, routing.teacher_group("co"), routing.HINT,
+                           routing.GATE}
+    assert routing.teacher_group("frozen") not in groups  # frozen: nothing trainable
+    all_vars = [v for vs in groups.values() for v in vs]
+    assert {v.ref() for v in all_vars} == {v.ref() for v in distiller.trainable_variables}
+    assert len(all_vars) == len(distiller.trainable_variables)  # each variable in exactly one group
+
+    ids, labels = _batch()
+    with tf.GradientTape(persistent=True) as tape:
+        out = distiller.compute_losses(ids, labels, training=True)
+        without_l2 = out["loss"] - out["loss_l2"]
+    assert set(allowed) == {"loss_student", "loss_co", "loss_distill", "loss_hint", "loss_gate"}
+    must_move = {"loss_student": {routing.SHARED}, "loss_co": {routing.teacher_group("co"), routing.SHARED},
+                 "loss_distill": {routing.SHARED}, "loss_hint": {routing.HINT}, "loss_gate": {routing.GATE}}
+    for loss, may in allowed.items():
+        moved = {group for group, variables in groups.items() if _moved(tape, out[loss], variables)}
+        assert moved <= may, (loss, moved - may)
+        assert must_move[loss] <= moved, (loss, must_move[loss] - moved)
+    # The co-trained teacher moves by its own loss only (and the L2 on its rows): never by the student's.
+    teacher_vars = groups[routing.teacher_group("co")]
+    total = tape.gradient(without_l2, teacher_vars, unconnected_gradients="zero")
+    own = tape.gradient(out["loss_co"], teacher_vars, unconnected_gradients="zero")
+    for a, b in zip(total, own):
+        np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["dnn", "deepfm"])
+def test_a_frozen_teacher_never_moves_its_statistics_included(model, frozen_checkpoint):
+    distiller = build_and_compile(config_lib.from_dict(_raw(model, frozen_checkpoint)), tf.distribute.get_strategy())
+    frozen = distiller.teachers["frozen"]
+    assert any("moving_mean" in v.name for v in frozen.variables)
+    before = [v.numpy().copy() for v in frozen.variables]
+    co = distiller.teachers["co"].trainable_variables
+    co_before = [v.numpy().copy() for v in co]
+    dataset = tf.data.Dataset.from_tensors(_batch(1)).repeat(3)
+    distiller.fit(dataset, epochs=1, steps_per_epoch=3, verbose=0)
+    for b, v in zip(before, frozen.variables):
+        np.testing.assert_array_equal(b, v.numpy(), err_msg=v.name)
+    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(co_before, co))  # the co-trained one did train
