@@ -40,16 +40,21 @@ def criteo_rows(rows: int, seed: int) -> list[list[str]]:
     return out
 
 
-def write_criteo(directory: str, rows: int = 480, seed: int = 0) -> dict[str, list[str]]:
-    """`train/day-0.txt`, `train/day-1.txt`, `eval/day-2.txt` (TSV, no header); returns {path: lines}."""
-    lines = ["\t".join(row) for row in criteo_rows(rows, seed)]
-    split = {"train/day-0.txt": lines[: rows * 2 // 5], "train/day-1.txt": lines[rows * 2 // 5: rows * 4 // 5],
-             "eval/day-2.txt": lines[rows * 4 // 5:]}
+def _write_split(directory: str, lines: list[str], names: tuple[str, str, str], header: str = "") -> dict:
+    """Two fifths of `lines` to each of the first two files, the rest to the third; returns {path: lines}."""
+    rows = len(lines)
+    split = dict(zip(names, (lines[: rows * 2 // 5], lines[rows * 2 // 5: rows * 4 // 5], lines[rows * 4 // 5:])))
     for path, body in split.items():
         os.makedirs(os.path.join(directory, os.path.dirname(path)), exist_ok=True)
         with open(os.path.join(directory, path), "w") as f:
-            f.write("\n".join(body) + "\n")
+            f.write((header + "\n" if header else "") + "\n".join(body) + "\n")
     return split
+
+
+def write_criteo(directory: str, rows: int = 480, seed: int = 0) -> dict[str, list[str]]:
+    """`train/day-0.txt`, `train/day-1.txt`, `eval/day-2.txt` (TSV, no header); returns {path: lines}."""
+    lines = ["\t".join(row) for row in criteo_rows(rows, seed)]
+    return _write_split(directory, lines, ("train/day-0.txt", "train/day-1.txt", "eval/day-2.txt"))
 
 
 def avazu_rows(rows: int, seed: int) -> list[list[str]]:
@@ -73,10 +78,5 @@ def avazu_rows(rows: int, seed: int) -> list[list[str]]:
 def write_avazu(directory: str, rows: int = 480, seed: int = 0) -> dict[str, list[str]]:
     """`train/part-0.csv`, `train/part-1.csv`, `eval/part-2.csv`, each with the header; returns {path: rows}."""
     lines = [",".join(row) for row in avazu_rows(rows, seed)]
-    split = {"train/part-0.csv": lines[: rows * 2 // 5], "train/part-1.csv": lines[rows * 2 // 5: rows * 4 // 5],
-             "eval/part-2.csv": lines[rows * 4 // 5:]}
-    for path, body in split.items():
-        os.makedirs(os.path.join(directory, os.path.dirname(path)), exist_ok=True)
-        with open(os.path.join(directory, path), "w") as f:
-            f.write(",".join(AVAZU_COLUMNS) + "\n" + "\n".join(body) + "\n")
-    return split
+    return _write_split(directory, lines, ("train/part-0.csv", "train/part-1.csv", "eval/part-2.csv"),
+                        header=",".join(AVAZU_COLUMNS))

@@ -424,7 +424,7 @@ def test_bad_vocabulary_files_name_key_and_line(tmp_path, body, why):
 
 
 def test_pfd_vocab_writes_what_a_run_then_reads_from_data_vocabulary_dir(tmp_path):
-    from pfd_tf.cli.vocab import write_vocabularies
+    from pfd_tf.data.vocab import write_vocabularies
 
     lines = [f"{i % 2}\t1\t{'abc'[i % 3] if i < 30 else 'z'}" for i in range(31)]
     path = str(tmp_path / "config.yaml")
@@ -434,6 +434,11 @@ def test_pfd_vocab_writes_what_a_run_then_reads_from_data_vocabulary_dir(tmp_pat
     written = write_vocabularies(path, out)
     assert written["c"].tokens == (b"a", b"b", b"c")  # z is seen once, min_count 2
     assert open(os.path.join(out, "c.txt")).read() == "a\nb\nc\n"
+    cli_out = str(tmp_path / "vocab_cli")  # the command itself, as a user runs it
+    proc = subprocess.run([sys.executable, "-m", "pfd_tf.cli.vocab", "--config", path, "--out", cli_out],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert open(os.path.join(cli_out, "c.txt")).read() == "a\nb\nc\n" and "data.vocabulary_dir" in proc.stdout
     with pytest.raises(config_lib.ConfigError, match=r"--out .*c\.txt exists .*--overwrite"):
         write_vocabularies(path, out)
     config = config_lib.load(path, [f"data.vocabulary_dir={out}"])

@@ -28,7 +28,7 @@ from criteo_avazu_files import AVAZU_COLUMNS, CRITEO_COLUMNS, write_avazu, write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = os.path.join(os.path.dirname(HERE), "configs")
-TINY = ["model.student_tower=[8]", "model.teacher_tower=[8]", "train.epochs=0", "train.steps=12",
+TINY = ["model.student_tower=[8]", "model.teacher_tower=[8]", "train.epochs=0", "train.steps=8",
         "train.batch_size=32", "train.log_every=2", "train.eval_batch_size=128", "train.learning_rate=0.05",
         "train.early_stopping_patience=2"]
 
@@ -90,7 +90,7 @@ def test_avazu_co_trained_teacher_and_an_early_stopped_student(tmp_path):
     directory = str(tmp_path / "avazu")
     files = write_avazu(directory)
     config = _load("avazu", directory, "csv", "train/part-0.csv", "train/part-1.csv", [
-        "teachers=[{name: xdeepfm, model: xdeepfm, features: regular, cin_layers: [4, 2]}]",
+        "teachers=[{name: xdeepfm, model: xdeepfm, features: regular, cin_layers: [2]}]",
         "train.early_stopping=distillation"])
     metrics = train(config, str(tmp_path / "run"), verbose=0)
     assert set(metrics["teachers"]) == {"xdeepfm"} and metrics["early_stopping"]["best_step"] > 0

@@ -30,37 +30,19 @@ flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. features.C
 flags.DEFINE_boolean("overwrite", False, "Replace vocabulary files already in --out.")
 
 
-def write_vocabularies(config_path: str, out: str, overrides=(), overwrite: bool = False) -> dict:
-    """Counts and writes the vocabularies; returns {feature: Vocabulary}.  Raises ConfigError or DataError."""
-    from pfd_tf.data import vocab
-    from pfd_tf.data.files import resolve_files
-
-    config = config_lib.load(config_path, overrides)
-    specs = [spec for spec in config.features if spec.min_count]
-    if not specs:
-        raise config_lib.ConfigError(f"{config_path}: no feature has min_count: nothing to count")
-    targets = [os.path.join(out, f"{spec.name}.txt") for spec in specs] + [os.path.join(out, vocab.INDEX)]
-    present = [path for path in targets if os.path.exists(path)]
-    if present and not overwrite:
-        raise config_lib.ConfigError(f"--out {out}: {present[0]} exists ({len(present)} of the files to write do); "
-                                     "pass --overwrite to replace them")
-    vocabularies = vocab.count(config, specs)
-    vocab.write_dir(out, vocabularies, resolve_files(config, "train_files"))
-    return vocabularies
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from absl import logging
 
     from pfd_tf._keras import tf
+    from pfd_tf.data import vocab
     from pfd_tf.data.files import DataError
 
     logging.set_verbosity(logging.WARNING)
     tf.get_logger().setLevel("WARNING")
     try:
-        vocabularies = write_vocabularies(FLAGS.config, FLAGS.out, FLAGS.set, FLAGS.overwrite)
+        vocabularies = vocab.write_vocabularies(FLAGS.config, FLAGS.out, FLAGS.set, FLAGS.overwrite)
     except (config_lib.ConfigError, DataError) as err:
         print(f"pfd-vocab: error: {err}", file=sys.stderr)
         return 2

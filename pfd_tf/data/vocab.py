@@ -291,3 +291,23 @@ def resolve(config: Config, model_dir: str) -> Config:
         if not os.path.exists(copy):
             raise ConfigError(f"{copy}: missing; feature {spec.name!r} needs the vocabulary its run trained with")
     return with_vocabularies(config, model_dir)
+
+
+def write_vocabularies(config_path: str, out: str, overrides=(), overwrite: bool = False) -> dict:
+    """What `pfd-vocab` does: counts the `min_count` features' vocabularies of the config at `config_path` and
+    writes them into `out`; returns {feature: Vocabulary}.  Raises ConfigError (files already there, no
+    feature to count) or DataError, before anything is written."""
+    from pfd_tf import config as config_module
+
+    config = config_module.load(config_path, overrides)
+    specs = [spec for spec in config.features if spec.min_count]
+    if not specs:
+        raise config_module.ConfigError(f"{config_path}: no feature has min_count: nothing to count")
+    targets = [os.path.join(out, f"{spec.name}.txt") for spec in specs] + [os.path.join(out, INDEX)]
+    present = [path for path in targets if os.path.exists(path)]
+    if present and not overwrite:
+        raise config_module.ConfigError(f"--out {out}: {present[0]} exists ({len(present)} of the files to write do); "
+                                     "pass --overwrite to replace them")
+    vocabularies = count(config, specs)
+    write_dir(out, vocabularies, resolve_files(config, "train_files"))
+    return vocabularies
