@@ -38,7 +38,7 @@ from pfd_tf.config import (Architecture, Config, Ensemble, FeatureKind, FeatureS
 from pfd_tf.distill.ensemble import AverageEnsemble, GatingEnsemble
 from pfd_tf.distill.terms import Hint
 from pfd_tf.features import vocabulary_size
-from pfd_tf.models.distiller import Distiller
+from pfd_tf.models.distiller import Distiller, teacher_attribute
 from pfd_tf.models.embedding import FeatureEmbedding, build_tables
 from pfd_tf.models.ranker import Ranker
 from pfd_tf.models.sequence import BehaviourSequenceEncoder, SequenceEmbedding
@@ -150,11 +150,6 @@ def _student_tables(config: Config) -> tuple[dict, dict]:
     return shareable, {**shareable, **own}
 
 
-def teacher_network_name(name: str) -> str:
-    """The Keras name of teacher `name` (the preset's one teacher is `teacher`, as before)."""
-    return "teacher" if name == "teacher" else f"teacher_{name}"
-
-
 def build_student(config: Config, tables: Mapping | None = None, behaviour=None, linear=None):
     """The student alone: what training shares and what export rebuilds unsharded."""
     if tables is None:
@@ -169,7 +164,7 @@ def build_student(config: Config, tables: Mapping | None = None, behaviour=None,
 
 def build_teacher(config: Config, teacher: TeacherConfig, tables: Mapping, behaviour, linear):
     features = config.view_features(teacher.features)
-    name = teacher_network_name(teacher.name)
+    name = teacher_attribute(teacher.name)
     attention = _target_attention(config, features, tables, name) if teacher.model is ZooModel.DNN else []
     tower = teacher.tower or config.model.teacher_tower
     return _network(config, teacher, features, tables, linear, behaviour, tower, name, attention)
@@ -181,14 +176,14 @@ def _teacher(config: Config, teacher: TeacherConfig, pool: _TablePool, linear: _
     features = config.view_features(teacher.features)
     own = teacher.checkpoint or config.model.sharing is Sharing.INDEPENDENT
     if own:
-        name = teacher_network_name(teacher.name)
+        name = teacher_attribute(teacher.name)
         tables = build_tables(features, prefix=f"{name}_embedding")
         linear = _TablePool(f"{name}_linear", linear=True)
     else:
         tables = pool(features)
     shares_behaviour = not own and all(n in shareable for n in _behaviour_names(config))
     behaviour = student_behaviour if shares_behaviour else _behaviour(
-        config, tables, f"{teacher_network_name(teacher.name)}_behaviour")
+        config, tables, f"{teacher_attribute(teacher.name)}_behaviour")
     return build_teacher(config, teacher, tables, behaviour, linear)
 
 
