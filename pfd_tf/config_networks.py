@@ -1,4 +1,4 @@
-"""Checks of the config's networks (the `teachers:` list, `student:`), the distillation terms between them,
+"""Checks of the config's networks (the `teachers:` and `students:` lists), the distillation terms between them,
 and early stopping.
 
 Part of `pfd_tf.config` (called by `config_checks.validate`); each error
@@ -57,6 +57,40 @@ def validate_networks(config: Config) -> None:
     if distill.hint_teacher and distill.hint_teacher not in {t.name for t in specs}:
         names = ", ".join(t.name for t in specs) or "none"
         raise ConfigError(f"distill.hint_teacher: no teacher {distill.hint_teacher!r} (teachers: {names})")
+    if distill.hint_weight:
+        _validate_hint_layers(config)
+
+
+# The hidden outputs of each network (`NetworkOutput.hidden`) besides its DNN part's `deep_0`..`deep_{n-1}`;
+# `tests/test_zoo_networks.py` holds every network of the zoo to this table.
+HIDDEN = {
+    ZooModel.LR: ("final",), ZooModel.FM: ("fm", "final"), ZooModel.DNN: ("final",),
+    ZooModel.WIDE_DEEP: ("final",), ZooModel.DEEPFM: ("fm", "final"), ZooModel.DCN: ("cross", "final"),
+    ZooModel.DCN_V2: ("cross", "final"), ZooModel.XDEEPFM: ("cin", "final"),
+    ZooModel.AUTOINT: ("attention", "final"), ZooModel.FIBINET: ("senet", "bilinear", "final"),
+    ZooModel.TWO_TOWER: ("user", "item", "final"),
+}
+_NO_DNN_PART = frozenset({ZooModel.LR, ZooModel.FM, ZooModel.TWO_TOWER})
+
+
+def hidden_names(model: ZooModel, tower: tuple[int, ...]) -> tuple[str, ...]:
+    """The names a hint may attach to (Eq. (9) of Zhu et al. 2020) on network `model` whose DNN part is `tower`."""
+    deep = () if model in _NO_DNN_PART else tuple(f"deep_{i}" for i in range(len(tower)))
+    return deep + HIDDEN[model]
+
+
+def _validate_hint_layers(config: Config) -> None:
+    """Both ends of the hint must be hidden outputs the two networks have, named before anything trains."""
+    distill, specs = config.distill, config.teacher_specs
+    teacher = next((t for t in specs if t.name == distill.hint_teacher), specs[0])
+    student_model = ZooModel.TWO_TOWER if config.model.architecture is Architecture.TWO_TOWER else config.student.model
+    ends = [("hint_teacher_layer", distill.hint_teacher_layer, f"teacher {teacher.name!r} ({teacher.model.value})",
+             hidden_names(teacher.model, teacher.tower or config.model.teacher_tower)),
+            ("hint_student_layer", distill.hint_student_layer, f"the student ({student_model.value})",
+             hidden_names(student_model, config.student.tower or config.model.student_tower))]
+    for key, layer, who, names in ends:
+        if layer not in names:
+            raise ConfigError(f"distill.{key}: {who} has no hidden output {layer!r} (it has: {', '.join(names)})")
 
 
 def validate_early_stopping(config: Config) -> None:

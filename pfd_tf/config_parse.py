@@ -118,7 +118,7 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
     """Builds and validates a Config from a parsed YAML mapping."""
     if not isinstance(raw, Mapping):
         raise ConfigError("config: expected a mapping at the top level")
-    known = {"data", "features", "model", "distill", "train", "cluster", "teachers", "student"}
+    known = {"data", "features", "model", "distill", "train", "cluster", "teachers", "students", "student"}
     for name in raw:
         if name not in known:
             raise ConfigError(f"{name}: unknown section (known: {', '.join(sorted(known))})")
@@ -145,7 +145,7 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
         train=_build(TrainConfig, raw.get("train"), "train"),
         cluster=_build(ClusterConfig, raw.get("cluster"), "cluster"),
         teachers=teachers,
-        student=_build(NetworkConfig, raw.get("student"), "student"),
+        students=_students(raw),
         base_dir=base_dir,
     )
     if not config.train.steps and not config.train.epochs:
@@ -165,6 +165,20 @@ def _teachers(raw: Mapping[str, Any]) -> tuple[TeacherConfig, ...]:
     if mode not in (None, Mode.TEACHERS.value):
         raise ConfigError(f"distill.mode: {mode!r} describes its own teacher; with a teachers: list leave it out")
     return tuple(_build(TeacherConfig, item, f"teachers[{i}]") for i, item in enumerate(items))
+
+
+def _students(raw: Mapping[str, Any]) -> tuple[NetworkConfig, ...]:
+    """The `students:` list, typed, or its shorthand `student:` (the one student)."""
+    if "student" in raw and "students" in raw:
+        raise ConfigError("student: shorthand for the first of students:; give one of the two")
+    if "students" not in raw:
+        return (_build(NetworkConfig, raw.get("student"), "student"),)
+    items = raw["students"]
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)) or not items:
+        raise ConfigError(f"students: expected a list of one student, got {items!r}")
+    if len(items) > 1:
+        raise ConfigError(f"students[1]: one student for now (the served one); got {len(items)}")
+    return tuple(_build(NetworkConfig, item, f"students[{i}]") for i, item in enumerate(items))
 
 
 # --------------------------------------------------------------------------
@@ -194,7 +208,7 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
     `train.warmup_steps` or `distill.swap_step` replaces the file's
     `train.epochs`, `train.warmup_fraction` or `distill.swap_fraction`
     (`PARTNERS`), and the other way round; likewise `teachers` and
-    `distill.mode`.
+    `distill.mode`.  `student.x` is `students.0.x` where the config lists `students:`.
     """
     out = yaml.safe_load(yaml.safe_dump(dict(raw)))
     _drop_replaced_partners(out, overrides)
@@ -202,6 +216,7 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key=value")
         dotted, text = item.split("=", 1)
+        dotted = _student_shorthand(out, dotted.strip())
         try:
             value = yaml.safe_load(text) if text else ""
         except yaml.YAMLError as err:
@@ -248,6 +263,16 @@ def _drop_replaced_partners(raw: dict, overrides: Sequence[str]) -> None:
             section, name = partner.split(".")
             if isinstance(raw.get(section), dict):
                 raw[section].pop(name, None)
+
+
+def _student_shorthand(raw: dict, dotted: str) -> str:
+    """`student.x` addresses `students.0.x` in a config that lists its students (as a saved one does), and
+    `students.0.x` a config that has the shorthand `student:` or neither (then listed)."""
+    if isinstance(raw.get("students"), list) and (dotted == "student" or dotted.startswith("student.")):
+        return "students.0" + dotted[len("student"):]
+    if dotted.startswith("students.") and "students" not in raw:
+        raw["students"] = [raw.pop("student", None) or {}]
+    return dotted
 
 
 def _list_index(node: list, part: str, where: str) -> int:

@@ -234,7 +234,9 @@ class Config:
     # The teachers, each a network of the zoo; empty: the one teacher `distill.mode` describes
     # (`teacher_specs`).  Given: distill.mode is `teachers`.
     teachers: tuple[TeacherConfig, ...] = ()
-    student: NetworkConfig = NetworkConfig()
+    # The students, each a network of the zoo (one for now: the served student, named `student`);
+    # `student:` in YAML and --set is shorthand for the first.
+    students: tuple[NetworkConfig, ...] = (NetworkConfig(),)
     base_dir: str = ""  # directory relative data paths are resolved against
 
     # --- derived views -------------------------------------------------
@@ -243,6 +245,11 @@ class Config:
             if spec.name == name:
                 return spec
         raise KeyError(name)
+
+    @property
+    def student(self) -> NetworkConfig:
+        """The served student's network (`students[0]`)."""
+        return self.students[0]
 
     @property
     def regular_features(self) -> tuple[FeatureSpec, ...]:

@@ -54,13 +54,14 @@ class RunDirError(ValueError):
 
 def flatten(raw: Any, prefix: str = "") -> dict[str, Any]:
     """`{"train": {"steps": 3}}` -> `{"train.steps": 3}`; features and teachers by name: `features.price.dim`,
-    `teachers.fm.checkpoint` (and `features`, `teachers`: their names in order)."""
+    `teachers.fm.checkpoint`, students by index: `students.0.model` (and `features`, `teachers`, `students`:
+    their names or indices in order)."""
     if isinstance(raw, Mapping):
         out = {}
         for key, value in raw.items():
             out.update(flatten(value, f"{prefix}{key}."))
         return out
-    if prefix in ("features.", "teachers.") and isinstance(raw, list):
+    if prefix in ("features.", "teachers.", "students.") and isinstance(raw, list):
         out = {prefix[:-1]: [spec.get("name", i) for i, spec in enumerate(raw)]}  # which, in which order
         for i, spec in enumerate(raw):
             out.update(flatten(spec, f"{prefix}{spec.get('name', i)}."))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
-from pfd_tf._keras import tf
+from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import ZooModel
 from pfd_tf.distill import routing
@@ -121,3 +121,54 @@ def test_a_frozen_teacher_never_moves_its_statistics_included(model, frozen_chec
     for b, v in zip(before, frozen.variables):
         np.testing.assert_array_equal(b, v.numpy(), err_msg=v.name)
     assert any(not np.array_equal(b, v.numpy()) for b, v in zip(co_before, co))  # the co-trained one did train
+
+
+def test_a_second_student_has_its_own_losses_and_never_moves_the_served_one(tmp_path):
+    """Students are a mapping too: an FM student `small` beside the served DNN student, a LUPI teacher (privileged
+    features only).  The two students share the regular tables (`students_shared`); each student's losses move its
+    own variables and the tables, never the other student's own variables, never the teacher."""
+    from pfd_tf.models.distiller import Distiller
+    from pfd_tf.models.zoo import build_linear_tables, build_network
+
+    raw = _raw("dnn")
+    raw.pop("teachers")
+    raw["distill"] = {"mode": "lupi", "lambda": 0.5}
+    config = config_lib.from_dict(raw)
+    built = build_distiller(config)
+    regular = config.student_features
+    small = build_network(config_lib.NetworkConfig(model=ZooModel.FM), config.model, regular, built.student.tables,
+                          build_linear_tables(regular), (), "student_small")
+    distiller = Distiller(students={"student": built.student, "small": small}, teachers=built.teachers,
+                          lambda_=0.5, embedding_l2=0.01)
+    distiller.compile(optimizer=keras.optimizers.Adagrad(0.1))
+    ids, labels = _batch()
+    with tf.GradientTape(persistent=True) as tape:
+        out = distiller.compute_losses(ids, labels, training=True)
+    groups, allowed = distiller.variable_groups(), distiller.loss_groups()
+    small_group = routing.student_group("small")
+    assert set(groups) == {routing.STUDENT, small_group, routing.STUDENTS_SHARED, routing.teacher_group("teacher")}
+    assert set(allowed) == {"loss_student", "loss_small", "loss_distill", "loss_distill_small", "loss_teacher"}
+    must_move = {"loss_student": {routing.STUDENT, routing.STUDENTS_SHARED},
+                 "loss_small": {small_group, routing.STUDENTS_SHARED},
+                 "loss_distill": {routing.STUDENT, routing.STUDENTS_SHARED},
+                 "loss_distill_small": {small_group, routing.STUDENTS_SHARED},
+                 "loss_teacher": {routing.teacher_group("teacher")}}
+    for loss, may in allowed.items():
+        moved = {group for group, variables in groups.items() if _moved(tape, out[loss], variables)}
+        assert moved == must_move[loss], (loss, moved)
+        assert moved <= may
+    # The total loss is both students' Eq. (5) plus the teacher's, plus L2.
+    lam = 0.5
+    total = sum((1 - lam) * out[f"loss_{s}"] + lam * out[key] for s, key in
+                (("student", "loss_distill"), ("small", "loss_distill_small")))
+    np.testing.assert_allclose(float(out["loss"]), float(total + out["loss_teacher"] + out["loss_l2"]), rtol=1e-6)
+
+    dataset = tf.data.Dataset.from_tensors(_batch(1)).repeat(3)
+    logs = distiller.fit(dataset, epochs=1, steps_per_epoch=3, verbose=0).history
+    assert {"small_auc", "loss_small", "loss_distill_small", "student_auc"} <= set(logs)
+    saved = {name for name, _ in tf.train.list_variables(tf.train.Checkpoint(model=distiller).write(
+        str(tmp_path / "ckpt")))}
+    assert any(n.startswith("model/student_small/") for n in saved)
+    assert any(n.startswith("model/student/") for n in saved)
+    with pytest.raises(ValueError, match="the first student is the served one"):
+        Distiller(students={"small": small, "student": built.student})

@@ -11,12 +11,13 @@ import os
 
 import numpy as np
 import pytest
+import yaml
 
 import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 from pfd_tf._keras import tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import ConfigError, FeatureView, Mode, ZooModel
-from pfd_tf.models.build import build_distiller
+from pfd_tf.models.build import build_distiller, dummy_ids
 from conftest import write_tiny_world
 
 FEATURES = [
@@ -101,6 +102,33 @@ def test_bad_teachers_are_refused_by_key(teachers, sections, error):
         config_lib.from_dict(_raw(teachers, **sections))
 
 
+def test_students_are_a_list_whose_shorthand_is_student(tmp_path):
+    listed = _raw()
+    listed["students"] = [{"model": "fm"}]
+    config = config_lib.from_dict(listed)
+    assert config.students == (config_lib.NetworkConfig(model=ZooModel.FM),) and config.student is config.students[0]
+    shorthand = _raw(student={"model": "fm"})
+    assert config_lib.from_dict(shorthand) == config
+    assert config_lib.from_dict(config.to_dict()) == config and "students" in config.to_dict()
+    # --set student.x reaches students[0] whichever way the file spells it (a saved config lists them).
+    for raw in (listed, shorthand, config.to_dict(), _raw()):
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        assert config_lib.load(str(path), ["student.model=deepfm"]).student.model is ZooModel.DEEPFM
+        assert config_lib.load(str(path), ["students.0.model=lr"]).student.model is ZooModel.LR
+    for students, error in [([{}, {"model": "fm"}], r"students\[1\]: one student for now"),
+                            ([], r"students: expected a list of one student"),
+                            ([{"model": "fmm"}], r"students\[0\]\.model: unknown value 'fmm'")]:
+        raw = _raw()
+        raw["students"] = students
+        with pytest.raises(ConfigError, match=error):
+            config_lib.from_dict(raw)
+    both = _raw(student={"model": "fm"})
+    both["students"] = [{"model": "fm"}]
+    with pytest.raises(ConfigError, match=r"student: shorthand for the first of students:; give one"):
+        config_lib.from_dict(both)
+
+
 def test_a_model_that_crosses_fields_needs_one_embedding_size():
     raw = _raw([{"name": "fm", "model": "fm", "features": "regular"}])
     raw["features"][1]["dim"] = 3
@@ -167,10 +195,34 @@ def test_the_hint_is_the_squared_distance_after_a_learned_map():
     assert float(out["loss"]) == pytest.approx(loss, rel=1e-5)
 
 
-def test_hint_names_a_missing_hidden_output():
-    config = config_lib.from_dict(_raw(distill={"mode": "pfd", "hint_weight": 0.3, "hint_teacher_layer": "deep_7"}))
-    with pytest.raises(ValueError, match=r"teacher 'teacher' has no hidden output 'deep_7' \(it has: deep_0, final\)"):
-        build_distiller(config)
+@pytest.mark.parametrize("distill, teachers, message", [
+    ({"mode": "pfd", "hint_teacher_layer": "deep_7"}, None,
+     r"distill.hint_teacher_layer: teacher 'teacher' \(dnn\) has no hidden output 'deep_7' \(it has: deep_0, final\)"),
+    ({"hint_teacher": "cross", "hint_teacher_layer": "cin"}, [{"name": "fm", "model": "fm"},
+                                                               {"name": "cross", "model": "dcn_v2"}],
+     r"distill.hint_teacher_layer: teacher 'cross' \(dcn_v2\) has no hidden output 'cin' "
+     r"\(it has: deep_0, cross, final\)"),
+    ({"mode": "md", "hint_student_layer": "deep_2"}, None,
+     r"distill.hint_student_layer: the student \(dnn\) has no hidden output 'deep_2' \(it has: deep_0, deep_1, final\)"),
+])
+def test_a_hint_layer_the_network_lacks_is_refused_when_the_config_loads(distill, teachers, message):
+    with pytest.raises(ConfigError, match=message):
+        config_lib.from_dict(_raw(teachers, distill={"hint_weight": 0.3, **distill}))
+
+
+def test_dnn_and_two_tower_hidden_outputs_are_the_names_the_config_checks(tiny_config_path):
+    """The zoo's networks are held to `hidden_names` in test_zoo_networks; here the two built outside it."""
+    from pfd_tf.config_networks import hidden_names
+
+    model = build_distiller(config_lib.from_dict(_raw(distill={"mode": "pfd"})))
+    ids, _ = _batch()
+    assert sorted(model.teacher.forward(ids).hidden) == sorted(hidden_names(ZooModel.DNN, (6,)))
+    assert sorted(model.student.forward(ids).hidden) == sorted(hidden_names(ZooModel.DNN, (8, 4)))
+    two_tower = ["model.architecture=two_tower", "model.user_tower=[8,4]", "model.item_tower=[8,4]"]
+    config = config_lib.load(tiny_config_path, two_tower)
+    model = build_distiller(config)
+    ids = dummy_ids(config.features)
+    assert sorted(model.student.forward(ids).hidden) == sorted(hidden_names(ZooModel.TWO_TOWER, ()))
 
 
 # --- the pre-train scheme, for real -----------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 from pfd_tf._keras import keras, tf
 from pfd_tf.config import FeatureKind, FeatureSpec, ModelConfig, NetworkConfig, NumericEncoding, Normalization, ZooModel
+from pfd_tf.config_networks import hidden_names
 from pfd_tf.models.build import dummy_ids
 from pfd_tf.models.embedding import build_tables
 from pfd_tf.models.feature_bank import FeatureBank
@@ -150,6 +151,7 @@ def test_final_is_the_input_of_the_logit_layer_and_the_other_summands_add_to_it(
 @pytest.mark.parametrize("kind", ZOO)
 def test_an_empty_tower_leaves_the_interaction_part_or_the_fields_as_final(kind):
     out = _hand_network(kind, tower=(), **SMALL).forward(IDS)
+    assert sorted(out.hidden) == sorted(hidden_names(kind, ()))
     assert not any(name.startswith("deep_") for name in out.hidden)
     if kind in (ZooModel.DCN, ZooModel.DCN_V2):
         assert out.hidden["final"] is out.hidden["cross"]
@@ -206,11 +208,10 @@ def test_every_model_builds_names_its_hidden_outputs_and_learns(kind):
     assert "final" in out.hidden
     for name, value in out.hidden.items():
         assert value.shape.rank == 2 and value.shape[0] == 64, name
+    # What the config checks a hint's layer names against (pfd_tf.config_networks.hidden_names), exactly.
+    assert sorted(out.hidden) == sorted(hidden_names(kind, (8, 4)))
     deep = sorted(n for n in out.hidden if n.startswith("deep_"))
     assert deep == ([] if kind in (ZooModel.LR, ZooModel.FM) else ["deep_0", "deep_1"])
-    model_specific = {ZooModel.FM: "fm", ZooModel.DEEPFM: "fm", ZooModel.DCN: "cross", ZooModel.DCN_V2: "cross",
-                      ZooModel.XDEEPFM: "cin", ZooModel.AUTOINT: "attention", ZooModel.FIBINET: "bilinear"}
-    assert model_specific.get(kind, "final") in out.hidden
 
     # Every trainable variable gets a gradient (LR's label loss never reads the embedding tables).
     with tf.GradientTape() as tape:

@@ -3,9 +3,11 @@
 Every trainable variable of a distiller falls in exactly one group, by which
 networks read it:
 
-- `student`: read by the student only (its tower, its private tables);
-- `shared`: read by the student and at least one co-trained teacher (the
+- `student`: read by the (served) student only (its tower, its private
+  tables); `student/<name>`: read by that other student only;
+- `shared`: read by a student and at least one co-trained teacher (the
   tables of Share&Sync, Section 4 of the PFD paper);
+- `students_shared`: read by several students but no teacher;
 - `teacher/<name>`: read by that teacher only;
 - `teachers_shared`: read by several teachers but not the student;
 - `hint`: a hint term's regression matrix W (Eq. (9) of Zhu et al. 2020);
@@ -29,6 +31,7 @@ from pfd_tf.models.network import NetworkOutput
 
 STUDENT = "student"
 SHARED = "shared"
+STUDENTS_SHARED = "students_shared"
 TEACHERS_SHARED = "teachers_shared"
 HINT = "hint"
 GATE = "gate"
@@ -38,16 +41,22 @@ def teacher_group(name: str) -> str:
     return f"teacher/{name}"
 
 
+def student_group(name: str) -> str:
+    """`student` for the served student (named `student`), `student/<name>` for any other."""
+    return STUDENT if name == STUDENT else f"student/{name}"
+
+
 def detach(output: NetworkOutput) -> NetworkOutput:
     """A teacher's output as the student's terms see it: no gradient flows back through it."""
     return NetworkOutput(tf.stop_gradient(output.logits),
                          {name: tf.stop_gradient(value) for name, value in output.hidden.items()})
 
 
-def variable_groups(student, teachers: Mapping[str, object], hint_layers=(), gate=None) -> dict[str, list]:
+def variable_groups(students: Mapping[str, object], teachers: Mapping[str, object], hint_layers=(),
+                    gate=None) -> dict[str, list]:
     """Group name -> the trainable variables in it (each variable in exactly one group).
 
-    `teachers`: name -> network; only trainable (co-trained) teachers' variables count.
+    `students`, `teachers`: name -> network; only trainable networks' variables count.
     """
     owners: dict = {}
     variables: dict = {}
@@ -57,7 +66,8 @@ def variable_groups(student, teachers: Mapping[str, object], hint_layers=(), gat
             owners.setdefault(variable.ref(), set()).add(owner)
             variables[variable.ref()] = variable
 
-    own(STUDENT, student.trainable_variables)
+    for name, student in students.items():
+        own(student_group(name), student.trainable_variables)
     for name, teacher in teachers.items():
         own(teacher_group(name), teacher.trainable_variables)
     for layer in hint_layers:
@@ -65,11 +75,15 @@ def variable_groups(student, teachers: Mapping[str, object], hint_layers=(), gat
     if gate is not None:
         own(GATE, gate.trainable_variables)
     groups: dict[str, list] = {}
+    student_groups = {student_group(name) for name in students}
     for ref, who in owners.items():
+        read_by_students = who & student_groups
         if len(who) == 1:
             group = next(iter(who))
-        elif STUDENT in who:
+        elif read_by_students and any(owner.startswith("teacher/") for owner in who):
             group = SHARED
+        elif read_by_students:
+            group = STUDENTS_SHARED
         else:
             group = TEACHERS_SHARED
         groups.setdefault(group, []).append(variables[ref])
@@ -81,4 +95,10 @@ def teacher_loss_groups(name: str) -> frozenset[str]:
     return frozenset({teacher_group(name), SHARED, TEACHERS_SHARED})
 
 
-STUDENT_LOSS_GROUPS = frozenset({STUDENT, SHARED})
+def student_loss_groups(name: str) -> frozenset[str]:
+    """What a student's own loss and its distillation terms (Eq. (7)) may move: never a teacher, nor another
+    student's own variables."""
+    return frozenset({student_group(name), SHARED, STUDENTS_SHARED})
+
+
+STUDENT_LOSS_GROUPS = student_loss_groups(STUDENT)

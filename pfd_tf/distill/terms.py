@@ -3,8 +3,10 @@
 The student's loss is gamma * L_CE(y, y_S) + sum over terms of weight * L_KD
 (in the PFD paper's notation, Eq. (5): (1 - lambda) L_s + lambda L_d).  Each
 term sees the teachers' outputs detached (`pfd_tf.distill.routing.detach`)
-and declares the variable groups it may move (`groups`), which
-`tests/test_routing.py` holds it to.
+and declares the variable groups it may move (`groups(student)`, for the
+student it trains), which `tests/test_routing.py` holds it to.  A term's loss
+key is `key` for the served student and `<key>_<name>` for another
+(`key_for`).
 """
 from __future__ import annotations
 
@@ -23,10 +25,15 @@ class SoftLabel:
     """
 
     key = "loss_distill"
-    groups = routing.STUDENT_LOSS_GROUPS
 
     def __init__(self, temperature: float = 1.0):
         self.temperature = float(temperature)
+
+    def groups(self, student: str = routing.STUDENT) -> frozenset[str]:
+        return routing.student_loss_groups(student)
+
+    def key_for(self, student: str) -> str:
+        return key_for(self.key, student)
 
     def __call__(self, student: NetworkOutput, soft_logits: tf.Tensor, teachers: Mapping[str, NetworkOutput]):
         return distillation_loss(soft_logits, student.logits, self.temperature)
@@ -41,12 +48,13 @@ class Hint(keras.layers.Layer):
     """
 
     key = "loss_hint"
-    groups = routing.STUDENT_LOSS_GROUPS | {routing.HINT}
 
     def __init__(self, teacher: str, teacher_layer: str = "final", student_layer: str = "final",
-                 width: int | None = None, **kwargs):
+                 width: int | None = None, student: str = routing.STUDENT, **kwargs):
+        """A hint from teacher `teacher`'s hidden output `teacher_layer` to student `student`'s `student_layer`."""
         super().__init__(**kwargs)
         self.teacher, self.teacher_layer, self.student_layer = teacher, teacher_layer, student_layer
+        self.student = student
         self.projection = keras.layers.Dense(width, use_bias=False, name="w") if width else None
 
     def call(self, student: NetworkOutput, soft_logits, teachers: Mapping[str, NetworkOutput]):
@@ -55,6 +63,18 @@ class Hint(keras.layers.Layer):
         if self.projection is None:
             self.projection = keras.layers.Dense(int(v_s.shape[-1]), use_bias=False, name="w")
         return tf.reduce_mean(tf.reduce_sum(tf.square(self.projection(v_t) - v_s), axis=-1))
+
+
+    def groups(self, student: str = routing.STUDENT) -> frozenset[str]:
+        return routing.student_loss_groups(student) | {routing.HINT}
+
+    def key_for(self, student: str) -> str:
+        return key_for(self.key, student)
+
+
+def key_for(key: str, student: str) -> str:
+    """A term's loss key for `student`: `key` for the served student, `<key>_<student>` for another."""
+    return key if student == routing.STUDENT else f"{key}_{student}"
 
 
 def _hidden(output: NetworkOutput, layer: str, who: str) -> tf.Tensor:

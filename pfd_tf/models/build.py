@@ -38,7 +38,7 @@ from pfd_tf.config import (Architecture, Config, Ensemble, FeatureKind, FeatureS
 from pfd_tf.distill.ensemble import AverageEnsemble, GatingEnsemble
 from pfd_tf.distill.terms import Hint
 from pfd_tf.features import vocabulary_size
-from pfd_tf.models.distiller import Distiller, teacher_attribute
+from pfd_tf.models.distiller import SERVED, Distiller, teacher_attribute
 from pfd_tf.models.embedding import FeatureEmbedding, build_tables
 from pfd_tf.models.ranker import Ranker
 from pfd_tf.models.sequence import BehaviourSequenceEncoder, SequenceEmbedding
@@ -203,7 +203,7 @@ def build_distiller(config: Config) -> Distiller:
         hint = Hint(distill.hint_teacher or next(iter(teachers)), distill.hint_teacher_layer,
                     distill.hint_student_layer, name="hint")
     distiller = Distiller(
-        build_student(config, student_tables, student_behaviour, linear),
+        students={SERVED: build_student(config, student_tables, student_behaviour, linear)},
         teachers=teachers,
         lambda_=distill.lambda_,
         swap_step=distill.swap_step,
@@ -217,9 +217,8 @@ def build_distiller(config: Config) -> Distiller:
         hint_weight=distill.hint_weight,
         name="distiller",
     )
-    build_weights(distiller.student, config)
-    for teacher in teachers.values():
-        build_weights(teacher, config)
+    for network in [*distiller.students.values(), *teachers.values()]:
+        build_weights(network, config)
     if hint is not None and distiller.train_student:  # W's shape is known once both hidden outputs are
         distiller.compute_losses(dummy_ids(config.features), tf.zeros([2]), training=False)
     return distiller

@@ -37,6 +37,13 @@ terms are objects (`pfd_tf.distill.terms`) that see the teachers' outputs
 through `pfd_tf.distill.routing.detach`.  `loss_groups` says which variable
 groups each loss may move (`pfd_tf.distill.routing`).
 
+Students are a mapping too (`students`, name -> network; one, named
+`student`, unless given).  The first is the served one and must be named
+`student` (`model/student` in checkpoints, what `call` returns); another
+student `<name>` sits at `model/student_<name>`, has its own L_CE and soft
+label (keys `<name>_logits`, `loss_<name>`, `loss_distill_<name>`) and never
+moves the served student's own variables, nor they its.
+
 The keys of `compute_losses`, for metrics, evaluation and logs: per teacher
 `<name>_logits` and `loss_<name>` (the one preset teacher is named
 `teacher`: `teacher_logits`, `loss_teacher`), `student_logits`,
@@ -52,12 +59,10 @@ from pfd_tf._keras import keras, tf
 from pfd_tf.distill import routing
 from pfd_tf.distill.terms import Hint, SoftLabel
 from pfd_tf.models.feature_bank import FeatureBank
+from pfd_tf.models.distiller_metrics import metrics_for
 from pfd_tf.models.losses import logloss
 
-# Progress AUCs only (held-out AUCs are exact, pfd_tf.evaluation): few evenly spaced thresholds, so
-# each step's update and read of their accumulators stays cheap next to the embedding lookups.
-AUC_THRESHOLDS = 200
-
+SERVED = "student"  # the name of the student `call` returns, the one exported
 
 
 def teacher_attribute(name: str) -> str:
@@ -66,10 +71,15 @@ def teacher_attribute(name: str) -> str:
     return "teacher" if name == "teacher" else f"teacher_{name}"
 
 
+def student_attribute(name: str) -> str:
+    """Where a student sits: `model/student` for the served one, `model/student_<name>` for another."""
+    return SERVED if name == SERVED else f"student_{name}"
+
+
 class Distiller(keras.Model):
     def __init__(
         self,
-        student,
+        student=None,
         teacher=None,
         lambda_: float = 0.5,
         swap_step: int = 0,
@@ -82,23 +92,34 @@ class Distiller(keras.Model):
         ensemble: keras.layers.Layer | None = None,
         hint: Hint | None = None,
         hint_weight: float = 0.0,
+        students: Mapping | None = None,
         **kwargs,
     ):
-        """`teacher`: one teacher (named `teacher`), or `teachers`: name -> network (not both).
+        """`student`: the one student, or `students`: name -> network, the first named `student` (not both).
+        `teacher`: one teacher (named `teacher`), or `teachers`: name -> network (not both).
         `ensemble`: combines several teachers' logits (`pfd_tf.distill.ensemble`); `hint` (with
-        `hint_weight`): a hint term (`pfd_tf.distill.terms.Hint`)."""
+        `hint_weight`): a hint term (`pfd_tf.distill.terms.Hint`) into the student it names."""
         super().__init__(**kwargs)
         if teacher is not None and teachers:
             raise ValueError("pass teacher or teachers, not both")
+        if student is not None and students:
+            raise ValueError("pass student or students, not both")
         teachers = dict(teachers or ({"teacher": teacher} if teacher is not None else {}))
+        students = dict(students or ({SERVED: student} if student is not None else {}))
+        if next(iter(students), None) != SERVED:
+            raise ValueError(f"the first student is the served one and is named {SERVED!r}; got {list(students)}")
+        if set(students) & set(teachers):
+            raise ValueError(f"a student and a teacher share a name: {sorted(set(students) & set(teachers))}")
         if not train_student and not teachers:
             raise ValueError("train_student=False needs a teacher to train")
         if len(teachers) > 1 and ensemble is None:
             raise ValueError("several teachers need an ensemble to combine them")
-        # The student first: the optimizer's slots are checkpointed by position in `trainable_variables`, and
+        # The students first: the optimizer's slots are checkpointed by position in `trainable_variables`, and
         # an evaluation model (no teacher frozen) must find the student's where a run that froze its teacher
         # put them.
-        self.student = student
+        self.student_names = tuple(students)
+        for name, network in students.items():
+            setattr(self, student_attribute(name), network)
         self.teacher_names = tuple(teachers)
         for name, network in teachers.items():
             setattr(self, teacher_attribute(name), network)
@@ -113,14 +134,17 @@ class Distiller(keras.Model):
         self.soft_label = SoftLabel(temperature)
         self.hint = hint if hint_weight else None
         self.hint_weight = float(hint_weight) if hint is not None else 0.0
+        if self.hint is not None and self.hint.student not in students:
+            raise ValueError(f"the hint trains student {self.hint.student!r}; the students are {list(students)}")
         if not train_student:
-            # The student is frozen, but not what a teacher shares with it (its tables, a behaviour encoder):
+            # The students are frozen, but not what a teacher shares with them (tables, a behaviour encoder):
             # teachers pre-trained together on shared tables (Share&Sync) must move them.
-            student.trainable = False
             shared = {id(layer) for teacher in teachers.values() for layer in teacher.submodules}
-            for layer in student.submodules:
-                if id(layer) in shared:
-                    layer.trainable = True
+            for network in students.values():
+                network.trainable = False
+                for layer in network.submodules:
+                    if id(layer) in shared:
+                        layer.trainable = True
         # How often the train step has seen each id of `visit_feature` (train.count_visits):
         # which rows a run trained on, in the checkpoint beside the weights.
         self.visit_feature = visit_feature
@@ -130,7 +154,7 @@ class Distiller(keras.Model):
         self.visits = None
         if visit_feature:
             self.visits = tf.Variable(tf.zeros([visit_ids], tf.int32), trainable=False, name="visits")
-        self._metrics = _metrics_for(self)
+        self._metrics = metrics_for(self)
 
     @property
     def metrics(self):
@@ -142,6 +166,10 @@ class Distiller(keras.Model):
         return {name: getattr(self, teacher_attribute(name)) for name in self.teacher_names}
 
     @property
+    def students(self) -> dict:
+        return {name: getattr(self, student_attribute(name)) for name in self.student_names}
+
+    @property
     def teacher_trainable(self) -> bool:
         return any(t.trainable for t in self.teachers.values())
 
@@ -150,7 +178,7 @@ class Distiller(keras.Model):
         return [name for name, teacher in self.teachers.items() if teacher.trainable]
 
     def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None) -> tf.Tensor:
-        """The student's logits: what gets served."""
+        """The served student's logits."""
         return self.student(ids, training=training)
 
     def current_lambda(self) -> tf.Tensor:
@@ -174,20 +202,22 @@ class Distiller(keras.Model):
     def variable_groups(self) -> dict[str, list]:
         """`pfd_tf.distill.routing.variable_groups` of this distiller."""
         hints = [self.hint] if self.hint is not None else []
-        return routing.variable_groups(self.student if self.train_student else _Nothing(), self.teachers, hints,
+        return routing.variable_groups(self.students if self.train_student else {}, self.teachers, hints,
                                        self.ensemble)
 
     def loss_groups(self) -> dict[str, frozenset]:
         """Loss key -> the variable groups it may move (`pfd_tf.distill.routing`); L2 may move any table."""
         groups = {f"loss_{name}": routing.teacher_loss_groups(name) for name in self.co_trained()}
-        if self.train_student:
-            groups["loss_student"] = routing.STUDENT_LOSS_GROUPS
+        if not self.train_student:
+            return groups
+        for name in self.student_names:
+            groups[f"loss_{name}"] = routing.student_loss_groups(name)
             if self.teacher_names:
-                groups[self.soft_label.key] = self.soft_label.groups
-            if self.hint is not None:
-                groups[self.hint.key] = self.hint.groups
-            if self.ensemble is not None and self.ensemble.trainable_variables:
-                groups["loss_gate"] = frozenset({routing.GATE})
+                groups[self.soft_label.key_for(name)] = self.soft_label.groups(name)
+        if self.hint is not None:
+            groups[self.hint.key_for(self.hint.student)] = self.hint.groups(self.hint.student)
+        if self.teacher_names and self.ensemble is not None and self.ensemble.trainable_variables:
+            groups["loss_gate"] = frozenset({routing.GATE})
         return groups
 
     def compute_losses(self, ids, labels, training: bool) -> dict[str, tf.Tensor]:
@@ -210,21 +240,26 @@ class Distiller(keras.Model):
         if not self.train_student:
             out["loss"] = loss
             return self._regularized(out, bank)
-        student = self.student.forward(ids, training=training, bank=bank)
-        out["student_logits"] = student.logits
-        out["loss_student"] = logloss(labels, student.logits)
+        students = {}
+        for name, network in self.students.items():
+            students[name] = network.forward(ids, training=training, bank=bank)
+            out[f"{name}_logits"] = students[name].logits
+            out[f"loss_{name}"] = logloss(labels, students[name].logits)
         if not teachers:
-            out["loss"] = out["loss_student"]
+            out["loss"] = tf.add_n([out[f"loss_{name}"] for name in students])
             return self._regularized(out, bank)
         seen = {name: routing.detach(output) for name, output in teachers.items()}
         soft_logits = self._soft_logits(seen, labels, out)
         lam = self.current_lambda()
         out["lambda"] = lam
-        out["loss_distill"] = self.soft_label(student, soft_logits, seen)
-        loss += (1.0 - lam) * out["loss_student"] + lam * out["loss_distill"]
+        for name, student in students.items():
+            key = self.soft_label.key_for(name)
+            out[key] = self.soft_label(student, soft_logits, seen)
+            loss += (1.0 - lam) * out[f"loss_{name}"] + lam * out[key]
         if self.hint is not None:
-            out["loss_hint"] = self.hint(student, soft_logits, seen)
-            loss += tf.where(self._swapped(), self.hint_weight, 0.0) * out["loss_hint"]
+            key = self.hint.key_for(self.hint.student)
+            out[key] = self.hint(students[self.hint.student], soft_logits, seen)
+            loss += tf.where(self._swapped(), self.hint_weight, 0.0) * out[key]
         out["loss"] = loss + out.get("loss_gate", 0.0)
         return self._regularized(out, bank)
 
@@ -287,41 +322,3 @@ class Distiller(keras.Model):
             else:
                 metric.update_state(out[key])
         return {metric.name: metric.result() for metric in self.metrics}
-
-
-class _Nothing:
-    trainable_variables = ()
-
-
-def _metrics_for(model: Distiller) -> list[tuple[str, keras.metrics.Metric, bool]]:
-    """(key of `compute_losses`, metric, whether it reads the labels) for each progress metric.
-
-    Names as Keras logs them: `loss`, `loss_student`, `student_auc`, `student_logloss`, per teacher
-    `loss_<name>`, `<name>_auc`, `<name>_logloss`; `loss_distill`, `loss_hint`, `lambda`, `loss_l2`;
-    with several teachers `ensemble_auc`, `ensemble_logloss`, `loss_gate`, `alpha_<name>`.
-    """
-    mean = keras.metrics.Mean
-
-    def scored(who):
-        key = f"{who}_logits"
-        return [(f"loss_{who}", mean(name=f"loss_{who}"), False),
-                (key, keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name=f"{who}_auc"), True),
-                (key, keras.metrics.BinaryCrossentropy(from_logits=True, name=f"{who}_logloss"), True)]
-
-    metrics = [("loss", mean(name="loss"), False)]
-    if model.train_student:
-        metrics += scored("student")
-    for name in model.teacher_names:
-        metrics += scored(name)
-    if model.embedding_l2:
-        metrics.append(("loss_l2", mean(name="loss_l2"), False))
-    if model.teacher_names and model.train_student:
-        metrics += [("loss_distill", mean(name="loss_distill"), False), ("lambda", mean(name="lambda"), False)]
-        if model.hint is not None:
-            metrics.append(("loss_hint", mean(name="loss_hint"), False))
-        if model.ensemble is not None:
-            metrics += scored("ensemble")[1:]
-            if model.ensemble.trainable_variables:
-                metrics.append(("loss_gate", mean(name="loss_gate"), False))
-            metrics += [(f"alpha_{name}", mean(name=f"alpha_{name}"), False) for name in model.teacher_names]
-    return metrics

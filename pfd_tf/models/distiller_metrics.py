@@ -1,0 +1,52 @@
+"""The distiller's progress metrics: what Keras logs each epoch and TensorBoard shows.
+
+Part of `pfd_tf.models.distiller`.
+"""
+from __future__ import annotations
+
+from pfd_tf._keras import keras
+from pfd_tf.distill.terms import key_for
+
+# Progress AUCs only (held-out AUCs are exact, pfd_tf.evaluation): few evenly spaced thresholds, so
+# each step's update and read of their accumulators stays cheap next to the embedding lookups.
+AUC_THRESHOLDS = 200
+
+
+def metrics_for(model) -> list[tuple[str, keras.metrics.Metric, bool]]:
+    """(key of `compute_losses`, metric, whether it reads the labels) for each progress metric.
+
+    Names as Keras logs them: `loss`; per student and per teacher `loss_<name>`, `<name>_auc`,
+    `<name>_logloss` (the served student is `student`); `loss_distill` (`loss_distill_<name>` for another
+    student), `loss_hint`, `lambda`, `loss_l2`; with several teachers `ensemble_auc`, `ensemble_logloss`,
+    `loss_gate`, `alpha_<name>`.
+    """
+    mean = keras.metrics.Mean
+
+    def scored(who):
+        key = f"{who}_logits"
+        return [(f"loss_{who}", mean(name=f"loss_{who}"), False),
+                (key, keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name=f"{who}_auc"), True),
+                (key, keras.metrics.BinaryCrossentropy(from_logits=True, name=f"{who}_logloss"), True)]
+
+    metrics = [("loss", mean(name="loss"), False)]
+    if model.train_student:
+        for name in model.student_names:
+            metrics += scored(name)
+    for name in model.teacher_names:
+        metrics += scored(name)
+    if model.embedding_l2:
+        metrics.append(("loss_l2", mean(name="loss_l2"), False))
+    if model.teacher_names and model.train_student:
+        for name in model.student_names:
+            key = key_for("loss_distill", name)
+            metrics.append((key, mean(name=key), False))
+        metrics.append(("lambda", mean(name="lambda"), False))
+        if model.hint is not None:
+            key = model.hint.key_for(model.hint.student)
+            metrics.append((key, mean(name=key), False))
+        if model.ensemble is not None:
+            metrics += scored("ensemble")[1:]
+            if model.ensemble.trainable_variables:
+                metrics.append(("loss_gate", mean(name="loss_gate"), False))
+            metrics += [(f"alpha_{name}", mean(name=f"alpha_{name}"), False) for name in model.teacher_names]
+    return metrics
