@@ -339,6 +339,11 @@ def saved_dict(config: Config) -> dict[str, Any]:
     for teacher in raw["teachers"]:
         if teacher["checkpoint"]:
             teacher["checkpoint"] = config.resolve_path(teacher["checkpoint"])
+    if raw["data"]["vocabulary_dir"]:
+        raw["data"]["vocabulary_dir"] = config.resolve_path(raw["data"]["vocabulary_dir"])
+    for spec in raw["features"]:
+        if spec.get("vocabulary_file"):
+            spec["vocabulary_file"] = config.resolve_path(spec["vocabulary_file"])
     return raw
 
 

@@ -85,7 +85,8 @@ def raw_columns(features: Sequence[FeatureSpec], rows: Sequence[Mapping[str, str
     for spec in features:
         values = [row[spec.source] for row in rows]
         if spec.kind is FeatureKind.NUMERIC:
-            out[spec.source] = tf.constant([float(v) if v else spec.default for v in values], tf.float32)
+            empty = float("nan") if spec.missing_id else spec.default  # as the training parser reads it
+            out[spec.source] = tf.constant([float(v) if v else empty for v in values], tf.float32)
             continue
         if spec.kind is FeatureKind.SEQUENCE:
             pad = "-1" if spec.dtype == "int64" else ""

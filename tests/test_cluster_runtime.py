@@ -179,3 +179,34 @@ def test_cluster_and_single_machine_reach_the_same_auc(tmp_path):
     # held-out rows one order against another moves AUC by about 0.01 (measured 0.012-0.013 at rates
     # 0.2 and 0.5, towers without normalization), so 0.02 still tells a broken cluster from a working one.
     assert abs(a - b) < 0.02, (a, b)
+
+
+def test_a_cluster_student_stops_early_and_serves_its_best_checkpoint(tmp_path):
+    """Early stopping (Section 3.4.2 of Zhu et al. 2020) under ParameterServerStrategy: the chief scores each
+    checkpoint on the validation day, `fit` stops, and the best checkpoint is what is evaluated and exported."""
+    config = write_tiny_world(str(tmp_path), rows=2000)
+    model_dir = str(tmp_path / "run")
+    stopping = ["data.train_files=[train/part-0.csv]", "data.validation_files=[train/part-1.csv]",
+                "train.steps=120", "train.log_every=6", "train.learning_rate=2.0", "train.early_stopping_patience=1",
+                "train.early_stopping=distillation", "train.merge_validation=true"]
+    code, out = _finish(_launch(config, model_dir, "--workers", "1", "--ps", "1", "--noevaluator", sets=stopping))
+    assert code == 0, out[-4000:]
+    metrics = _metrics(model_dir)
+    record = metrics["early_stopping"]
+    values = [entry["value"] for entry in record["history"]]
+    assert record["stopped"] and metrics["steps"] < 120 and "early stopping at step" in out
+    assert [entry["step"] for entry in record["history"]] == list(range(6, 6 * len(values) + 1, 6))
+    assert record["best"] == min(values) and len(values) - 1 - values.index(min(values)) == 1  # patience 1
+    assert metrics["eval"]["step"] == record["best_step"]
+
+    from pfd_tf import config as config_lib
+    from pfd_tf.early_stopping import best_checkpoint, validation_config
+    from pfd_tf.evaluation import Evaluator
+
+    saved = config_lib.load(os.path.join(model_dir, "config.yaml"))
+    kept = best_checkpoint(model_dir)
+    assert int(kept.rsplit("-", 1)[1]) == record["best_step"]
+    assert Evaluator(validation_config(saved))(kept)["loss_distill"] == pytest.approx(record["best"], rel=1e-6)
+    assert Evaluator(saved)(kept)["student_auc"] == pytest.approx(metrics["student"]["auc"], abs=1e-9)
+    assert os.path.exists(os.path.join(model_dir, "export", "student", "saved_model.pb"))
+    _assert_all_gone(model_dir)

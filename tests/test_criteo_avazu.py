@@ -252,6 +252,12 @@ def test_empty_numeric_field_parses_as_missing_with_missing_id_else_as_default(t
         {"name": "c", "kind": "categorical", "vocabulary": ["a"], "dim": 2}])
     found, _ = next(iter(make_dataset_fn(config, "eval", 2, training=False)(None)))
     assert found["n"].numpy().tolist() == ids
+    # The two-tower export's raw rows (what its checks feed serving_default) read an empty field alike.
+    from pfd_tf.export_two_tower import raw_columns
+
+    served = FeatureEncoder(config.features)(raw_columns(config.features, [{"n": "", "c": "a"}, {"n": "0", "c": "b"}],
+                                                         "|"))
+    assert served["n"].numpy().tolist() == ids
 
 
 def test_min_count_cut_off_counts(tmp_path):
@@ -406,6 +412,11 @@ def test_vocabulary_file_is_copied_and_a_changed_one_refuses_the_resume(tmp_path
     with pytest.raises(run_dir.RunDirError, match=r"features\[1\]\.vocabulary_file: .*c\.txt differs from the vocabulary"):
         vocab.for_run(config, model_dir, resume=True)
     assert run_dir.VOCABULARIES in run_dir.RUN_FILES
+    # The saved config names the file absolutely: loaded from the model_dir it still reads the same file.
+    config_lib.save(config, str(tmp_path / "run" / "config.yaml"))
+    saved = config_lib.load(str(tmp_path / "run" / "config.yaml"))
+    assert saved.resolve_path(saved.feature("c").vocabulary_file) == str(tmp_path / "c.txt")
+    assert run_dir.identity(saved) == run_dir.identity(config)
 
 
 @pytest.mark.parametrize("body, why", [
