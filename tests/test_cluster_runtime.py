@@ -122,9 +122,12 @@ def test_a_killed_worker_loses_no_step(world):
     os.kill(_pid(model_dir, "worker-1"), signal.SIGKILL)
     code, out = _finish(proc)
     assert code == 0, out[-4000:]
-    # No step is lost. The coordinator runs a lost worker's step again elsewhere (at least
-    # once): if the worker died after its update reached the servers, that step counts twice.
-    assert STEPS <= _metrics(model_dir)["steps"] <= STEPS + 1
+    # No step is lost. The coordinator runs a lost worker's closure again elsewhere (at least once): the
+    # steps of it that had reached the servers before the worker died count twice.  A closure is
+    # CLUSTER_STEPS_PER_EXECUTION steps (seen: 62 of 60 in one of five runs here).
+    from pfd_tf.trainer import CLUSTER_STEPS_PER_EXECUTION
+
+    assert STEPS <= _metrics(model_dir)["steps"] <= STEPS + CLUSTER_STEPS_PER_EXECUTION
     _assert_all_gone(model_dir)
 
 
