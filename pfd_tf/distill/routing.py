@@ -99,6 +99,3 @@ def student_loss_groups(name: str) -> frozenset[str]:
     """What a student's own loss and its distillation terms (Eq. (7)) may move: never a teacher, nor another
     student's own variables."""
     return frozenset({student_group(name), SHARED, STUDENTS_SHARED})
-
-
-STUDENT_LOSS_GROUPS = student_loss_groups(STUDENT)

@@ -64,7 +64,6 @@ class Hint(keras.layers.Layer):
             self.projection = keras.layers.Dense(int(v_s.shape[-1]), use_bias=False, name="w")
         return tf.reduce_mean(tf.reduce_sum(tf.square(self.projection(v_t) - v_s), axis=-1))
 
-
     def groups(self, student: str = routing.STUDENT) -> frozenset[str]:
         return routing.student_loss_groups(student) | {routing.HINT}
 

@@ -62,7 +62,7 @@ from pfd_tf.models.feature_bank import FeatureBank
 from pfd_tf.models.distiller_metrics import metrics_for
 from pfd_tf.models.losses import logloss
 
-SERVED = "student"  # the name of the student `call` returns, the one exported
+SERVED = routing.STUDENT  # the name of the student `call` returns, the one exported
 
 
 def teacher_attribute(name: str) -> str:

@@ -5,7 +5,6 @@ Part of `pfd_tf.models.distiller`.
 from __future__ import annotations
 
 from pfd_tf._keras import keras
-from pfd_tf.distill.terms import key_for
 
 # Progress AUCs only (held-out AUCs are exact, pfd_tf.evaluation): few evenly spaced thresholds, so
 # each step's update and read of their accumulators stays cheap next to the embedding lookups.
@@ -38,7 +37,7 @@ def metrics_for(model) -> list[tuple[str, keras.metrics.Metric, bool]]:
         metrics.append(("loss_l2", mean(name="loss_l2"), False))
     if model.teacher_names and model.train_student:
         for name in model.student_names:
-            key = key_for("loss_distill", name)
+            key = model.soft_label.key_for(name)
             metrics.append((key, mean(name=key), False))
         metrics.append(("lambda", mean(name="lambda"), False))
         if model.hint is not None:
