@@ -153,9 +153,10 @@ def test_tfrecord_label_not_0_or_1_is_named_with_its_record(tmp_path, bad, shown
     labels = [0.0, 1.0] * 3
     labels[4] = bad
     _write_records(path, labels)
-    config = _tfrecord_config(str(tmp_path), path)
+    _write_records(str(tmp_path / "t.tfrecord"), [0.0, 1.0])
+    config = _tfrecord_config(str(tmp_path), "t.tfrecord", path)  # held out, so apart from the training file
     with pytest.raises(tf.errors.InvalidArgumentError):
-        _eval_rows(config)
+        _eval_rows(config, "eval")
     assert diagnose(config, [path]) == f"{path}: record 4: label column 'label': {shown} is not 0 or 1"
     with pytest.raises(DataError, match="record 4: label column 'label'"):
         check_eval_split(config)
@@ -202,7 +203,9 @@ def test_gzip_tfrecord_rows_equal_the_plain_rows(tmp_path):
     mixed = _tfrecord_config(str(tmp_path), "*.tfrecord*")
     assert _eval_rows(_tfrecord_config(str(tmp_path), "b.tfrecord.gz")) == _eval_rows(plain) == 5
     assert _eval_rows(mixed) == count_training_rows(mixed) == 10
-    assert check_eval_split(mixed)["positives"] == 6
+    os.makedirs(tmp_path / "train")
+    _write_records(str(tmp_path / "train" / "t.tfrecord"), [0.0, 1.0])
+    assert check_eval_split(_tfrecord_config(str(tmp_path), "train/t.tfrecord", "*.tfrecord*"))["positives"] == 6
 
 
 def test_gzip_suffix_must_match_the_bytes(world):
