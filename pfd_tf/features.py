@@ -190,10 +190,11 @@ def checked_width(spec: FeatureSpec, value: tf.Tensor) -> tf.Tensor:
     so a longer (or shorter) request would otherwise be encoded as it is.
     """
     width = tf.shape(value)[1]
+    pad = "-1" if spec.dtype == "int64" else "empty strings"  # no quotes: TensorFlow's message escapes them
     check = tf.debugging.Assert(
         tf.equal(width, spec.max_len),
-        [f"input {spec.source!r} (sequence feature {spec.name!r}): each row must hold exactly max_len "
-         f"{spec.max_len} ids, padded with {'-1' if spec.dtype == 'int64' else repr('')}; got", width])
+        [f"input {spec.source} (sequence feature {spec.name}): each row must hold exactly max_len {spec.max_len} "
+         f"ids (padded with {pad}; a longer list cut to its first {spec.max_len}, as the data files are), got", width])
     with tf.control_dependencies([check]):
         return tf.identity(value)
 
