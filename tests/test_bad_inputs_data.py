@@ -1,9 +1,10 @@
 """More runs that never lie (issue 19): config values, data files and results, through `pfd-train`'s own path.
 
-As in test_bad_inputs.py (whose helpers and fixtures these cases share):
-each bad input ends with exit status 2 and a message naming its key, or its
-file, line and column, and nothing a previous run wrote changes (`snapshot`);
-a fresh run's model_dir stays empty.  Then what used to reach metrics.json
+As in test_bad_inputs.py (whose helpers and fixtures these cases share, and
+whose CONFIG_CASES hold the values refused by key: train.steps 0, tables too
+big, a held-out file that is a training file, ...): each bad input ends with
+exit status 2 and a message naming its file, line and column, and a fresh
+run's model_dir stays empty.  Then what used to reach metrics.json
 as NaN: a number that is not finite in a held-out row reads as an empty
 field, and a metric that is not finite is left out of a strict JSON file
 with a warning naming it.
@@ -18,8 +19,7 @@ import pytest
 import yaml
 
 from pfd_tf.cli.train import run_task
-from test_bad_inputs import (_edit_line, _test_file, _train_file, finished, run_copy, snapshot,  # noqa: F401
-                             world)
+from test_bad_inputs import _edit_line, _test_file, _train_file, world  # noqa: F401
 
 PRICE = 4  # the tiny world's columns: day, user_id, item_id, device, price, tags, dwell, cart, label
 USER = 1
@@ -43,35 +43,7 @@ def _refused(world: str, capsys, overrides=()) -> str:
     return err
 
 
-# -- config values, refused by key when the config loads ------------------------------------------
-CONFIG_CASES = [
-    # (id, overrides, message fragment)
-    ("steps 0 (replacing epochs)", ["train.steps=0"], "train.steps: must be positive, got 0"),
-    ("epochs 0 (replacing steps)", ["train.epochs=0"], "train.epochs: must be positive, got 0"),
-    ("negative steps", ["train.steps=-5"], "train.steps: must be positive"),
-    ("batch size 0", ["train.batch_size=0"], "train.batch_size: must be positive"),
-    ("log_every 0", ["train.log_every=0"], "train.log_every: must be positive"),
-    ("shuffle buffer 0", ["data.shuffle_buffer=0"], "data.shuffle_buffer: must be positive"),
-    ("a column named twice in data.columns",
-     ["data.columns=[day, user_id, item_id, device, price, tags, dwell, cart, label, user_id]"],
-     "data.columns[9]: duplicate column 'user_id' (also data.columns[1])"),
-    ("tables that cannot fit in memory", ["features.user_id.hash_buckets=1000000000000"],
-     "features[0].hash_buckets: the embedding tables need at least 29,802.3 GiB"),
-    ("held-out file that is a training file", ["data.eval_files=[train/part-1.csv]"],
-     "data.eval_files: {world}/train/part-1.csv is a training file too (data.train_files)"),
-]
-
-
-@pytest.mark.parametrize("overrides,fragment", [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
-def test_bad_values_are_refused_by_key_before_anything_is_written(run_copy, capsys, overrides, fragment):
-    config, model_dir = run_copy
-    before = snapshot(model_dir)
-    assert run_task(config, model_dir, overrides) == 2
-    err = capsys.readouterr().err
-    assert fragment.format(world=os.path.realpath(os.path.dirname(config))) in err, err
-    assert snapshot(model_dir) == before
-
-
+# -- config values (the refusals by key are cases of test_bad_inputs.CONFIG_CASES) -------------------
 def test_a_length_left_out_is_the_default_and_a_zero_beside_epochs_is_unset(world):
     """Leaving train.steps and train.epochs out is the default length, not a refusal; `steps: 0` beside
     `epochs: 2` is how a saved config of an epochs run reads (config.yaml as given)."""

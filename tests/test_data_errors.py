@@ -422,6 +422,27 @@ def test_check_eval_split_names_the_bad_held_out_row(world, column, value, why):
     assert isinstance(info.value.__cause__, tf.errors.InvalidArgumentError)
 
 
+@pytest.mark.parametrize("column, value, why, overrides", [
+    ("price", "1_0", "column 'price': '1_0' is not a number", []),
+    ("user_id", "1_0", "column 'user_id': '1_0' is not an integer id", ["features.user_id.dtype=int64"]),
+    ("user_id", "7.0", "column 'user_id': '7.0' is not an integer id", ["features.user_id.dtype=int64"]),
+    ("user_id", "9223372036854775808", "column 'user_id': 9223372036854775808 does not fit in int64 (dtype: int64; "
+     "hash it as dtype: string)", ["features.user_id.dtype=int64"]),
+    ("tags", "3|-9223372036854775809", "column 'tags': -9223372036854775809 does not fit in int64",
+     ["features.tags.dtype=int64"]),
+])
+def test_diagnose_reads_numbers_and_ids_as_tensorflow_does(world, column, value, why, overrides):
+    """What TensorFlow refuses is named (Python alone would read '1_0' as 10 and any integer as an int64),
+    and what it reads is not: hexadecimal, signs and spaces around a number (line 2) pass."""
+    path = _test_file(world)
+    _set_field(path, 2, COLUMNS.index("price"), " 0x1p3 ")
+    _set_field(path, 2, COLUMNS.index("user_id"), "+7")
+    _set_field(path, 4, COLUMNS.index(column), value)
+    with pytest.raises(DataError) as info:
+        check_eval_split(_load(world, *overrides))
+    assert str(info.value).startswith(f"{path}: line 4: {why}")
+
+
 def test_check_eval_split_field_count(world):
     path = _test_file(world)
     with open(path, "a") as f:
