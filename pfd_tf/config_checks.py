@@ -15,6 +15,7 @@ from pfd_tf.config_networks import validate_networks
 from pfd_tf.config_schema import (
     Architecture, Config, ConfigError, DataFormat, FeatureKind, FeatureSpec, Mode, NumericEncoding, Sharing, Side)
 from pfd_tf.config_schema import Derive
+from pfd_tf.table_size import check_table_memory
 
 
 
@@ -61,6 +62,7 @@ def validate(config: Config) -> None:
     _validate_columns(config)
     _validate_data_layout(config)
     _validate_shared_empties(config)
+    check_table_memory(config)
     data = config.data
     if not data.train_files:
         raise ConfigError("data.train_files: list at least one file or glob")
@@ -266,6 +268,9 @@ def _validate_data_layout(config: Config) -> None:
     if len(data.csv_delimiter) != 1 or data.csv_delimiter in "\r\n\"":
         raise ConfigError(f"data.csv_delimiter: must be one character other than a quote or a line break, got "
                           f"{data.csv_delimiter!r} (a tab: csv_delimiter: \"\\t\", in double quotes)")
+    if data.shuffle_buffer <= 0:
+        raise ConfigError(f"data.shuffle_buffer: must be positive (the rows of a window shuffled together), "
+                          f"got {data.shuffle_buffer}")
     if data.vocabulary_dir and not any(spec.min_count for spec in config.features):
         raise ConfigError("data.vocabulary_dir: no feature has min_count (only those read their vocabulary there)")
     if not data.columns:
@@ -369,6 +374,18 @@ def _validate_length(config: Config) -> None:
         raise ConfigError("distill.swap_fraction: set the swapping step by distill.swap_step or by distill.swap_fraction, not both")
     if train.steps:
         check_schedule(config)
+
+
+def refuse_zero_length(raw_train) -> None:
+    """ConfigError when the `train:` mapping given (parsed YAML, overrides applied) sets train.steps or
+    train.epochs to 0 and neither is positive: left out, they mean DEFAULT_STEPS, but a 0 written (e.g.
+    `--set train.steps=0`, which also drops the file's train.epochs) asks for a run of no step."""
+    if not isinstance(raw_train, Mapping):
+        return
+    for key in ("steps", "epochs"):
+        if key in raw_train:
+            raise ConfigError(f"train.{key}: must be positive, got {raw_train[key]!r} (leave train.steps and "
+                              f"train.epochs out for the default of {DEFAULT_STEPS} steps)")
 
 
 def check_schedule(config: Config, length: str = "train.steps") -> None:

@@ -64,7 +64,7 @@ class FeatureSpec:
     vocabulary: tuple[str, ...] = ()
     boundaries: tuple[float, ...] = ()
     max_len: int = 0
-    default: float = 0.0  # numeric value used for an empty CSV field
+    default: float = 0.0  # numeric value used for an empty CSV field, or one that is not finite
     transform: NumericTransform = NumericTransform.NONE  # numeric
     encoding: NumericEncoding = NumericEncoding.BUCKET  # numeric
     # encoding: value: x' = (transform(x) - mean) / std; std 0: both computed from the training files
@@ -79,9 +79,10 @@ class FeatureSpec:
     # keeps its copy (model_dir/vocabularies/<name>.txt), which the export carries as an asset.
     vocabulary_file: str = ""
     min_count: int = 0
-    # An empty value (numeric: an empty field or NaN; categorical: "") gets an id of its own, the
-    # table's last row; without it a numeric empty field reads as `default`, a categorical one is
-    # out of vocabulary (hashed, with hash_buckets).
+    # An empty value (numeric: an empty field, or any number that is not finite: NaN, +-inf; categorical:
+    # "") gets an id of its own, the table's last row; without it a numeric empty value reads as `default`
+    # (in training, evaluation and serving alike), a categorical one is out of vocabulary (hashed, with
+    # hash_buckets).
     missing_id: bool = False
     derive: Derive = Derive.NONE  # categorical: what it takes of its column (two features may read one column)
 

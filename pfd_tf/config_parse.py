@@ -17,7 +17,7 @@ from pfd_tf.config_schema import (
     Ensemble, FeatureKind, FeatureSpec, FeatureView, Mode, ModelConfig, NetworkConfig, Normalization,
     NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel)
 from pfd_tf.config_schema import Derive
-from pfd_tf.config_checks import DEFAULT_STEPS, validate
+from pfd_tf.config_checks import DEFAULT_STEPS, refuse_zero_length, validate
 
 
 # --------------------------------------------------------------------------
@@ -149,6 +149,7 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
         base_dir=base_dir,
     )
     if not config.train.steps and not config.train.epochs:
+        refuse_zero_length(raw.get("train"))  # a given 0 is no default
         config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=DEFAULT_STEPS))
     validate(config)
     return config

@@ -24,7 +24,7 @@ import shutil
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.config import Config, ConfigError, EarlyStopping
-from pfd_tf.data.files import resolve_files
+from pfd_tf.data.files import real_files
 
 RECORD = "early_stopping.json"
 BEST = "best"
@@ -43,9 +43,7 @@ def with_validation_merged(config: Config) -> Config:
     """
     if config.train.early_stopping is EarlyStopping.NONE:
         return config
-    train = {os.path.realpath(p) for p in resolve_files(config, "train_files")}
-    validation = [os.path.realpath(p) for p in resolve_files(config, "validation_files")]
-    held_out = {os.path.realpath(p) for p in resolve_files(config, "eval_files")}
+    train, validation, held_out = (real_files(config, key) for key in ("train_files", "validation_files", "eval_files"))
     for path in validation:
         if path in held_out:
             raise ConfigError(f"data.validation_files: {path} is a held-out file (data.eval_files): the run would "

@@ -61,13 +61,19 @@ class ServingStudent(tf.Module):
 
 
 def restore_student(config: Config, checkpoint_path: str):
-    """A plain-variable student holding the weights saved in `checkpoint_path`."""
+    """A plain-variable student holding the weights saved in `checkpoint_path`; ExportError when they do not
+    fit it (a config that did not train that checkpoint: `pfd_tf.config_fingerprint` catches a run's own)."""
     if tf.distribute.has_strategy():
         raise ExportError("export must run outside any distribution strategy scope")
     student = build_student(config)
     build_weights(student, config)
-    status = tf.train.Checkpoint(model=_Holder(student)).read(checkpoint_path)
-    status.expect_partial().assert_existing_objects_matched()
+    try:
+        status = tf.train.Checkpoint(model=_Holder(student)).read(checkpoint_path)
+        status.expect_partial().assert_existing_objects_matched()
+    except (ValueError, AssertionError, tf.errors.OpError) as err:  # a table of another shape, a layer missing
+        reason = " ".join(str(err).split())[:300]
+        raise ExportError(f"{checkpoint_path}: does not hold the student the config describes ({reason}); "
+                          "its config is not the one that trained it") from None
     return student
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.config import Config, FeatureKind, FeatureSpec
+from pfd_tf.data.parse import check_unique_columns
 from pfd_tf.data.pipeline import DataError
 from pfd_tf.export import check_student_inputs, restore_student
 from pfd_tf.features import FeatureEncoder, serving_signature
@@ -68,6 +69,7 @@ def read_items(config: Config, features: Sequence[FeatureSpec], paths: Sequence[
     for path in paths:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f, delimiter=config.data.csv_delimiter)
+            check_unique_columns(path, reader.fieldnames or (), sorted(columns))
             missing = sorted(columns - set(reader.fieldnames or ()))
             if missing:
                 raise DataError(f"{path}: line 1: missing item column {missing[0]!r}")

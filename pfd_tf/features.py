@@ -23,7 +23,13 @@ encoder looks up, and `pfd_tf.data.vocab` counts exactly those.
 Missing values: with `missing_id: true`, an empty value gets an id of its
 own, the table's last row (`missing_id`): a numeric NaN (an empty CSV field
 reads as NaN then; without it, as `default`) or a categorical "" (without
-it, "" is out of vocabulary, or hashed like any string).  A categorical
+it, "" is out of vocabulary, or hashed like any string).  A numeric value
+that is not finite (NaN, +inf, -inf; also a CSV number beyond float32's
+range, which reads as inf) is an empty value wherever it comes from (a CSV
+field, a TFRecord float, a serving request): the missing id with
+`missing_id`, else the feature's `default` (`filled_numeric`).  So training,
+held-out evaluation and the exported student read it alike, and it never
+reaches a bucket of its own (NaN would otherwise fall in the top one).  A categorical
 feature may `derive` its token from a YYMMDDHH column (Avazu's `hour`): the
 hour of day "0".."23" or the weekday "0" (Monday) .. "6" (`derive_tokens`).
 
@@ -40,63 +46,25 @@ Raw formats (what `serving_default` takes, one input per column, keyed by the
 column's name: `serving_signature`):
 - categorical: `[batch]` string (or int64 with `dtype: int64`);
 - numeric: `[batch]` float32, the raw value (any encoding: the transform
-  and normalization run inside the graph); NaN is a missing value (`missing_id`);
+  and normalization run inside the graph); NaN (or +-inf) is a missing value:
+  what an empty CSV field gives (the missing id, or the feature's `default`);
 - sequence: `[batch, max_len]` string padded with "" (or int64 padded with
-  -1; any negative id pads, 0 is a real id); padding encodes to id 0.
+  -1; any negative id pads, 0 is a real id); padding encodes to id 0.  A
+  request of another width stops with an InvalidArgumentError naming the
+  column and max_len (`checked_width`): never truncated or padded silently.
 """
 from __future__ import annotations
 
-import functools
-import os
 import re
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.config import FeatureKind, FeatureSpec, NumericTransform
 from pfd_tf.config_schema import Derive
+from pfd_tf.table_size import missing_id, resolved_vocabulary_file, vocabulary_size  # noqa: F401  (re-exported)
 
 PAD_ID = 0  # sequence padding; masked out by the embedding pooling
 OOV_ID = 0  # a categorical token out of vocabulary (sequences: 1, after the padding)
-
-
-def vocabulary_size(spec: FeatureSpec) -> int:
-    """Rows of the feature's embedding table (one for a numeric feature fed as its value)."""
-    if spec.as_value:
-        return 1
-    missing = 1 if spec.missing_id else 0
-    if spec.kind is FeatureKind.NUMERIC and not spec.as_category:
-        return len(spec.boundaries) + 1 + missing
-    pad = 1 if spec.kind is FeatureKind.SEQUENCE else 0
-    if spec.hash_buckets:
-        return spec.hash_buckets + pad + missing
-    tokens = _file_tokens(resolved_vocabulary_file(spec)) if spec.needs_vocabulary else len(spec.vocabulary)
-    return tokens + 1 + pad + missing  # one out-of-vocabulary id
-
-
-def missing_id(spec: FeatureSpec) -> int:
-    """The id of an empty value (`missing_id: true`): the table's last row."""
-    return vocabulary_size(spec) - 1
-
-
-def resolved_vocabulary_file(spec: FeatureSpec) -> str:
-    """The absolute path of the vocabulary file a run resolved for `spec` (`pfd_tf.data.vocab`)."""
-    if not os.path.isabs(spec.vocabulary_file):
-        raise ValueError(f"feature {spec.name!r} (vocabulary_file / min_count) has no resolved vocabulary file yet: "
-                         "resolve the config first (pfd_tf.data.vocab.resolve, or a run's with_vocabularies)")
-    return spec.vocabulary_file
-
-
-def _file_tokens(path: str) -> int:
-    stat = os.stat(path)
-    return _count_lines(path, stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=256)
-def _count_lines(path: str, mtime_ns: int, size: int) -> int:
-    del mtime_ns, size  # the cache key: a rewritten file is counted again
-    with open(path, "rb") as f:
-        data = f.read()
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
 def raw_signature(spec: FeatureSpec) -> tf.TensorSpec:
@@ -200,18 +168,49 @@ def derive_tokens(text: tf.Tensor, derive: Derive, column: str) -> tf.Tensor:
     return tf.where(tf.equal(text, ""), "", tf.strings.as_string(value))
 
 
+def filled_numeric(spec: FeatureSpec, value: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
+    """(float32 values, missing) of a numeric column: a value that is not finite is an empty value.
+
+    With `missing_id`, `missing` is where the values are not finite (they get
+    the missing id; their value becomes 0, which nothing reads); without it,
+    `missing` is None and such values become the feature's `default`, as an
+    empty CSV field does (`FeatureSpec.empty_value`).
+    """
+    value = tf.cast(value, tf.float32)
+    empty = tf.logical_not(tf.math.is_finite(value))
+    if spec.missing_id:
+        return tf.where(empty, 0.0, value), empty
+    return tf.where(empty, tf.constant(spec.default, tf.float32), value), None
+
+
+def checked_width(spec: FeatureSpec, value: tf.Tensor) -> tf.Tensor:
+    """A sequence column's `[batch, width]` `value`, once TensorFlow has checked width == max_len.
+
+    A serving signature's shape is not enforced when a SavedModel is called,
+    so a longer (or shorter) request would otherwise be encoded as it is.
+    """
+    width = tf.shape(value)[1]
+    pad = "-1" if spec.dtype == "int64" else "empty strings"  # no quotes: TensorFlow's message escapes them
+    check = tf.debugging.Assert(
+        tf.equal(width, spec.max_len),
+        [f"input {spec.source} (sequence feature {spec.name}): each row must hold exactly max_len {spec.max_len} "
+         f"ids (padded with {pad}; a longer list cut to its first {spec.max_len}, as the data files are), got", width])
+    with tf.control_dependencies([check]):
+        return tf.identity(value)
+
+
 def lookup_tokens(spec: FeatureSpec, value: tf.Tensor) -> tf.Tensor:
     """The string tokens an id feature looks up in its vocabulary or hashes, from its raw column.
 
     "" is an empty value: a categorical "" (or the derived token of one), a
-    sequence's padding (a negative int64 id), a numeric category's NaN.
+    sequence's padding (a negative int64 id), a numeric category's value that
+    is not finite, with `missing_id` (without, that value is its `default`).
     `pfd_tf.data.vocab` counts these very tokens, leaving "" out.
     """
     if spec.kind is FeatureKind.NUMERIC:  # integer bins (`as_category`)
-        value = tf.cast(value, tf.float32)
-        missing = tf.math.is_nan(value)
-        x = numeric_transform(tf.where(missing, 0.0, value), spec.transform)
-        return tf.where(missing, "", tf.strings.as_string(tf.cast(tf.floor(x), tf.int64)))
+        value, missing = filled_numeric(spec, value)
+        token = tf.strings.as_string(tf.cast(tf.floor(numeric_transform(value, spec.transform)), tf.int64))
+        return token if missing is None else tf.where(missing, "", token)
     if value.dtype != tf.string:
         # int64 ids: negative values pad a sequence; lookups and hashing see decimal strings.
         text = tf.strings.as_string(value)
@@ -259,11 +258,10 @@ class FeatureEncoder(keras.layers.Layer):
         ids = {}
         for spec in self.features:
             value = raw[spec.source]
+            if spec.kind is FeatureKind.SEQUENCE:
+                value = checked_width(spec, value)
             if spec.kind is FeatureKind.NUMERIC and not spec.as_category:
-                value = tf.cast(value, tf.float32)
-                missing = tf.math.is_nan(value) if spec.missing_id else None
-                if missing is not None:
-                    value = tf.where(missing, 0.0, value)
+                value, missing = filled_numeric(spec, value)
                 value = numeric_transform(value, spec.transform)
                 if spec.as_value:
                     ids[spec.name] = (value - spec.mean) / spec.std

@@ -42,7 +42,7 @@ VOCABULARIES = "vocabularies"  # the run's copy of every vocabulary file (pfd_tf
 # What pfd-train, its evaluator and pfd-launch write into a model_dir: what --overwrite removes.
 RUN_FILES = ("config.yaml", "checkpoints", "logs", "export", "export.tmp", "metrics.json",
              "sidecar_metrics.jsonl", "tf_data_service", RESUMES, FEATURE_STATS, VOCABULARIES,
-             "early_stopping.json", "best", "best.tmp")
+             "early_stopping.json", "best", "best.tmp", "config.fingerprint.json")
 # Keys (dotted, or a section followed by ".") that a resumed run may change.
 MAY_CHANGE = ("train.steps", "train.epochs", "train.log_every", "train.eval_batch_size", "train.eval_steps",
               "train.steps_per_execution", "data.eval_files", "data.validation_files", "cluster.")

@@ -35,7 +35,7 @@ from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import Config
 from pfd_tf.cluster import table_partitioning
-from pfd_tf import early_stopping, run_dir
+from pfd_tf import config_fingerprint, early_stopping, finite_json, run_dir
 from pfd_tf.callbacks import CheckpointEveryEpoch, EpochTimer, Progress, StopOnNonFiniteLoss
 from pfd_tf.data import feature_stats, vocab
 from pfd_tf.data.pipeline import (DataError, check_eval_split, diagnose, make_dataset_fn,
@@ -169,7 +169,7 @@ def train(
         if stats:  # before config.yaml: the sidecar, once it sees this run's config, finds them
             feature_stats.write(model_dir, stats)
         resolved = vocab.install(resolved, model_dir, vocabularies)  # model_dir/vocabularies, the run's copies
-        config_lib.save(config, os.path.join(model_dir, "config.yaml"))
+        config_fingerprint.save_config(config, model_dir)  # config.yaml, and what pfd-export checks it against
         if changed:
             run_dir.record_resume(model_dir, latest_step or 0, changed)
         if start_cluster is not None:
@@ -307,7 +307,7 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
                                                                            "history")}
     path = os.path.join(model_dir, "metrics.json")
     with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2)
+        finite_json.dump(metrics, f)  # strict JSON: a metric that is not finite is left out, with a warning
     os.replace(path + ".tmp", path)
     if verbose:
         print(f"metrics: {path}", flush=True)

@@ -210,9 +210,11 @@ def test_log_square_bins_hand_computed():
     x = [-2, -1, 0, 1, 2, 2.5, 3, 4, 5, 7, 8, 100, 1000, float("nan")]
     # x <= 2: floor(x) (negatives kept); x > 2: floor(ln(x)^2): ln 2.5 = 0.916 -> 0.84 -> 0; ln 3 = 1.099 -> 1.21;
     # ln 4 = 1.386 -> 1.92; ln 5 = 1.609 -> 2.59; ln 7 = 1.946 -> 3.79; ln 8 = 2.079 -> 4.32; ln 100 = 4.605 -> 21.2;
-    # ln 1000 = 6.908 -> 47.7; NaN (an empty field) -> "" (missing)
+    # ln 1000 = 6.908 -> 47.7; NaN reads as an empty field: the default, 0 -> "0" ("" with missing_id: missing)
     tokens = lookup_tokens(spec, tf.constant(x, tf.float32)).numpy().tolist()
-    assert tokens == [b"-2", b"-1", b"0", b"1", b"2", b"0", b"1", b"1", b"2", b"3", b"4", b"21", b"47", b""]
+    assert tokens == [b"-2", b"-1", b"0", b"1", b"2", b"0", b"1", b"1", b"2", b"3", b"4", b"21", b"47", b"0"]
+    missing = dataclasses.replace(spec, missing_id=True)
+    assert lookup_tokens(missing, tf.constant(x, tf.float32)).numpy().tolist() == tokens[:-1] + [b""]
 
 
 def test_missing_and_zero_get_distinct_ids():

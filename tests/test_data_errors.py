@@ -153,9 +153,10 @@ def test_tfrecord_label_not_0_or_1_is_named_with_its_record(tmp_path, bad, shown
     labels = [0.0, 1.0] * 3
     labels[4] = bad
     _write_records(path, labels)
-    config = _tfrecord_config(str(tmp_path), path)
+    _write_records(str(tmp_path / "t.tfrecord"), [0.0, 1.0])
+    config = _tfrecord_config(str(tmp_path), "t.tfrecord", path)  # held out, so apart from the training file
     with pytest.raises(tf.errors.InvalidArgumentError):
-        _eval_rows(config)
+        _eval_rows(config, "eval")
     assert diagnose(config, [path]) == f"{path}: record 4: label column 'label': {shown} is not 0 or 1"
     with pytest.raises(DataError, match="record 4: label column 'label'"):
         check_eval_split(config)
@@ -202,7 +203,9 @@ def test_gzip_tfrecord_rows_equal_the_plain_rows(tmp_path):
     mixed = _tfrecord_config(str(tmp_path), "*.tfrecord*")
     assert _eval_rows(_tfrecord_config(str(tmp_path), "b.tfrecord.gz")) == _eval_rows(plain) == 5
     assert _eval_rows(mixed) == count_training_rows(mixed) == 10
-    assert check_eval_split(mixed)["positives"] == 6
+    os.makedirs(tmp_path / "train")
+    _write_records(str(tmp_path / "train" / "t.tfrecord"), [0.0, 1.0])
+    assert check_eval_split(_tfrecord_config(str(tmp_path), "train/t.tfrecord", "*.tfrecord*"))["positives"] == 6
 
 
 def test_gzip_suffix_must_match_the_bytes(world):
@@ -417,6 +420,27 @@ def test_check_eval_split_names_the_bad_held_out_row(world, column, value, why):
         check_eval_split(_load(world))
     assert str(info.value) == f"{path}: line 3: {why}"
     assert isinstance(info.value.__cause__, tf.errors.InvalidArgumentError)
+
+
+@pytest.mark.parametrize("column, value, why, overrides", [
+    ("price", "1_0", "column 'price': '1_0' is not a number", []),
+    ("user_id", "1_0", "column 'user_id': '1_0' is not an integer id", ["features.user_id.dtype=int64"]),
+    ("user_id", "7.0", "column 'user_id': '7.0' is not an integer id", ["features.user_id.dtype=int64"]),
+    ("user_id", "9223372036854775808", "column 'user_id': 9223372036854775808 does not fit in int64 (dtype: int64; "
+     "hash it as dtype: string)", ["features.user_id.dtype=int64"]),
+    ("tags", "3|-9223372036854775809", "column 'tags': -9223372036854775809 does not fit in int64",
+     ["features.tags.dtype=int64"]),
+])
+def test_diagnose_reads_numbers_and_ids_as_tensorflow_does(world, column, value, why, overrides):
+    """What TensorFlow refuses is named (Python alone would read '1_0' as 10 and any integer as an int64),
+    and what it reads is not: hexadecimal, signs and spaces around a number (line 2) pass."""
+    path = _test_file(world)
+    _set_field(path, 2, COLUMNS.index("price"), " 0x1p3 ")
+    _set_field(path, 2, COLUMNS.index("user_id"), "+7")
+    _set_field(path, 4, COLUMNS.index(column), value)
+    with pytest.raises(DataError) as info:
+        check_eval_split(_load(world, *overrides))
+    assert str(info.value).startswith(f"{path}: line 4: {why}")
 
 
 def test_check_eval_split_field_count(world):

@@ -222,12 +222,18 @@ def test_no_pass_without_a_feature_that_needs_one(tmp_path, monkeypatch):
     assert feature_stats.resolve(config, str(tmp_path)) is config
 
 
-def test_a_value_that_is_not_finite_is_named(tmp_path):
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e39"])
+def test_a_value_that_is_not_finite_counts_as_the_default(tmp_path, value):
+    """As the encoder reads it (`features.filled_numeric`): the statistics never see a NaN or an inf."""
     raw = _raw(tmp_path)
-    with open(tmp_path / "train" / "part-0.csv", "a") as f:
-        f.write("3,inf,1,0.0,1\n")
-    with pytest.raises(feature_stats.DataError, match="column 'clicks' .*not finite"):
-        feature_stats.compute(config_lib.from_dict(raw, str(tmp_path)))
+    raw["features"][1]["default"] = 3.0
+    path = tmp_path / "train" / "part-0.csv"
+    original = path.read_text()
+    path.write_text(original + f"3,{value},1,0.0,1\n")
+    odd = feature_stats.compute(config_lib.from_dict(raw, str(tmp_path)))["clicks"]
+    path.write_text(original + "3,3.0,1,0.0,1\n")
+    default = feature_stats.compute(config_lib.from_dict(raw, str(tmp_path)))["clicks"]
+    assert odd == default and np.isfinite(odd["mean"]) and odd["std"] > 0
 
 
 # --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def main(argv):
 
     logging.set_verbosity(logging.WARNING)  # SavedModel's INFO lines (signatures, assets) are no news
     tf.get_logger().setLevel("WARNING")
+    from pfd_tf.config_fingerprint import trained_config
     from pfd_tf.data import feature_stats
     from pfd_tf.data.pipeline import DataError
     from pfd_tf.export_two_tower import export_all
@@ -41,7 +42,7 @@ def main(argv):
         saved = os.path.join(FLAGS.model_dir, "config.yaml")
         if not os.path.exists(saved):
             raise ExportError(f"{saved}: missing; --model_dir must be a directory pfd-train trained into")
-        config = feature_stats.resolve(config_lib.load(saved), FLAGS.model_dir)
+        config = feature_stats.resolve(trained_config(FLAGS.model_dir), FLAGS.model_dir)  # refuses a hand edit
         checkpoints = os.path.join(FLAGS.model_dir, "checkpoints")
         checkpoint = FLAGS.checkpoint or tf.train.latest_checkpoint(checkpoints)
         if not checkpoint:

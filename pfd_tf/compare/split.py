@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 
 from pfd_tf.config import Config, ConfigError
-from pfd_tf.data.files import resolve_files
+from pfd_tf.data.files import real_files
 
 
 def validation_split(config: Config) -> Config:
@@ -16,16 +15,16 @@ def validation_split(config: Config) -> Config:
     rates are chosen by how well a model trained on the past predicts the
     next day, as the held-out day will be predicted.
     """
-    train = [os.path.realpath(p) for p in resolve_files(config, "train_files")]
+    train = real_files(config, "train_files")
     if config.data.validation_files:
-        validation = [os.path.realpath(p) for p in resolve_files(config, "validation_files")]
+        validation = real_files(config, "validation_files")
     elif len(train) < 2:
         raise ConfigError(
             f"data.validation_files: the training files are one file ({train[0]}); a learning rate is "
             "chosen on files held out of training: list them in data.validation_files")
     else:
         validation = train[-1:]
-    held_out = {os.path.realpath(p) for p in resolve_files(config, "eval_files")}
+    held_out = set(real_files(config, "eval_files"))
     overlap = sorted(held_out.intersection(validation))
     if overlap:
         raise ConfigError(f"data.validation_files: {overlap[0]} is a held-out file (data.eval_files): "

@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import zlib
 from typing import Sequence
 
 import numpy as np
 
 from pfd_tf._keras import tf
-from pfd_tf.config import Config, DataFormat, FeatureKind, FeatureSpec
+from pfd_tf.config import Config, ConfigError, DataFormat, FeatureKind, FeatureSpec
 from pfd_tf.data.files import (DataError, compression_type, file_order, layout, open_text, require_rows,
-                               resolve_files, rows_per_file, tf_reason)
+                               resolve_files, rows_per_file, shared_files, tf_reason)
 from pfd_tf.features import bad_hour
 from pfd_tf.data.parse import PARSE_BATCH, columns, hour_columns, parser, spec_of_column, tfrecord_parser
 
@@ -57,8 +58,11 @@ def check_eval_split(config: Config) -> dict:
     wrong field count, a value that does not parse or a label that is not 0 or
     1 raises DataError naming file, line (or record) and column, before
     training rather than after it.  No row at all is a DataError too; one
-    class only is not (the caller may warn: AUC is undefined then).
+    class only is not (the caller may warn: AUC is undefined then).  A
+    held-out file that is a training file too is a ConfigError naming both
+    keys (`check_held_out_apart`).
     """
+    check_held_out_apart(config)
     files = resolve_files(config, "eval_files")
     parse = parser(config, files)
     require_rows(files, rows_per_file(files, *layout(config)), "eval_files")
@@ -73,6 +77,15 @@ def check_eval_split(config: Config) -> dict:
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as err:
         raise DataError(diagnose(config, files) or f"data.eval_files: {tf_reason(err)}") from err
     return {"files": list(files), "rows": rows, "positives": positives, "negatives": rows - positives}
+
+
+def check_held_out_apart(config: Config) -> None:
+    """ConfigError if a file of `data.eval_files` is a training file too (by real path): its held-out
+    metrics would score rows the model trained on."""
+    shared = shared_files(config, "eval_files", "train_files")
+    if shared:
+        raise ConfigError(f"data.eval_files: {shared[0]} is a training file too (data.train_files): the held-out "
+                          "metrics would score rows the model trained on; hold out files that are not trained on")
 
 
 def diagnose(config: Config, files: Sequence[str]) -> str | None:
@@ -131,18 +144,33 @@ def _bad_value(column: str, spec: FeatureSpec | None, value: str, sequence_delim
         return None if number in (0.0, 1.0) else f"label column {column!r}: {value} is not 0 or 1"
     integer = spec.dtype == "int64" and spec.kind in (FeatureKind.CATEGORICAL, FeatureKind.SEQUENCE)
     if spec.kind is FeatureKind.NUMERIC:
-        parts, kind, convert = [value] if value else [], "number", float
-    elif integer:
-        parts = value.split(sequence_delimiter) if spec.kind is FeatureKind.SEQUENCE else [value]
-        parts, kind, convert = [p for p in parts if p], "integer id", int
-    else:
+        return None if not value or _is_number(value) else f"column {column!r}: {value!r} is not a number"
+    if not integer:
         return None
-    for part in parts:
-        try:
-            convert(part)
-        except ValueError:
-            return f"column {column!r}: {part!r} is not a {kind}"
+    parts = value.split(sequence_delimiter) if spec.kind is FeatureKind.SEQUENCE else [value]
+    for part in (p for p in parts if p):
+        if not _INT.fullmatch(part.strip()):
+            return f"column {column!r}: {part!r} is not an integer id"
+        if not _INT64_MIN <= int(part) <= _INT64_MAX:
+            return f"column {column!r}: {part.strip()} does not fit in int64 (dtype: int64; hash it as dtype: string)"
     return None
+
+
+_INT = re.compile(r"[+-]?[0-9]+")  # what TensorFlow parses as int64 (around spaces), if in range
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _is_number(text: str) -> bool:
+    """Whether TensorFlow parses `text` as a float (Python's float, less its '_' separators, plus hex)."""
+    text = text.strip()
+    if "_" in text:
+        return False
+    hexadecimal = text.lstrip("+-").lower().startswith("0x")
+    try:
+        float.fromhex(text) if hexadecimal else float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------

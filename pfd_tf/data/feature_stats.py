@@ -4,7 +4,8 @@ A numeric feature with `encoding: value` reaches the model as
 `(transform(x) - mean) / std` (`pfd_tf.features`).  When its config leaves
 `mean` and `std` unset, the run computes them as it starts (`compute`):
 every training row is parsed by the parse function training uses, its value
-transformed as the encoder transforms it, and the moments accumulated in
+filled and transformed as the encoder does it (a value that is not finite
+is the feature's `default`, `features.filled_numeric`), and the moments accumulated in
 float64 batch by batch (Chan et al.'s pairwise update; the population std,
 numpy's default).  No feature needing them: no pass at all.
 
@@ -30,7 +31,7 @@ from pfd_tf.config import Config, ConfigError, features_needing_stats, with_feat
 from pfd_tf.data.checks import diagnose
 from pfd_tf.data.files import DataError, file_order, layout, resolve_files, tf_reason
 from pfd_tf.data.parse import PARSE_BATCH, parser
-from pfd_tf.features import numeric_transform
+from pfd_tf.features import filled_numeric, numeric_transform
 
 
 class _Moments:
@@ -59,8 +60,8 @@ def compute(config: Config) -> dict[str, dict]:
     """{feature: {"column", "transform", "rows", "mean", "std"}} of every feature that `needs_stats`.
 
     Raises DataError naming the file and line (or record) of a row that
-    does not parse, or naming the column of a value that is not finite
-    after the transform (a NaN would poison every prediction).
+    does not parse.  A value that is not finite counts as the feature's
+    `default`, as the encoder reads it (so no NaN reaches the moments).
     """
     specs = features_needing_stats(config)
     if not specs:
@@ -70,19 +71,14 @@ def compute(config: Config) -> dict[str, dict]:
 
     def transformed(records):
         raw = parse(records)
-        return {s.name: numeric_transform(tf.cast(raw[s.source], tf.float32), s.transform) for s in specs}
+        return {s.name: numeric_transform(filled_numeric(s, raw[s.source])[0], s.transform) for s in specs}
 
     batches = file_order(files, *layout(config)).batch(PARSE_BATCH).map(transformed)
     moments = {spec.name: _Moments() for spec in specs}
     try:
         for batch in batches:
             for spec in specs:
-                values = batch[spec.name].numpy()
-                if not np.isfinite(values).all():
-                    bad = values[~np.isfinite(values)][0]
-                    raise DataError(f"data.train_files: column {spec.source!r} (feature {spec.name!r}, transform "
-                                    f"{spec.transform.value}) holds a value that is not finite ({bad})")
-                moments[spec.name].add(values)
+                moments[spec.name].add(batch[spec.name].numpy())
     except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as err:
         raise DataError(diagnose(config, files) or f"data.train_files: {tf_reason(err)}") from err
     return {spec.name: {"column": spec.source, "transform": spec.transform.value, "rows": moments[spec.name].rows,

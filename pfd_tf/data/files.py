@@ -3,7 +3,8 @@
 Everything here reads bytes, not values, so it is cheap enough to run on
 every file before training:
 
-- `resolve_files` expands the config's globs;
+- `resolve_files` expands the config's globs (a directory matched is refused);
+  `real_files` gives their real paths, `shared_files` those two keys both name;
 - a name ending in `.gz` means gzip-compressed, file by file (one glob may
   mix compressed and plain files): `reader` opens each file with its own
   `compression_type`, `open_text` gunzips in Python;
@@ -46,15 +47,35 @@ class DataError(ValueError):
 
 
 def resolve_files(config: Config, key: str) -> list[str]:
-    """Expands the globs of `data.train_files` / `data.eval_files`, sorted."""
+    """Expands the globs of `data.train_files` / `data.eval_files`, sorted.
+
+    DataError naming the key for a glob that matches nothing, or a directory
+    (its files are not read: name them, e.g. `dir/*.csv`).
+    """
     files: list[str] = []
     for i, pattern in enumerate(getattr(config.data, key)):
         path = config.resolve_path(pattern)
         matched = sorted(glob.glob(path))
         if not matched:
             raise DataError(f"data.{key}[{i}]: no file matches {path!r}")
+        directories = [m for m in matched if os.path.isdir(m)]
+        if directories:
+            raise DataError(f"data.{key}[{i}]: {path!r} matches the directory {directories[0]}, which is not a data "
+                            f"file: name its files (e.g. {os.path.join(directories[0], '*.csv')})")
         files.extend(matched)
     return files
+
+
+def real_files(config: Config, key: str) -> list[str]:
+    """`resolve_files`, each by its real path (symbolic links and `..` resolved): how files are compared."""
+    return [os.path.realpath(p) for p in resolve_files(config, key)]
+
+
+def shared_files(config: Config, key: str, other: str) -> list[str]:
+    """The files of `data.<key>` that are files of `data.<other>` too, by real path, in `data.<key>`'s
+    order: what must never be both (held-out and training files, validation and held-out files)."""
+    theirs = set(real_files(config, other))
+    return [p for p in dict.fromkeys(real_files(config, key)) if p in theirs]
 
 
 # --------------------------------------------------------------------------

@@ -8,11 +8,14 @@ the vectorized parse function (`decode_csv` / `parse_example`) that
 satisfy, the parse function enforces, so that TensorFlow stops on the first
 bad row (and `pfd_tf.data.checks.diagnose` then names its file and line):
 
+- a column the config reads is named once in the header (`check_unique_columns`);
 - a CSV row has exactly as many fields as the header or `data.columns` (every column is
   decoded, the unread ones as strings: an unquoted delimiter in a value
   would shift every later column);
 - numbers and integer ids parse (an empty numeric field reads as NaN with
-  `missing_id`, else as the feature's `default`), YYMMDDHH hours that
+  `missing_id`, else as the feature's `default`; a number that is not
+  finite is read, and the encoder takes it as empty: `features.filled_numeric`;
+  an int64 id must fit in int64), YYMMDDHH hours that
   features `derive` from are hours (`pfd_tf.features.derive_tokens`);
 - the label is 0 or 1 (`checked_labels`: not 2, not -1, not NaN).
 """
@@ -73,6 +76,7 @@ def csv_header(config: Config, files: Sequence[str]) -> list[str]:
             first = next(csv.reader(f, delimiter=config.data.csv_delimiter), None)
         if not first:
             raise DataError(f"{path}: line 1: empty file, expected a header row")
+        check_unique_columns(path, first, columns(config))
         missing = [c for c in columns(config) if c not in first]
         if missing:
             raise DataError(
@@ -85,6 +89,15 @@ def csv_header(config: Config, files: Sequence[str]) -> list[str]:
             raise DataError(f"{path}: line 1: header differs from {files[0]}'s header")
     assert header is not None
     return header
+
+
+def check_unique_columns(path: str, header: Sequence[str], read: Sequence[str]) -> None:
+    """DataError if a column the config reads is named twice in `path`'s header: which one is meant?"""
+    for column in read:
+        at = [i + 1 for i, name in enumerate(header) if name == column]
+        if len(at) > 1:
+            raise DataError(f"{path}: line 1: the header names column {column!r} twice (fields {at[0]} and {at[1]}); "
+                            "rename one: the config reads it by name")
 
 
 def headerless_columns(config: Config, files: Sequence[str]) -> list[str]:

@@ -293,16 +293,29 @@ def resolve(config: Config, model_dir: str) -> Config:
     return with_vocabularies(config, model_dir)
 
 
+def _check_out_dir(out: str) -> None:
+    """ConfigError naming `--out` when it, or the nearest of its parents that exists, is not a writable directory."""
+    existing = os.path.abspath(out)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        what = "is a file" if existing == os.path.abspath(out) else f"is under {existing}, a file"
+        raise ConfigError(f"--out {out}: {what}, not a directory: name a directory for the vocabulary files")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {out}: cannot write into {existing} (permission denied)")
+
+
 def write_vocabularies(config_path: str, out: str, overrides=(), overwrite: bool = False) -> dict:
     """What `pfd-vocab` does: counts the `min_count` features' vocabularies of the config at `config_path` and
-    writes them into `out`; returns {feature: Vocabulary}.  Raises ConfigError (files already there, no
-    feature to count) or DataError, before anything is written."""
+    writes them into `out`; returns {feature: Vocabulary}.  Raises ConfigError (`out` a file or under one,
+    files already there, no feature to count) or DataError, before anything is written."""
     from pfd_tf import config as config_module
 
     config = config_module.load(config_path, overrides)
     specs = [spec for spec in config.features if spec.min_count]
     if not specs:
         raise config_module.ConfigError(f"{config_path}: no feature has min_count: nothing to count")
+    _check_out_dir(out)
     targets = [os.path.join(out, f"{spec.name}.txt") for spec in specs] + [os.path.join(out, INDEX)]
     present = [path for path in targets if os.path.exists(path)]
     if present and not overwrite:
