@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 from typing import Any, Sequence
 
 import yaml
@@ -124,7 +125,7 @@ class GridPoint:
         `lr0.8-norm_batch-l2_1e-06`."""
         parts = []
         for key, text in self.settings:
-            shown = "".join(c if c.isalnum() or c in ".+-" else "_" for c in _shown(text))
+            shown = re.sub(r"[^A-Za-z0-9.+-]+", "_", _shown(text)).strip("_")
             parts.append(f"lr{shown}" if key == LEARNING_RATE else f"{_short(key)}_{shown}")
         return "-".join(parts)
 
