@@ -5,12 +5,14 @@
     python benchmarks/compare_methods.py --scenario ctr --out bench_out/table2 --modes baseline,pfd,md,pfd_md
                                                                               # Table 2
         [--seeds 0,1,2] [--tune-seed 100] [--rows 200000] [--rates 0.2,0.4,0.8,1.6,3.2]
+        [--normalizations none,batch,layer] [--embedding-l2 0,1e-6] [--grid key=v1,v2 ...]
         [--set key=value ...] [--world FIELD=VALUE ...]
 
 What `pfd-compare` does on a user's data (pfd_tf/compare), with worlds for
-seeds: each method's learning rate is chosen on the validation world
-(`--tune-seed`, never one of `--seeds`; its last training day is the
-validation split), then every method trains at its rate on each evaluation
+seeds: each method's grid point (learning rate x tower normalization, and
+any other axis) is chosen on the validation world (`--tune-seed`, never one
+of `--seeds`; its last training day is the validation split), then every
+method trains at its point on each evaluation
 world (`pfd-data --scenario S --seed N`, trained with train.seed N) and is
 evaluated on that world's held-out day.  The CVR world's MLP student is the
 paper's fine-grained CVR ranker (Table 4, and Table 6 by lambda); the CTR
@@ -35,11 +37,15 @@ def main():
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="cvr")
     parser.add_argument("--out", default=None, help="default: bench_out/<scenario>_methods")
     parser.add_argument("--seeds", default="0,1,2", help="evaluation worlds (and training seeds)")
-    parser.add_argument("--tune-seed", type=int, default=100, help="the validation world rates are chosen on")
+    parser.add_argument("--tune-seed", type=int, default=100, help="the validation world grid points are chosen on")
     parser.add_argument("--rows", type=int, default=None, help="default: the scenario's")
     parser.add_argument("--modes", default="", help="default: every mode the world can train")
     parser.add_argument("--lambdas", default="", help="PFD lambda sweep (Table 6); default: none")
     parser.add_argument("--rates", default="", help="learning-rate grid; default: the world config's rate x 1/4..4")
+    parser.add_argument("--normalizations", default="none,batch,layer",
+                        help="tower normalizations in the grid; empty: the world config's own only")
+    parser.add_argument("--embedding-l2", default="", help="train.embedding_l2 values in the grid; default: off")
+    parser.add_argument("--grid", action="append", default=[], help="a grid axis key=v1,v2 (repeatable)")
     parser.add_argument("--set", action="append", default=[], help="config override for every run")
     add_world_argument(parser)
     args = parser.parse_args()
@@ -62,8 +68,8 @@ def main():
     extra = "".join(f", {w}" for w in args.world) + (f", {args.rows} rows" if args.rows else "")
     run_comparison(world_config(args.tune_seed), out, modes=args.modes, lambdas=args.lambdas, seeds=args.seeds,
                    rates=args.rates, overrides=args.set, title=f"{table} (worlds {args.seeds}{extra})",
-                   config_for_seed=world_config, tune_seed=args.tune_seed,
-                   log=lambda line: print(line, flush=True))
+                   config_for_seed=world_config, tune_seed=args.tune_seed, normalizations=args.normalizations,
+                   embedding_l2=args.embedding_l2, grid=args.grid, log=lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The validation split a comparison chooses learning rates on: never the held-out files it reports."""
+"""The validation split a comparison chooses its grid points on: never the held-out files it reports."""
 from __future__ import annotations
 
 import dataclasses
@@ -34,3 +34,25 @@ def validation_split(config: Config) -> Config:
         raise ConfigError("data.validation_files: they are every training file; nothing would be left to train on")
     data = dataclasses.replace(config.data, train_files=tuple(rest), eval_files=tuple(validation))
     return dataclasses.replace(config, data=data)
+
+
+class HeldOutOverlapError(ConfigError):
+    """The runs that choose the grid points would read a file the evaluation holds out."""
+
+
+def check_held_out_apart(tuning_path: str, tuning: Config, evaluation_path: str, evaluation: Config) -> None:
+    """Refuses a choice (`tuning`: a `validation_split` config) that reads one of `evaluation`'s held-out files.
+
+    The choosing runs read their training and validation files; none may be a
+    file the evaluation reports on (compared by real path), or the grid
+    point would be chosen on the evaluation.  `--validation_config` (another
+    world or dataset) is where this can happen; the same config never does.
+    """
+    held_out = {os.path.realpath(p) for p in resolve_files(evaluation, "eval_files")}
+    read = [os.path.realpath(p) for p in (*tuning.data.train_files, *tuning.data.eval_files)]
+    overlap = sorted(held_out.intersection(read))
+    if overlap:
+        raise HeldOutOverlapError(
+            f"--validation_config {tuning_path}: its runs would read {overlap[0]}, a held-out file "
+            f"(data.eval_files) of {evaluation_path}: grid points chosen on it would be chosen on the evaluation; "
+            "choose on files the evaluation does not hold out")

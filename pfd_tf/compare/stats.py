@@ -1,4 +1,5 @@
-"""The paired t-test over seeds (no SciPy): is a method's per-seed difference from the baseline non-zero?"""
+"""The paired t-test over seeds (no SciPy): is a method's per-seed difference from the baseline non-zero,
+and the t-based 95% confidence interval of its mean."""
 from __future__ import annotations
 
 import math
@@ -9,18 +10,36 @@ from typing import Sequence
 def paired_t_test(differences: Sequence[float]) -> dict:
     """Two-sided one-sample t-test of `differences` (method - baseline, one per seed) against 0.
 
-    Returns {"n", "mean", "sd", "t", "p"}; t and p are None with fewer than
-    two seeds, and p is 0 or 1 when every difference is equal.
+    Returns {"n", "mean", "sd", "t", "p", "ci95"}: t, p and ci95 are None
+    with fewer than two seeds; p is 0 or 1 and ci95 the mean itself when
+    every difference is equal.  ci95 = mean ± t_{0.975, n-1} sd / sqrt(n).
     """
     n = len(differences)
     mean = statistics.fmean(differences) if n else float("nan")
     if n < 2:
-        return {"n": n, "mean": mean, "sd": None, "t": None, "p": None}
+        return {"n": n, "mean": mean, "sd": None, "t": None, "p": None, "ci95": None}
     sd = statistics.stdev(differences)
     if sd == 0:
-        return {"n": n, "mean": mean, "sd": 0.0, "t": None, "p": 1.0 if mean == 0 else 0.0}
+        return {"n": n, "mean": mean, "sd": 0.0, "t": None, "p": 1.0 if mean == 0 else 0.0, "ci95": [mean, mean]}
     t = mean / (sd / math.sqrt(n))
-    return {"n": n, "mean": mean, "sd": sd, "t": t, "p": t_two_sided_p(t, n - 1)}
+    half = t_quantile(0.975, n - 1) * sd / math.sqrt(n)
+    return {"n": n, "mean": mean, "sd": sd, "t": t, "p": t_two_sided_p(t, n - 1), "ci95": [mean - half, mean + half]}
+
+
+def t_quantile(probability: float, df: int) -> float:
+    """The `probability` quantile (above 0.5) of Student's t with `df` degrees of freedom, by bisection on
+    the two-sided p: P(|T| >= q) = 2 (1 - probability)."""
+    target = 2.0 * (1.0 - probability)
+    low, high = 0.0, 1.0
+    while t_two_sided_p(high, df) > target:
+        high *= 2.0
+    for _ in range(200):
+        middle = (low + high) / 2.0
+        if t_two_sided_p(middle, df) > target:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2.0
 
 
 def t_two_sided_p(t: float, df: int) -> float:
