@@ -22,7 +22,7 @@ def test_a_short_run_on_few_rows_warns_once_with_the_recipe(tmp_path, capsys):
     err = captured.err
     assert err.count(HEADLINE) == 1, err
     assert HEADLINE not in captured.out
-    assert f"it trains 12 steps (fewer than {MIN_STEPS}): batches of 64 over 960 training rows" in err
+    assert f"it trains 12 steps (fewer than {MIN_STEPS}): batches of 64 over 960 training rows: too few updates" in err
     assert f"it has 192 training rows per student field (960 rows, 5 fields; fewer than {MIN_ROWS_PER_FIELD})" in err
     # 2 epochs of 256 would be 8 steps here: the recipe asks for as many epochs as 50 steps need
     assert f"--set train.batch_size={RECIPE_BATCH} --set train.epochs=14 (52 steps here)" in err
