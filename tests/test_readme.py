@@ -127,3 +127,15 @@ def test_git_ignores_what_runs_and_data_write_and_nothing_of_the_package():
     paths = ["data/criteo/train/part-00.txt", "runs/pfd/metrics.json", "pfd_tf/data/files.py", "configs/criteo.yaml"]
     proc = subprocess.run(["git", "check-ignore", "--no-index", *paths], capture_output=True, text=True, cwd=ROOT)
     assert proc.stdout.split() == paths[:2], proc.stdout + proc.stderr
+
+
+def test_the_set_up_command_writes_the_world_its_config_reads():
+    """`pfd-data --out runs/cvr` then `pfd-launch --config configs/cvr_synthetic.yaml`: that config reads runs/cvr."""
+    setup = README[README.index("## Set up"):README.index("\n## ", README.index("## Set up") + 1)]
+    commands = re.findall(r"```bash\n(.*?)```", setup, re.S)
+    assert len(commands) == 2 and commands[1].strip() == 'python -m pip install -e ".[test]" && python -m pytest tests -q'
+    out = re.search(r"pfd-data --scenario cvr --out (\S+)", commands[0]).group(1)
+    config = re.search(r"pfd-launch --config (\S+)", commands[0]).group(1)
+    shipped = yaml.safe_load(open(os.path.join(ROOT, config)))
+    reads = os.path.normpath(os.path.join(os.path.dirname(config), shipped["data"]["train_files"][0]))
+    assert reads == os.path.join(out, "train", "*.csv")
