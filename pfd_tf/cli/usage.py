@@ -4,7 +4,7 @@ absl's `--help` lists the flags of the module it takes for the main one,
 found by `sys.argv[0]`.  A console script (`pfd-train`, `pfd-export`,
 `pfd-launch`) is not that module, so `--help` printed nothing of the
 command's flags, only "Try --helpfull", which lists absl's and
-TensorFlow's 124.  Here the command names its own module, and `--help`
+TensorFlow's too (124 lines).  Here the command names its own module, and `--help`
 prints that module's docstring and the flags it defines, before anything
 else runs (no TensorFlow import: an answer in a fraction of a second).
 `--helpfull` is absl's, unchanged.
