@@ -14,6 +14,7 @@ import sys
 
 from absl import app, flags
 
+from pfd_tf.cli import usage
 from launch.compose import render
 from launch.local import LocalCluster
 from launch.topology import Topology
@@ -58,7 +59,7 @@ def main(argv):
 
 def run():
     sys.argv = [sys.argv[0]] + [_underscored(a) for a in sys.argv[1:]]
-    app.run(main)
+    usage.run(main, __name__)
 
 
 def _underscored(arg: str) -> str:

@@ -47,6 +47,7 @@ from pfd_tf.distill.pretrained import check_checkpoints, load_teacher
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.models.towers import recalibrate_batch_norm
 from pfd_tf.optim import make_optimizer
+from pfd_tf.small_data import warn_if_small
 
 
 def fit_plan(start_step: int, steps: int, log_every: int) -> list[tuple[int, int, int]]:
@@ -160,6 +161,7 @@ def train(
             print(finished, flush=True)
             with open(os.path.join(model_dir, "metrics.json"), encoding="utf-8") as f:
                 return json.load(f)
+        warn_if_small(resolved, train_rows)  # too few steps or rows to learn from: say so before training
         resuming = not overwrite and os.path.exists(os.path.join(model_dir, "config.yaml"))
         stats = feature_stats.for_run(config, model_dir, resume=resuming)
         vocabularies = vocab.for_run(config, model_dir, resume=resuming)  # counted (min_count) or read, not written

@@ -12,7 +12,7 @@ LOAD_ALONE = f"""
 import importlib.util, os
 spec = importlib.util.spec_from_file_location("quiet_start", {QUIET_START!r})
 quiet_start = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(quiet_start)  # alone: pfd_tf's __init__ would import TensorFlow
+spec.loader.exec_module(quiet_start)  # alone: pfd_tf._keras would import TensorFlow
 """
 NOISE_LINES = (
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
@@ -68,6 +68,19 @@ print("done")
 
 def test_pfd_tf_startup_logs_shows_everything():
     """PFD_TF_STARTUP_LOGS=1: no filter (the escape hatch when TensorFlow's start-up needs reading)."""
-    proc = _run("import pfd_tf", PFD_TF_STARTUP_LOGS="1")
+    proc = _run("import pfd_tf._keras", PFD_TF_STARTUP_LOGS="1")  # pfd_tf alone does not load TensorFlow
     assert proc.returncode == 0
     assert "WARNING: All log messages before absl::InitializeLog()" in proc.stderr
+
+
+def test_importing_pfd_tf_alone_does_not_load_tensorflow_but_sets_keras_2():
+    """A command's --help answers without TensorFlow; the first module that needs it loads Keras 2."""
+    proc = _run("import os, sys, pfd_tf; assert 'tensorflow' not in sys.modules; "
+                "print(os.environ['TF_USE_LEGACY_KERAS'], pfd_tf.keras.__name__)")
+    assert proc.returncode == 0 and proc.stdout.split() == ["1", "tf_keras"], proc.stderr[-2000:]
+
+
+def test_keras_3_already_loaded_is_refused_at_import():
+    """TensorFlow imported first with Keras 3: `import pfd_tf` says so at once, as before."""
+    proc = _run("import tensorflow as tf; tf.keras; import pfd_tf", TF_USE_LEGACY_KERAS="0")
+    assert proc.returncode != 0 and "pfd_tf needs Keras 2" in proc.stderr, proc.stderr[-2000:]

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
+from pfd_tf.cli import usage
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "YAML config file (the user's data).", required=True)
@@ -76,7 +77,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    usage.run(main, __name__)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import sys
 
 from absl import app, flags
 
+from pfd_tf.cli import usage
 from pfd_tf.data.output_dir import OutputDirError, write_dataset_into
 from pfd_tf.data.scenarios import SCENARIOS, world_overrides
 
@@ -69,7 +70,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    usage.run(main, __name__)
 
 
 if __name__ == "__main__":

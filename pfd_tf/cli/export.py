@@ -1,32 +1,84 @@
 """pfd-export: writes the student of a trained run as a SavedModel.
 
-    pfd-export --model_dir /tmp/run [--checkpoint PATH] [--out DIR]
+    pfd-export --model_dir RUN [--checkpoint PATH] [--out DIR]
 
-Reads `model_dir/config.yaml` (with `model_dir/feature_stats.json`, the
-normalization of numeric features fed as values) and the latest checkpoint in
-`model_dir/checkpoints`; writes `model_dir/export/` (or `--out`): `student/`,
-and for a two-tower student also `user_tower/`, `item_tower/`,
-`item_index.npz` and `retrieval/`.
+Reads `RUN/config.yaml` (with `RUN/feature_stats.json`, the normalization of
+numeric features fed as values) and the latest checkpoint in
+`RUN/checkpoints`.  `--out DIR` (default `RUN/export`) is an export
+directory: it holds one SavedModel per exported model, `DIR/student/`, and
+for a two-tower student also `DIR/user_tower/`, `DIR/item_tower/`,
+`DIR/retrieval/` and `DIR/item_index.npz`.  Serve `DIR/student`, not DIR.
+A previous export in DIR is replaced (and said so); a DIR that is itself a
+SavedModel, or holds anything else, is refused (exit status 2), as is a
+file.  The path of each SavedModel written is printed at the end.
 """
 from __future__ import annotations
 
 import os
 import sys
 
-from absl import app, flags
+from absl import flags
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from pfd_tf import config as config_lib
-from pfd_tf.export import ExportError
+from pfd_tf.cli import usage
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A pfd-train model_dir.", required=True)
 flags.DEFINE_string("checkpoint", None, "Checkpoint to export (default: the latest in model_dir/checkpoints).")
-flags.DEFINE_string("out", None, "Export directory (default: model_dir/export).")
+flags.DEFINE_string("out", None, "Export directory: gets student/ (the SavedModel to serve) and, for a two-tower "
+                    "student, user_tower/, item_tower/, retrieval/, item_index.npz (default: model_dir/export).")
+
+# What an export directory holds besides SavedModels: the two-tower item index.
+EXPORT_FILES = ("item_index.npz",)
+
+
+class ExportDirError(ValueError):
+    """`--out` names something that is not an export directory; the message says what it is."""
+
+
+def check_export_dir(out: str) -> list[str]:
+    """Refuses an `--out` whose contents an export would overwrite or mix with; returns the
+    SavedModels of a previous export found there (replaced by this one).
+
+    An export directory holds only SavedModels (one directory each), `item_index.npz`, and
+    `*.tmp` directories an interrupted export left.
+    """
+    if not os.path.exists(out):
+        return []
+    if not os.path.isdir(out):
+        raise ExportDirError(f"--out {out}: a file; --out names an export directory (it gets {out}/student/)")
+    if os.path.exists(os.path.join(out, "saved_model.pb")):
+        raise ExportDirError(
+            f"--out {out}: is itself a SavedModel; --out names the export directory that holds one SavedModel per "
+            f"exported model ({out}/student/, ...): pass a new directory, or that SavedModel's parent")
+    entries = sorted(os.listdir(out))
+    previous = [e for e in entries if os.path.exists(os.path.join(out, e, "saved_model.pb"))]
+    foreign = [e for e in entries if e not in previous and e not in EXPORT_FILES and not e.endswith(".tmp")]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ExportDirError(
+            f"--out {out}: holds {shown}, which no export wrote; --out names an export directory (it gets "
+            f"{out}/student/): pass a new or empty directory, or one a previous export wrote")
+    return previous
 
 
 def main(argv):
     del argv
+    try:  # what the flags name, checked before TensorFlow loads
+        saved = os.path.join(FLAGS.model_dir, "config.yaml")
+        if not os.path.exists(saved):
+            raise ExportDirError(f"{saved}: missing; --model_dir must be a directory pfd-train trained into")
+        out = FLAGS.out or os.path.join(FLAGS.model_dir, "export")
+        previous = check_export_dir(out)
+    except ExportDirError as err:
+        print(f"pfd-export: error: {err}", file=sys.stderr)
+        return 2
+    return export(saved, out, previous)
+
+
+def export(saved: str, out: str, previous: list[str]) -> int:
+    """Exports the run whose config is `saved` into `out`; prints each SavedModel's path; the exit status."""
     from absl import logging
 
     from pfd_tf._keras import tf
@@ -36,12 +88,10 @@ def main(argv):
     from pfd_tf.config_fingerprint import trained_config
     from pfd_tf.data import feature_stats
     from pfd_tf.data.pipeline import DataError
+    from pfd_tf.export import ExportError
     from pfd_tf.export_two_tower import export_all
 
     try:
-        saved = os.path.join(FLAGS.model_dir, "config.yaml")
-        if not os.path.exists(saved):
-            raise ExportError(f"{saved}: missing; --model_dir must be a directory pfd-train trained into")
         config = feature_stats.resolve(trained_config(FLAGS.model_dir), FLAGS.model_dir)  # refuses a hand edit
         checkpoints = os.path.join(FLAGS.model_dir, "checkpoints")
         checkpoint = FLAGS.checkpoint or tf.train.latest_checkpoint(checkpoints)
@@ -52,9 +102,10 @@ def main(argv):
             known = ", ".join(os.path.basename(p) for p in state.all_model_checkpoint_paths) if state else "none"
             raise ExportError(f"--checkpoint {checkpoint}: no such checkpoint ({checkpoint}.index is missing); "
                               f"the run's checkpoints: {known}")
-        out = FLAGS.out or os.path.join(FLAGS.model_dir, "export")
+        print(f"exporting {checkpoint}", flush=True)
         for name, path in export_all(config, checkpoint, out).items():
-            print(f"{name}: {path}")
+            replaced = " (replaced the previous export)" if name in previous else ""
+            print(f"{name}: {path}{replaced}")
     except (config_lib.ConfigError, ExportError, DataError) as err:
         print(f"pfd-export: error: {err}", file=sys.stderr)
         return 2
@@ -62,7 +113,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    usage.run(main, __name__)
 
 
 if __name__ == "__main__":

@@ -17,13 +17,12 @@ import sys
 # can reschedule, instead of hanging in gRPC retries.  Must precede TensorFlow.
 os.environ.setdefault("GRPC_FAIL_FAST", "use_caller")
 
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 
 import pfd_tf  # noqa: E402,F401  (selects Keras 2 before TensorFlow loads)
 from pfd_tf import config as config_lib  # noqa: E402
+from pfd_tf.cli import usage  # noqa: E402
 from pfd_tf.cluster import ClusterError, current_task, dispatcher_journal  # noqa: E402
-from pfd_tf.data.pipeline import DataError  # noqa: E402
-from pfd_tf.export import ExportError  # noqa: E402
 from pfd_tf.run_dir import RunDirError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -53,6 +52,8 @@ def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = F
 
     from pfd_tf._keras import tf
     from pfd_tf.callbacks import NonFiniteLossError
+    from pfd_tf.data.pipeline import DataError  # imports TensorFlow: here, for a fast --help
+    from pfd_tf.export import ExportError
 
     logging.set_verbosity(logging.WARNING)  # progress comes from our own lines
     tf.get_logger().setLevel("WARNING")
@@ -104,7 +105,7 @@ def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = F
 
 
 def run():
-    app.run(main)
+    usage.run(main, __name__)
 
 
 if __name__ == "__main__":

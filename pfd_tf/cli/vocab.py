@@ -21,6 +21,7 @@ from absl import app, flags
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from pfd_tf import config as config_lib
+from pfd_tf.cli import usage
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", None, "YAML config file.", required=True)
@@ -55,7 +56,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    usage.run(main, __name__)
 
 
 if __name__ == "__main__":

@@ -151,12 +151,8 @@ class MLPTower(keras.layers.Layer):
                                     leaky_relu_alpha, dropout)
         self.logit = keras.layers.Dense(1, name="logit")
 
-    def call(self, inputs: tf.Tensor, training: bool | None = None) -> tf.Tensor:
-        return self.forward(inputs, training)[0]
-
-    def forward(self, inputs: tf.Tensor, training: bool | None = None) -> tuple[tf.Tensor, dict]:
-        """(logits `[B]`, hidden outputs): `deep_i`, the i-th hidden layer's activations (after dropout, if
-        any), and `final`, the input of the logit layer (the last hidden layer, or `inputs` without one)."""
+    def call(self, inputs: tf.Tensor, training: bool | None = None, with_hidden: bool = False):
+        """Logits `[B]`; with `with_hidden`, (logits, hidden outputs) as `forward` returns them."""
         x, hidden, layer_index = inputs, {}, 0
         for layer in self.hidden:
             x = layer(x, training=training)
@@ -165,7 +161,18 @@ class MLPTower(keras.layers.Layer):
                 if isinstance(layer, keras.layers.Dropout) or not self.dropout:
                     layer_index += 1
         hidden["final"] = x
-        return tf.squeeze(self.logit(x), axis=-1), hidden
+        logits = tf.squeeze(self.logit(x), axis=-1)
+        return (logits, hidden) if with_hidden else logits
+
+    def forward(self, inputs: tf.Tensor, training: bool | None = None) -> tuple[tf.Tensor, dict]:
+        """(logits `[B]`, hidden outputs): `deep_i`, the i-th hidden layer's activations (after dropout, if
+        any), and `final`, the input of the logit layer (the last hidden layer, or `inputs` without one).
+
+        Through `Layer.__call__`, as every call of the tower: a layer only ever used through a plain method
+        is never marked built, and each SavedModel export then warned "Skipping full serialization of
+        TF-Keras layer <MLPTower ...>, because it is not built" (twice: TensorFlow's and absl's logger).
+        """
+        return self(inputs, training=training, with_hidden=True)
 
     def get_config(self):
         return {
