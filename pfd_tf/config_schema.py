@@ -205,6 +205,9 @@ class TrainConfig:
     early_stopping: EarlyStopping = EarlyStopping.NONE
     early_stopping_patience: int = 3
     merge_validation: bool = False
+    # The divergence guard (pfd_tf.divergence): a trained network's log loss more than this many nats above
+    # the constant predictor's stops the run (exit status 4), in training and on the held-out rows.
+    divergence_margin: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,7 @@ from absl import app, flags
 import pfd_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from pfd_tf import config as config_lib
 from pfd_tf.export import ExportError
+from pfd_tf.run_dir import RunDirError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A pfd-train model_dir.", required=True)
@@ -33,6 +34,7 @@ def main(argv):
 
     logging.set_verbosity(logging.WARNING)  # SavedModel's INFO lines (signatures, assets) are no news
     tf.get_logger().setLevel("WARNING")
+    from pfd_tf.checkpoints import listed, require_intact
     from pfd_tf.data import feature_stats
     from pfd_tf.data.pipeline import DataError
     from pfd_tf.export_two_tower import export_all
@@ -43,18 +45,19 @@ def main(argv):
             raise ExportError(f"{saved}: missing; --model_dir must be a directory pfd-train trained into")
         config = feature_stats.resolve(config_lib.load(saved), FLAGS.model_dir)
         checkpoints = os.path.join(FLAGS.model_dir, "checkpoints")
-        checkpoint = FLAGS.checkpoint or tf.train.latest_checkpoint(checkpoints)
+        checkpoint = FLAGS.checkpoint or (listed(checkpoints) or [None])[-1]  # the state file's latest
         if not checkpoint:
             raise ExportError(f"{checkpoints}: no checkpoint to export")
-        if not tf.io.gfile.exists(checkpoint + ".index"):
+        if FLAGS.checkpoint and not tf.io.gfile.exists(checkpoint + ".index"):
             state = tf.train.get_checkpoint_state(checkpoints)
             known = ", ".join(os.path.basename(p) for p in state.all_model_checkpoint_paths) if state else "none"
             raise ExportError(f"--checkpoint {checkpoint}: no such checkpoint ({checkpoint}.index is missing); "
                               f"the run's checkpoints: {known}")
+        require_intact(checkpoint)  # a damaged one is named, with the intact ones
         out = FLAGS.out or os.path.join(FLAGS.model_dir, "export")
         for name, path in export_all(config, checkpoint, out).items():
             print(f"{name}: {path}")
-    except (config_lib.ConfigError, ExportError, DataError) as err:
+    except (config_lib.ConfigError, ExportError, DataError, RunDirError) as err:
         print(f"pfd-export: error: {err}", file=sys.stderr)
         return 2
     return 0
