@@ -7,7 +7,11 @@ cluster sizes); those changes are appended to `model_dir/resumes.jsonl`.
 Any other difference is refused before anything is written, listing the
 keys; `--overwrite` removes what pfd-train wrote (`RUN_FILES`) and starts
 afresh.  A finished run (its final checkpoint and `metrics.json` written)
-started again with the same config is left alone.  `feature_stats.json`
+started again with the same config is left alone; asked for other held-out
+rows (`SCORED`), it is refused and points to pfd-eval, which scores a run on
+other files without touching metrics.json.  `train_files.json` records the
+training files (`pfd_tf.run_data`): a resume on changed files is refused
+too, unless `--allow-data-change`.  `feature_stats.json`
 holds what the training files gave the config (`pfd_tf.data.feature_stats`),
 computed when the run started, read back when it resumes.  `vocabularies/`
 holds the run's copy of each feature's vocabulary (`pfd_tf.data.vocab`):
@@ -45,8 +49,8 @@ RUN_FILES = ("config.yaml", "checkpoints", "logs", "export", "export.tmp", "metr
              "early_stopping.json", "best", "best.tmp", "train_files.json", "eval")
 # Keys (dotted, or a section followed by ".") that a resumed run may change.
 MAY_CHANGE = ("train.steps", "train.epochs", "train.log_every", "train.eval_batch_size", "train.eval_steps",
-              "train.steps_per_execution", "train.divergence_margin", "data.eval_files", "data.validation_files",
-              "cluster.")
+              "train.steps_per_execution", "train.divergence_margin", "train.divergence_training_margin",
+              "data.eval_files", "data.validation_files", "cluster.")
 # Keys that say which held-out rows metrics.json scores: a finished run does not score them again (pfd-eval does).
 SCORED = ("data.eval_files", "train.eval_steps")
 
@@ -219,7 +223,8 @@ class RunLock:
                     json.dump(me, f)
             except OSError as err:  # a full disk: created, but not written
                 os.remove(self.path)
-                raise RunDirError(f"{os.path.dirname(self.path)}: cannot write the model_dir ({err.strerror})") from None
+                raise RunDirError(
+                    f"{os.path.dirname(self.path)}: cannot write the model_dir ({err.strerror})") from None
             self.held = True
             return
         raise RunDirError(f"{self.path}: another process took the lock meanwhile")

@@ -173,7 +173,7 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
     timer = EpochTimer()
     callbacks = [
         StopOnNonFiniteLoss(manager),  # before the checkpoint: diverged weights are never saved
-        StopOnDivergence(manager, config.train.divergence_margin),  # a finite blow-up, likewise
+        StopOnDivergence(manager, config.train.divergence_training_margin),  # a finite blow-up, likewise
         CheckpointEveryEpoch(manager),
         timer,
         keras.callbacks.TensorBoard(os.path.join(model_dir, "logs"), update_freq="epoch"),

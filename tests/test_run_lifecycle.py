@@ -52,9 +52,9 @@ def test_a_finite_blow_up_stops_with_status_4_and_writes_nothing(tmp_path, capsy
     err = capsys.readouterr().err
     assert status == 4, err
     assert "pfd-train: error: training diverged by step 5: the mean training log loss of" in err
-    assert f"above ln 2 + train.divergence_margin = {LN2 + 1:.4g}" in err and "nothing was exported" in err
+    assert f"above ln 2 + train.divergence_training_margin = {LN2 + 20:.4g}" in err and "nothing was exported" in err
     value = float(err.split("over steps 1-5 was ")[1].split(",")[0])
-    assert value > LN2 + 1
+    assert value > LN2 + 20
     assert "Traceback" not in err
     for written in ("export", "metrics.json", "checkpoints/ckpt-5.index"):
         assert not os.path.exists(os.path.join(model_dir, written))
@@ -78,11 +78,12 @@ def test_a_held_out_log_loss_above_the_constant_predictor_stops_the_run(world, c
     assert not os.path.exists(os.path.join(model_dir, "metrics.json"))
 
 
-def test_the_divergence_margin_is_validated(run_copy, capsys):
+@pytest.mark.parametrize("key", ["divergence_margin", "divergence_training_margin"])
+def test_the_divergence_margins_are_validated(run_copy, capsys, key):
     config, model_dir = run_copy
     before = snapshot(model_dir)
-    assert run_task(config, model_dir, ["train.divergence_margin=0"]) == 2
-    assert "train.divergence_margin: must be positive" in capsys.readouterr().err
+    assert run_task(config, model_dir, [f"train.{key}=0"]) == 2
+    assert f"train.{key}: must be positive" in capsys.readouterr().err
     assert snapshot(model_dir) == before
 
 
@@ -253,26 +254,24 @@ def _limit_file_size(limit: int):
     return apply
 
 
-def test_a_checkpoint_that_cannot_be_written_names_its_directory_and_keeps_the_last(world):
-    """Portable: pfd-train under a file-size limit that the step-12 checkpoint's data file exceeds."""
+def test_a_checkpoint_that_cannot_be_written_names_its_directory_and_keeps_the_last(world, capsys):
+    """Portable (what CI runs): pfd-train under a file-size limit that the step-12 checkpoint's data file exceeds
+    (TensorFlow says OutOfRangeError for EFBIG, ResourceExhaustedError for ENOSPC: the tmpfs test below)."""
     config, model_dir = os.path.join(world, "config.yaml"), os.path.join(world, "run")
-    command = [sys.executable, "-m", "pfd_tf.cli.train", "--config", config, "--model_dir", model_dir]
-    first = subprocess.run(command + ["--set", "train.steps=6"], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert first.returncode == 0, first.stderr[-2000:]
+    assert run_task(config, model_dir, ["train.steps=6"]) == 0
     data = [p for p in _checkpoint_files(model_dir, 6) if ".data-" in p][0]
-    limit = os.path.getsize(data) // 2
-    second = subprocess.run(command + ["--set", "train.steps=12"], capture_output=True, text=True, timeout=300,
-                            cwd=ROOT, preexec_fn=_limit_file_size(limit))
-    assert second.returncode == 2, second.stderr[-2000:]
+    limited = subprocess.run([sys.executable, "-m", "pfd_tf.cli.train", "--config", config, "--model_dir", model_dir,
+                              "--set", "train.steps=12"], capture_output=True, text=True, timeout=300, cwd=ROOT,
+                             preexec_fn=_limit_file_size(os.path.getsize(data) // 2))
+    assert limited.returncode == 2, limited.stderr[-2000:]
     kept = os.path.join(model_dir, "checkpoints", "ckpt-6")
     assert (f"pfd-train: error: {os.path.join(model_dir, 'checkpoints')}: cannot write the checkpoint of step 12 "
-            f"(OutOfRangeError: File too large") in second.stderr
-    assert f"The last good checkpoint is kept: {kept}" in second.stderr and "Traceback" not in second.stderr
+            f"(OutOfRangeError: File too large") in limited.stderr
+    assert f"The last good checkpoint is kept: {kept}" in limited.stderr and "Traceback" not in limited.stderr
     assert not glob.glob(os.path.join(model_dir, "checkpoints", "*_temp*"))
-    third = subprocess.run(command + ["--set", "train.steps=12"], capture_output=True, text=True, timeout=300,
-                           cwd=ROOT)
-    assert third.returncode == 0, third.stderr[-2000:]
-    assert f"resumed from {kept} at step 6" in third.stdout
+    capsys.readouterr()
+    assert run_task(config, model_dir, ["train.steps=12"]) == 0
+    assert f"resumed from {kept} at step 6" in capsys.readouterr().out
 
 
 @pytest.fixture
