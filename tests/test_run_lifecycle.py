@@ -20,7 +20,6 @@ import sys
 
 import pytest
 
-from conftest import write_tiny_world  # noqa: F401  (the fixtures below use it through test_bad_inputs)
 from pfd_tf.eval_run import evaluate_run
 from pfd_tf.cli.train import run_task
 from test_bad_inputs import ROOT, _edit_line, _set_label, finished, run_copy, snapshot, world  # noqa: F401
@@ -180,7 +179,10 @@ def test_changed_training_files_are_refused_or_allowed_and_recorded(world, capsy
         with open(part0, "w") as f:
             f.write(original)
     changes[0][1]()
-    assert run_task(config, model_dir, ["train.steps=12"], allow_data_change=True) == 0
+    allowed = subprocess.run([sys.executable, "-m", "pfd_tf.cli.train", "--config", config, "--model_dir", model_dir,
+                              "--set", "train.steps=12", "--allow-data-change"],
+                             capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
     with open(os.path.join(model_dir, "resumes.jsonl")) as f:
         (entry,) = [json.loads(line) for line in f]
     assert entry["step"] == 6 and entry["changed"] == {"train.steps": {"was": 6, "now": 12}}
@@ -188,12 +190,6 @@ def test_changed_training_files_are_refused_or_allowed_and_recorded(world, capsy
     assert entry["data"][os.path.realpath(part0)]["now"]["rows"] == 483
     with open(os.path.join(model_dir, "train_files.json")) as f:
         assert json.load(f)["files"][os.path.realpath(part0)]["rows"] == 483
-
-
-def test_allow_data_change_is_a_flag_of_pfd_train():
-    proc = subprocess.run([sys.executable, "-m", "pfd_tf.cli.train", "--helpfull"], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
-    assert "--[no]allow-data-change" in proc.stdout
 
 
 # -- damaged checkpoints ---------------------------------------------------------------------------
