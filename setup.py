@@ -32,6 +32,7 @@ setup(
         "console_scripts": [
             "pfd-train=pfd_tf.cli.train:run",
             "pfd-export=pfd_tf.cli.export:run",
+            "pfd-eval=pfd_tf.cli.eval:run",
             "pfd-data=pfd_tf.cli.data:run",
             "pfd-vocab=pfd_tf.cli.vocab:run",
             "pfd-launch=launch.cli:run",

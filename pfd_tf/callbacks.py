@@ -1,9 +1,11 @@
 """The epoch-level callbacks of a training run (ParameterServerStrategy allows no batch-level ones).
 
 `fit` runs in "Keras epochs" of `train.log_every` steps; at the end of each,
-in this order: a non-finite loss stops the run (before its checkpoint is
-written), the checkpoint is saved, a progress line names the step and the
-data epoch, and the epoch's seconds are recorded.
+in this order: a non-finite loss, or a finite one far above the constant
+predictor's (`pfd_tf.divergence`), stops the run before its checkpoint is
+written; the checkpoint is saved (`pfd_tf.checkpoints.save`: a full disk is
+an error naming the directory); a progress line names the step and the data
+epoch, and the epoch's seconds are recorded.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import logging
 import math
 import time
 
+from pfd_tf import checkpoints
 from pfd_tf._keras import keras, tf
 
 
@@ -61,7 +64,11 @@ class _PerSaveRetracing(logging.Filter):
 
 
 class CheckpointEveryEpoch(keras.callbacks.Callback):
-    """Saves the CheckpointManager's checkpoint at the end of each Keras epoch, numbered by step."""
+    """Saves the CheckpointManager's checkpoint at the end of each Keras epoch, numbered by step.
+
+    A checkpoint that cannot be written is a `CheckpointError` (pfd-train's
+    exit status 2) naming the directory and the last good checkpoint.
+    """
 
     def __init__(self, manager: tf.train.CheckpointManager):
         super().__init__()
@@ -71,7 +78,7 @@ class CheckpointEveryEpoch(keras.callbacks.Callback):
             logger.addFilter(_PerSaveRetracing())
 
     def on_epoch_end(self, epoch, logs=None):
-        self.manager.save(checkpoint_number=self.model.optimizer.iterations)
+        checkpoints.save(self.manager, int(self.model.optimizer.iterations.numpy()))
 
 
 class Progress(keras.callbacks.Callback):

@@ -166,6 +166,9 @@ def validate(config: Config) -> None:
     _validate_length(config)
     if train.learning_rate <= 0:
         raise ConfigError("train.learning_rate: must be positive")
+    for field in ("divergence_margin", "divergence_training_margin"):
+        if getattr(train, field) <= 0:
+            raise ConfigError(f"train.{field}: must be positive (nats above the constant predictor's log loss)")
     if train.embedding_l2 < 0:
         raise ConfigError("train.embedding_l2: must be >= 0")
     for field in ("adam_beta_1", "adam_beta_2"):

@@ -205,6 +205,11 @@ class TrainConfig:
     early_stopping: EarlyStopping = EarlyStopping.NONE
     early_stopping_patience: int = 3
     merge_validation: bool = False
+    # The divergence guard (pfd_tf.divergence), in nats, exit status 4: a trained network's mean training log
+    # loss over a Keras epoch more than `divergence_training_margin` above ln 2, or a student's held-out log
+    # loss more than `divergence_margin` above the held-out rows' label entropy (the constant predictor's).
+    divergence_margin: float = 5.0
+    divergence_training_margin: float = 20.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,6 +16,7 @@ The keys are those of `Distiller.test_step` (`<who>_auc` and `<who>_logloss`
 for the student, each teacher by name, and the ensemble), plus the
 checkpoint's `step`;
 when the held-out rows hold one class, AUC is undefined and left out.
+`summarize` turns them into what metrics.json (and pfd-eval's JSON) reports.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from pfd_tf.metrics import exact_auc, logloss_from_logits
 from pfd_tf.models.build import build_distiller
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.optim import make_optimizer
+
 
 def build_local_model(config: Config) -> Distiller:
     """The distiller with plain variables in this process.
@@ -90,3 +92,27 @@ class Evaluator:
             results[f"{who}_logloss"] = logloss_from_logits(y, z)
         results["step"] = int(self.model.optimizer.iterations.numpy())
         return results
+
+
+def network_metrics(results: dict, who: str) -> dict | None:
+    """{"logloss", "auc"} of one network (`student`, a teacher's name, `ensemble`), or None if not scored."""
+    if f"{who}_logloss" not in results:
+        return None
+    out = {"logloss": float(results[f"{who}_logloss"])}
+    if f"{who}_auc" in results:
+        out["auc"] = float(results[f"{who}_auc"])
+    return out
+
+
+def summarize(results: dict, teacher_names) -> dict:
+    """The held-out numbers as metrics.json reports them: the student, the teacher (the preset's one),
+    every teacher by name, the ensemble of several teachers, and each teacher's mean weight in it
+    (alpha_i of Eq. (11) of Zhu et al.; 1/M for the average)."""
+    return {
+        "student": network_metrics(results, "student"),
+        "teacher": network_metrics(results, "teacher"),
+        "teachers": {name: network_metrics(results, name) for name in teacher_names},
+        "ensemble": network_metrics(results, "ensemble"),
+        "ensemble_weights": {name: float(results[f"alpha_{name}"]) for name in teacher_names
+                             if f"alpha_{name}" in results},
+    }

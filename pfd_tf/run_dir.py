@@ -7,7 +7,11 @@ cluster sizes); those changes are appended to `model_dir/resumes.jsonl`.
 Any other difference is refused before anything is written, listing the
 keys; `--overwrite` removes what pfd-train wrote (`RUN_FILES`) and starts
 afresh.  A finished run (its final checkpoint and `metrics.json` written)
-started again with the same config is left alone.  `feature_stats.json`
+started again with the same config is left alone; asked for other held-out
+rows (`SCORED`), it is refused and points to pfd-eval, which scores a run on
+other files without touching metrics.json.  `train_files.json` records the
+training files (`pfd_tf.run_data`): a resume on changed files is refused
+too, unless `--allow-data-change`.  `feature_stats.json`
 holds what the training files gave the config (`pfd_tf.data.feature_stats`),
 computed when the run started, read back when it resumes.  `vocabularies/`
 holds the run's copy of each feature's vocabulary (`pfd_tf.data.vocab`):
@@ -42,10 +46,13 @@ VOCABULARIES = "vocabularies"  # the run's copy of every vocabulary file (pfd_tf
 # What pfd-train, its evaluator and pfd-launch write into a model_dir: what --overwrite removes.
 RUN_FILES = ("config.yaml", "checkpoints", "logs", "export", "export.tmp", "metrics.json",
              "sidecar_metrics.jsonl", "tf_data_service", RESUMES, FEATURE_STATS, VOCABULARIES,
-             "early_stopping.json", "best", "best.tmp", "config.fingerprint.json")
+             "early_stopping.json", "best", "best.tmp", "config.fingerprint.json", "train_files.json", "eval")
 # Keys (dotted, or a section followed by ".") that a resumed run may change.
 MAY_CHANGE = ("train.steps", "train.epochs", "train.log_every", "train.eval_batch_size", "train.eval_steps",
-              "train.steps_per_execution", "data.eval_files", "data.validation_files", "cluster.")
+              "train.steps_per_execution", "train.divergence_margin", "train.divergence_training_margin",
+              "data.eval_files", "data.validation_files", "cluster.")
+# Keys that say which held-out rows metrics.json scores: a finished run does not score them again (pfd-eval does).
+SCORED = ("data.eval_files", "train.eval_steps")
 
 
 class RunDirError(ValueError):
@@ -128,10 +135,14 @@ def check_resume(model_dir: str, config: Config) -> dict[str, tuple[Any, Any]]:
     return differences(old, config)
 
 
-def record_resume(model_dir: str, step: int, changed: Mapping[str, tuple[Any, Any]]) -> None:
-    """Appends the keys a resumed run changed to `model_dir/resumes.jsonl`."""
+def record_resume(model_dir: str, step: int, changed: Mapping[str, tuple[Any, Any]],
+                  data: Mapping[str, Mapping] | None = None) -> None:
+    """Appends the keys a resumed run changed to `model_dir/resumes.jsonl`, and the training files that changed
+    (`pfd_tf.run_data.changes`, allowed by --allow-data-change) under "data"."""
     entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "step": step,
              "changed": {k: {"was": v[0], "now": v[1]} for k, v in changed.items()}}
+    if data:
+        entry["data"] = dict(data)
     with open(os.path.join(model_dir, RESUMES), "a", encoding="utf-8") as f:
         f.write(json.dumps(entry) + "\n")
 
@@ -159,6 +170,21 @@ def finished_message(model_dir: str, steps: int, latest_step: int | None) -> str
     return (f"{model_dir}: this run finished at step {latest_step} of {steps}; its results are in {metrics}. "
             "Nothing trained or written. To train more, raise train.steps or train.epochs; "
             "to train again, pass --overwrite")
+
+
+def check_not_rescored(model_dir: str, changed: Mapping[str, tuple[Any, Any]]) -> None:
+    """A finished run asked to score other held-out rows: RunDirError pointing to pfd-eval.
+
+    Its metrics.json scores the held-out files it was trained with; printing
+    them as the answer for other files would look like new numbers.
+    """
+    asked = {k: v for k, v in changed.items() if k in SCORED}
+    if asked:
+        listed = "; ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in asked.items())
+        raise RunDirError(
+            f"{model_dir}: this run is finished, and its metrics.json scores the held-out rows it was trained "
+            f"with, not these ({listed}). Nothing trained or written. Score a finished run on other files with "
+            f"pfd-eval --model_dir {model_dir} --files GLOB")
 
 
 class RunLock:
@@ -192,8 +218,13 @@ class RunLock:
             except OSError as err:
                 raise RunDirError(f"{os.path.dirname(self.path)}: cannot write the model_dir "
                                   f"({err.strerror})") from None
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
+            try:
+                with os.fdopen(fd, "w") as f:
+                    json.dump(me, f)
+            except OSError as err:  # a full disk: created, but not written
+                os.remove(self.path)
+                raise RunDirError(
+                    f"{os.path.dirname(self.path)}: cannot write the model_dir ({err.strerror})") from None
             self.held = True
             return
         raise RunDirError(f"{self.path}: another process took the lock meanwhile")

@@ -22,6 +22,7 @@ from absl import flags
 import pfd_tf  # noqa: F401  (selects Keras 2 before TensorFlow loads)
 from pfd_tf import config as config_lib
 from pfd_tf.cli import usage
+from pfd_tf.run_dir import RunDirError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "A pfd-train model_dir.", required=True)
@@ -86,6 +87,7 @@ def export(saved: str, out: str, previous: list[str]) -> int:
     logging.set_verbosity(logging.WARNING)  # SavedModel's INFO lines (signatures, assets) are no news
     tf.get_logger().setLevel("WARNING")
     from pfd_tf.config_fingerprint import trained_config
+    from pfd_tf.checkpoints import listed, require_intact
     from pfd_tf.data import feature_stats
     from pfd_tf.data.pipeline import DataError
     from pfd_tf.export import ExportError
@@ -94,19 +96,20 @@ def export(saved: str, out: str, previous: list[str]) -> int:
     try:
         config = feature_stats.resolve(trained_config(FLAGS.model_dir), FLAGS.model_dir)  # refuses a hand edit
         checkpoints = os.path.join(FLAGS.model_dir, "checkpoints")
-        checkpoint = FLAGS.checkpoint or tf.train.latest_checkpoint(checkpoints)
+        checkpoint = FLAGS.checkpoint or (listed(checkpoints) or [None])[-1]  # the state file's latest
         if not checkpoint:
             raise ExportError(f"{checkpoints}: no checkpoint to export")
-        if not tf.io.gfile.exists(checkpoint + ".index"):
+        if FLAGS.checkpoint and not tf.io.gfile.exists(checkpoint + ".index"):
             state = tf.train.get_checkpoint_state(checkpoints)
             known = ", ".join(os.path.basename(p) for p in state.all_model_checkpoint_paths) if state else "none"
             raise ExportError(f"--checkpoint {checkpoint}: no such checkpoint ({checkpoint}.index is missing); "
                               f"the run's checkpoints: {known}")
+        require_intact(checkpoint)  # a damaged one is named, with the intact ones
         print(f"exporting {checkpoint}", flush=True)
         for name, path in export_all(config, checkpoint, out).items():
             replaced = " (replaced the previous export)" if name in previous else ""
             print(f"{name}: {path}{replaced}")
-    except (config_lib.ConfigError, ExportError, DataError) as err:
+    except (config_lib.ConfigError, ExportError, DataError, RunDirError) as err:
         print(f"pfd-export: error: {err}", file=sys.stderr)
         return 2
     return 0

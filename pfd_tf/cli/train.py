@@ -31,6 +31,10 @@ flags.DEFINE_string("model_dir", None, "Directory for checkpoints, logs, export 
 flags.DEFINE_multi_string("set", [], "Config override key=value, e.g. distill.lambda=0.3 (repeatable).")
 flags.DEFINE_boolean("overwrite", False, "Remove the run already in --model_dir (its checkpoints, logs, export, "
                      "metrics) and train afresh; without it, a model_dir holding a run with another config is refused.")
+flags.DEFINE_boolean("allow-data-change", False, "Resume although the training files changed since the run in "
+                     "--model_dir recorded them (a file added, removed, or with other rows); the change is recorded "
+                     "in resumes.jsonl. Without it such a resume is refused.")
+flags.DEFINE_alias("allow_data_change", "allow-data-change")
 
 
 def main(argv):
@@ -38,15 +42,18 @@ def main(argv):
     from pfd_tf.lifeline import exit_with_launcher
 
     exit_with_launcher()  # a task of pfd-launch ends with its launcher, however that dies
-    return run_task(FLAGS.config, FLAGS.model_dir, FLAGS.set, FLAGS.overwrite)
+    return run_task(FLAGS.config, FLAGS.model_dir, FLAGS.set, FLAGS.overwrite, FLAGS["allow-data-change"].value)
 
 
-def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = False) -> int:
+def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = False,
+             allow_data_change: bool = False) -> int:
     """Plays this process's role (TF_CONFIG) on the config; returns the exit status.
 
     0: done (or the run in `model_dir` had already finished); 2: bad config,
-    data, model_dir or TF_CONFIG, said on stderr before anything is written;
-    3: a task of the cluster was lost; 4: the loss became non-finite.
+    data, model_dir or TF_CONFIG, said on stderr before anything is written,
+    or a damaged checkpoint, or one that cannot be written (a full disk:
+    `pfd_tf.checkpoints`); 3: a task of the cluster was lost; 4: the loss
+    became non-finite or blew up (`pfd_tf.divergence`).
     """
     from absl import logging
 
@@ -84,7 +91,7 @@ def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = F
             return make_strategy(config), data_service_addresses(task, offset)[0]
 
         metrics = train(config, model_dir, start_cluster=start_cluster if task is not None else None,
-                        overwrite=overwrite)
+                        overwrite=overwrite, allow_data_change=allow_data_change)
         del kept
     except (config_lib.ConfigError, ClusterError, DataError, ExportError, RunDirError) as err:
         print(f"pfd-train: error: {err}", file=sys.stderr)
@@ -100,6 +107,14 @@ def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = F
               f"Last checkpoint: {checkpoint or 'none'}; relaunch the cluster to resume from it.",
               file=sys.stderr)
         return 3
+    except (OSError, tf.errors.OpError) as err:
+        from pfd_tf.checkpoints import out_of_space
+
+        message = out_of_space(os.path.abspath(model_dir), err)
+        if message is None:
+            raise
+        print(f"pfd-train: error: {message}", file=sys.stderr)
+        return 2
     print(json.dumps({k: metrics.get(k) for k in ("mode", "student", "teacher", "steps", "examples_per_second")}))
     return 0
 

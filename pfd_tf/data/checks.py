@@ -51,7 +51,7 @@ def training_rows_per_file(config: Config) -> list[int]:
     return counts
 
 
-def check_eval_split(config: Config) -> dict:
+def check_eval_split(config: Config, apart: bool = True) -> dict:
     """Parses every row of `data.eval_files` once; returns {"files", "rows", "positives", "negatives"}.
 
     The rows go through the parse function training and evaluation use, so a
@@ -60,9 +60,11 @@ def check_eval_split(config: Config) -> dict:
     training rather than after it.  No row at all is a DataError too; one
     class only is not (the caller may warn: AUC is undefined then).  A
     held-out file that is a training file too is a ConfigError naming both
-    keys (`check_held_out_apart`).
+    keys (`check_held_out_apart`), unless `apart` is False (pfd-eval, which checks that itself, against the
+    files the run recorded too).
     """
-    check_held_out_apart(config)
+    if apart:
+        check_held_out_apart(config)
     files = resolve_files(config, "eval_files")
     parse = parser(config, files)
     require_rows(files, rows_per_file(files, *layout(config)), "eval_files")
