@@ -141,7 +141,8 @@ def test_pfd_eval_best_needs_early_stopping(run_copy, finished, capsys):
 def test_a_finished_run_asked_for_other_held_out_files_points_to_pfd_eval(run_copy, finished, capsys):
     (world, _), (config, model_dir) = finished, run_copy
     before = snapshot(model_dir)
-    other = os.path.join(world, "train", "part-1.csv")
+    other = os.path.join(os.path.dirname(model_dir), "other-day.csv")  # another held-out day, not trained on
+    shutil.copyfile(os.path.join(world, "test", "test.csv"), other)
     assert run_task(config, model_dir, [f"data.eval_files=[{other}]"]) == 2
     err = capsys.readouterr().err
     assert "this run is finished, and its metrics.json scores the held-out rows it was trained with" in err
