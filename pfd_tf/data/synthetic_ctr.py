@@ -125,7 +125,9 @@ where the two-tower student's l2-normalized towers are blind to that scale.  PFD
 on the validation world (seed 100), held-out student / teacher AUC, baseline
 student 0.8532: teacher towers without normalization 0.7497 / 0.5740 (the teacher
 diverged, and moved the tables it shares with the student), layer 0.8466 / 0.9047,
-batch 0.8527 / 0.9150 (docs/results.md, "Why PFD+MD hurt the two-tower student")."""
+batch 0.8527 / 0.9150.  On worlds 0-2 it removes the loss on worlds 0 and 1; world 2 keeps
+one of 0.019 that Share&Sync itself causes (docs/results.md, "Why PFD+MD hurt the
+two-tower student")."""
 HIST_SEQUENCES = ("hist_item_id", "hist_category_id", "hist_shop_id",
                   "hist_age_bucket", "hist_dwell_bucket", "hist_type")
 BEHAVIOUR_TYPES = ("click", "purchase")
