@@ -4,7 +4,7 @@ Why it exists (docs/results.md, "Why PFD+MD hurt the two-tower student"): on
 the CTR world the two-tower student trains at Adagrad 1.6 without
 normalization, and its l2-normalized towers bound its logit at +-5; PFD+MD's
 DNN teacher, unnormalized at that rate, has an unbounded logit and diverged in
-two of four runs of one world, moving the tables it shares with the student.
+five of six runs on four worlds, through the tables it shares with the student and its soft labels.
 The key normalizes the teachers' MLP towers only; a two-tower teacher (PFD's)
 and every student keep `model.normalization`.
 """
