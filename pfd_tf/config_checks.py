@@ -13,7 +13,8 @@ from typing import Mapping
 
 from pfd_tf.config_networks import validate_networks
 from pfd_tf.config_schema import (
-    Architecture, Config, ConfigError, DataFormat, FeatureKind, FeatureSpec, Mode, NumericEncoding, Sharing, Side)
+    Architecture, Config, ConfigError, DataFormat, FeatureKind, FeatureSpec, Mode, Normalization, NumericEncoding, Sharing,
+    Side)
 from pfd_tf.config_schema import Derive
 from pfd_tf.table_size import check_table_memory
 
@@ -94,6 +95,10 @@ def validate(config: Config) -> None:
         raise ConfigError("model.dropout: must be in [0, 1)")
     if not 0.0 <= model.batch_norm_momentum < 1.0:
         raise ConfigError("model.batch_norm_momentum: must be in [0, 1)")
+    choices = [n.value for n in Normalization]
+    if model.teacher_normalization and model.teacher_normalization not in choices:
+        raise ConfigError(f"model.teacher_normalization: unknown value {model.teacher_normalization!r} "
+                          f"(choose one of: {', '.join(choices)}; empty: model.normalization)")
     _validate_behaviour(config)
     if model.architecture is Architecture.TWO_TOWER:
         sides = {f.side for f in config.student_features}

@@ -129,6 +129,11 @@ class ModelConfig:
     # Each hidden layer of every tower: Dense -> normalization -> LeakyReLU (towers.py).
     normalization: Normalization = Normalization.NONE  # measured best on the CVR validation world (README, Results)
     batch_norm_momentum: float = 0.99  # normalization: batch; the running statistics' decay
+    # The normalization of the teachers' MLP towers (a DNN teacher's, a zoo teacher's DNN part); empty: the
+    # `normalization` above.  A two-tower teacher keeps `normalization`: its l2-normalized vectors bound its
+    # logit, where an MLP's logit is unbounded and can diverge at the rate a two-tower student needs
+    # (docs/results.md, "Why PFD+MD hurt the two-tower student").
+    teacher_normalization: str = ""
     architecture: Architecture = Architecture.MLP
     user_tower: tuple[int, ...] = (512, 256, 128)  # two_tower: Input->512->256->128->l2-normalize
     item_tower: tuple[int, ...] = (512, 256, 128)
@@ -275,6 +280,13 @@ class Config:
         """Inputs of the teachers, by mode (Section 4 and Table 4): every feature some teacher reads, in order."""
         read = {f.name for t in self.teacher_specs for f in self.view_features(t.features)}
         return tuple(f for f in self.student_features + self.privileged_features if f.name in read)
+
+    def network_normalization(self, network: NetworkConfig) -> Normalization:
+        """The normalization of `network`'s MLP towers, if it is a teacher (`model.teacher_normalization`)."""
+        teacher = isinstance(network, TeacherConfig) and network.model is not ZooModel.TWO_TOWER
+        if teacher and self.model.teacher_normalization:
+            return Normalization(self.model.teacher_normalization)
+        return self.model.normalization
 
     @property
     def teacher_tower(self) -> tuple[int, ...]:

@@ -161,6 +161,7 @@ def test_config_schema(out, config, world):
     assert (model["attention_heads"], model["attention_head_dim"]) == (4, 8)
     assert model["student_private_features"] == ["user_id"] and model["sharing"] == "shared"
     assert model["user_tower"] == model["item_tower"] == model["big_teacher_tower"] == [512, 256, 128]
+    assert model["teacher_normalization"] == "batch" and "normalization" not in model  # students: none
     train = config["train"]
     n_train = ROWS - len(read_csvs(os.path.join(out, "test", "*.csv"))[1]["day"])
     assert train["epochs"] == 1 and "steps" not in train  # one epoch, as in the paper
@@ -355,6 +356,7 @@ def test_the_written_config_trains_pfd_md_with_a_target_attention_teacher(out, t
     over the behaviours with the candidate, and a two-tower student without it."""
     from pfd_tf.models.build import build_distiller
     from pfd_tf.models.target_attention import TargetAttention
+    from pfd_tf.models.towers import DenseBatchNorm
     from pfd_tf.models.two_tower import TwoTowerRanker
     from pfd_tf.trainer import train
 
@@ -365,5 +367,9 @@ def test_the_written_config_trains_pfd_md_with_a_target_attention_teacher(out, t
     assert isinstance(model.student, TwoTowerRanker)
     (attention,) = [l for l in model.teacher.input_layers if isinstance(l, TargetAttention)]
     assert attention.target_features == ("item_id", "category_id", "shop_id")
+    # The teacher's tower is batch-normalized, the student's towers are not (synthetic_ctr.TEACHER_NORMALIZATION).
+    assert [type(l) for l in model.teacher.tower.hidden].count(DenseBatchNorm) == 2
+    assert not any(isinstance(l, DenseBatchNorm) for t in (model.student.user_tower, model.student.item_tower)
+                   for l in t.hidden)
     metrics = train(config, str(tmp_path / "run"), verbose=0)
     assert metrics["student"] is not None and metrics["teacher"] is not None

@@ -30,11 +30,12 @@ Every function here only constructs objects; call them under
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import tf
-from pfd_tf.config import (Architecture, Config, Ensemble, FeatureKind, FeatureSpec, NetworkConfig, Side, Sharing,
-                           TeacherConfig, ZooModel)
+from pfd_tf.config import (Architecture, Config, Ensemble, FeatureKind, FeatureSpec, NetworkConfig, Normalization,
+                           Side, Sharing, TeacherConfig, ZooModel)
 from pfd_tf.distill.ensemble import AverageEnsemble, GatingEnsemble
 from pfd_tf.distill.terms import Hint
 from pfd_tf.features import vocabulary_size
@@ -80,11 +81,13 @@ def _target_attention(config: Config, features, tables, name: str) -> list:
     return [TargetAttention(tables, behaviour, target, name=f"{name}_target_attention")]
 
 
-def _mlp(config: Config, features, tables, behaviour, units, name: str, extra_inputs=()) -> Ranker:
+def _mlp(config: Config, features, tables, behaviour, units, name: str, extra_inputs=(),
+         normalization: Normalization | None = None) -> Ranker:
+    """A DNN over `features`; its tower normalized by `normalization` (default: `model.normalization`)."""
     inputs = _inputs(config, features, tables, behaviour, f"{name}_inputs") + list(extra_inputs)
     model = config.model
-    tower = MLPTower(units, model.leaky_relu_alpha, model.dropout, model.normalization, model.batch_norm_momentum,
-                     name=f"{name}_tower")
+    tower = MLPTower(units, model.leaky_relu_alpha, model.dropout, normalization or model.normalization,
+                     model.batch_norm_momentum, name=f"{name}_tower")
     return Ranker(inputs, tower, name=name)
 
 
@@ -111,15 +114,18 @@ def _network(config: Config, network: NetworkConfig, features, tables, linear, b
     """One network of the zoo over `features`: the DNN and two towers built here, the rest by `pfd_tf.models.zoo`.
 
     `linear(features)` gives the one-wide first-order tables of the models that have a first-order part.
+    A teacher's MLP towers are normalized as `model.teacher_normalization` says (`Config.network_normalization`).
     """
+    normalization = config.network_normalization(network)
     if network.model is ZooModel.DNN:
-        return _mlp(config, features, tables, behaviour, tower, name, extra_inputs)
+        return _mlp(config, features, tables, behaviour, tower, name, extra_inputs, normalization)
     if network.model is ZooModel.TWO_TOWER:
         return _two_tower(config, features, tables, behaviour, name)
     from pfd_tf.models import zoo  # the zoo's layers import tensorflow-recommenders: only when a config asks
 
     first_order = linear(features) if network.model in zoo.NEEDS_FIRST_ORDER else {}
-    return zoo.build_network(network, config.model, features, tables, first_order, tower, name)
+    model = dataclasses.replace(config.model, normalization=normalization)
+    return zoo.build_network(network, model, features, tables, first_order, tower, name)
 
 
 class _TablePool:
