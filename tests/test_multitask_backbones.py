@@ -241,3 +241,18 @@ def test_bad_constructions_are_named():
         MultiTaskNetwork(MMoE(TASKS), TaskTowers(("a", "c")))
     with pytest.raises(ValueError, match=r"sources for task\(s\) \['z'\] without a tower"):
         TaskTowers(TASKS, sources={"z": "a"})
+
+
+def test_a_saved_model_reloads_as_the_same_multi_task_network(tmp_path):
+    """Keras' SavedModel round trip (registered configs, no custom_objects), batch normalization included."""
+    network = MultiTaskNetwork(PLE(TASKS, levels=2, expert_units=(4,)), TaskTowers(TASKS, (3,)))
+    inputs = keras.Input([6])
+    model = keras.Model(inputs, network(inputs))
+    x = _x(batch=5)
+    network(x, training=True)  # move the batch statistics off their start
+    expected = model(x)
+    model.save(str(tmp_path / "model"))
+    reloaded = keras.models.load_model(str(tmp_path / "model"))
+    assert isinstance(reloaded.layers[-1], MultiTaskNetwork) and isinstance(reloaded.layers[-1].backbone, PLE)
+    for task in TASKS:
+        np.testing.assert_allclose(reloaded(x)[task].numpy(), expected[task].numpy(), rtol=1e-5)
