@@ -16,6 +16,7 @@ from pfd_tf.data.synthetic_multitask import (
     MultitaskWorld,
     generate_multitask,
     multitask_features,
+    oracle_aucs,
     simulate_multitask,
     write_multitask_csvs,
 )
@@ -76,6 +77,13 @@ def test_privileged_features_are_informative_beyond_the_regular_ones(world):
         assert np.corrcoef(np.log(world["dwell_time"]), event)[0, 1] > 0.2, label
         assert exact_auc(world[label], world[f"z_{label}"]) > exact_auc(world[label], world[f"mu_{label}"]) + 0.02
     assert exact_auc(world[BUY], world["viewed_comments"]) > 0.62
+
+
+def test_oracle_aucs_order_teacher_student_and_the_other_tasks_logit(world):
+    oracle = oracle_aucs(world)
+    for task in (LIKE, BUY):
+        assert oracle[f"{task}_teacher"] > oracle[f"{task}_student"] > oracle[f"{task}_from_other"] > 0.6
+        assert 0.6 < oracle[f"{task}_multi_auc"] < 1.0
 
 
 def test_same_seed_same_world_other_seed_another():
