@@ -48,8 +48,8 @@ def check_held_out_apart(tuning_path: str, tuning: Config, evaluation_path: str,
     point would be chosen on the evaluation.  `--validation_config` (another
     world or dataset) is where this can happen; the same config never does.
     """
-    held_out = {os.path.realpath(p) for p in resolve_files(evaluation, "eval_files")}
-    read = [os.path.realpath(p) for p in (*tuning.data.train_files, *tuning.data.eval_files)]
+    held_out = set(real_files(evaluation, "eval_files"))
+    read = [*real_files(tuning, "train_files"), *real_files(tuning, "eval_files")]
     overlap = sorted(held_out.intersection(read))
     if overlap:
         raise HeldOutOverlapError(
