@@ -1,9 +1,10 @@
-"""Is pfd_tf's baseline student as strong as a well-known peer's DNN on the same data?
+"""Is pfd_tf's baseline student (and each zoo model) as strong as a well-known peer's on the same data?
 
     pip install -e ".[peer]"        # DeepCTR 0.9.4, an optional extra (never a pfd_tf dependency)
     python benchmarks/peer_baseline.py --out bench_out/peer_baseline
         [--seeds 0,1,2] [--scenarios cvr,ctr] [--rows 200000] [--set key=value ...]
         [--tune-seed 100] [--peer-epochs 1,2,3,4,6]
+        [--models dnn,wide_deep,deepfm,dcn,xdeepfm,autoint,fibinet] [--rates 0.4,1.6] [--pfd-epochs 1,2]
 
 For each scenario and seed it generates the world (`pfd-data --scenario S
 --seed N`), trains pfd_tf's baseline student with the world's config
@@ -31,6 +32,17 @@ number of epochs is chosen per scenario on a separate validation world
 epoch of `--peer-epochs`, keeps the count with the best held-out AUC.
 Both sides are scored by `pfd_tf.metrics` (exact AUC, log loss from logits).
 
+`--models`: besides `dnn` (the above), zoo models: pfd_tf trains the zoo
+model as its baseline student (`student.model=M`; its sizes from the config
+or `--set student.cin_layers=...`), DeepCTR its own model function of the
+same name with those sizes (`peer_zoo`).  `--rates` and `--pfd-epochs`
+give pfd_tf a grid chosen on the validation world too (one run per point;
+default: the config's rate and epochs, no choice).  Every result is appended
+to `OUT/runs.jsonl` as it is measured; a run started again with the same
+arguments skips what is there (and the worlds already generated), so a long
+comparison can be interrupted.  After the per-model tables, one parity table
+gives pfd_tf's AUC, DeepCTR's and their difference per world and mean.
+
 Caveat for the CTR world: pfd_tf's students (two-tower and MLP alike)
 encode the behaviour sequence by self-attention (`model.behaviour_items`);
 DeepCTR's DNN mean-pools each sequence feature on its own.
@@ -43,24 +55,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import statistics
 import sys
 import time
 from types import SimpleNamespace
 
 import numpy as np
-from common import fmt, run
+import peer_zoo
+from common import run
+from peer_tables import Done, print_parity, print_tables
+from peer_zoo import MODELS, NAMES
 
 from pfd_tf import config as config_lib
 from pfd_tf._keras import keras
+from pfd_tf.callbacks import NonFiniteLossError
 from pfd_tf.config import Architecture, Config, FeatureKind, NumericEncoding
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.data.scenarios import SCENARIOS
 from pfd_tf.features import vocabulary_size
 from pfd_tf.metrics import exact_auc, logloss_from_logits
 
-PEER = "DeepCTR DNN"
 INSTALL_HINT = 'pip install -e ".[peer]"'
 L2_REG_EMBEDDING = 1e-5  # DeepCTR's default for every model
 
@@ -70,59 +85,119 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join("bench_out", "peer_baseline"))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--scenarios", default="cvr,ctr")
+    parser.add_argument("--models", default="dnn",
+                        help=f"comma-separated: dnn (the baseline student) and zoo models ({', '.join(MODELS)})")
     parser.add_argument("--rows", type=int, default=None, help="world size; default: the scenario's")
     parser.add_argument("--set", action="append", default=[],
                         help="config override for every pfd_tf run; DeepCTR reads the same config")
     parser.add_argument("--tune-seed", type=int, default=100, help="the validation world that picks DeepCTR's epochs")
     parser.add_argument("--peer-epochs", default="1,2,3,4,6", help="DeepCTR epoch counts to choose from")
+    parser.add_argument("--rates", default="", help="pfd_tf learning rates to choose from on the validation world "
+                        "(default: the config's)")
+    parser.add_argument("--pfd-epochs", default="", help="pfd_tf epoch counts to choose from on the validation "
+                        "world (default: the config's)")
     args = parser.parse_args(argv)
 
     seeds = [int(s) for s in args.seeds.split(",") if s]
     scenarios = [s for s in args.scenarios.split(",") if s]
+    models = [m for m in args.models.split(",") if m]
     epoch_choices = sorted({int(e) for e in args.peer_epochs.split(",") if e})
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
         parser.error(f"--scenarios: unknown {unknown[0]!r} (choose from {', '.join(sorted(SCENARIOS))})")
-    if not seeds or not scenarios or not epoch_choices:
-        parser.error("--seeds, --scenarios and --peer-epochs each need at least one value")
+    unknown = [m for m in models if m != "dnn" and m not in MODELS]
+    if unknown:
+        parser.error(f"--models: unknown {unknown[0]!r} (choose from dnn, {', '.join(MODELS)})")
+    if not seeds or not scenarios or not epoch_choices or not models:
+        parser.error("--seeds, --scenarios, --models and --peer-epochs each need at least one value")
     if min(epoch_choices) < 1:
         parser.error("--peer-epochs: counts must be at least 1")
     if args.tune_seed in seeds:
         parser.error(f"--tune-seed {args.tune_seed} is one of --seeds: "
                      "DeepCTR's epochs must be chosen on another world")
+    grid = [[f"train.learning_rate={r}"] * bool(r) + [f"train.epochs={e}"] * bool(e)
+            for r in args.rates.split(",") for e in args.pfd_epochs.split(",")]
     peer = import_deepctr()  # before any training: a missing extra stops the run at once
     sized = {"rows": args.rows} if args.rows else {}
     os.makedirs(args.out, exist_ok=True)
+    done = Done(os.path.join(args.out, "runs.jsonl"))  # what an interrupted run already measured
+    prefix = json.dumps([args.rows, args.set])  # results of other sizes or overrides are not these
 
     started = time.perf_counter()
     results, tuning, chosen = [], [], {}
     for scenario in scenarios:
         base = os.path.join(args.out, scenario)
-        tune_dir = os.path.join(base, f"data-tune{args.tune_seed}")
-        config_path = SCENARIOS[scenario](tune_dir, seed=args.tune_seed, **sized)
-        scores = train_peer(peer, peer_config(config_path, args.set), args.tune_seed, epoch_choices)
-        tuning += [{"scenario": scenario, "seed": args.tune_seed, "epochs": e, **m} for e, m in scores.items()]
-        chosen[scenario] = max(scores, key=lambda e: scores[e]["auc"])
-        print(f"{scenario}: {PEER} on the validation world (seed {args.tune_seed}), held-out AUC by epochs: "
-              + ", ".join(f"{e}: {m['auc']:.4f}" for e, m in scores.items())
-              + f"; chosen {chosen[scenario]}", flush=True)
-        for seed in seeds:
-            config_path = SCENARIOS[scenario](os.path.join(base, f"data-{seed}"), seed=seed, **sized)
-            results += train_pfd_tf(config_path, scenario, seed, args.set, os.path.join(base, "runs"))
-            epochs = chosen[scenario]
-            metrics = train_peer(peer, peer_config(config_path, args.set), seed, [epochs])[epochs]
-            results.append({"scenario": scenario, "seed": seed, "model": f"{PEER} ({epochs} epochs)",
-                            "side": "deepctr", "epochs": epochs, **metrics})
-            print(f"{scenario} seed {seed} {PEER}: AUC {metrics['auc']:.4f}  logloss {metrics['logloss']:.4f}  "
-                  f"{metrics['train_seconds']:.1f}s", flush=True)
+        tune_path = world(scenario, os.path.join(base, f"data-tune{args.tune_seed}"), args.tune_seed, sized)
+        paths = {seed: world(scenario, os.path.join(base, f"data-{seed}"), seed, sized) for seed in seeds}
+        for model in models:
+            overrides = list(args.set) + ([f"student.model={model}"] if model != "dnn" else [])
+            pick = choose_pfd_tf(done, prefix, tune_path, scenario, model, overrides, grid,
+                                 os.path.join(base, "tune"), args.tune_seed, tuning)
+            scores = done.get(f"{prefix}|{scenario}|{model}|deepctr|{args.tune_seed}|{args.peer_epochs}", lambda: {
+                str(e): m for e, m in train_peer(peer, peer_config(tune_path, overrides), args.tune_seed,
+                                                 epoch_choices, model).items()})
+            tuning += [{"scenario": scenario, "model": model, "side": "deepctr", "seed": args.tune_seed,
+                        "epochs": int(e), **m} for e, m in scores.items()]
+            epochs = int(max(scores, key=lambda e: scores[e]["auc"]))
+            chosen.setdefault(scenario, {})[model] = {"deepctr_epochs": epochs, "pfd_tf": pick}
+            print(f"{scenario} {model}: {peer_name(model)} on the validation world (seed {args.tune_seed}), held-out "
+                  "AUC by epochs: " + ", ".join(f"{e}: {m['auc']:.4f}" for e, m in scores.items())
+                  + f"; chosen {epochs}; pfd_tf: {' '.join(pick) or 'the config'}", flush=True)
+            for seed in seeds:
+                results += done.get(f"{prefix}|{scenario}|{model}|pfd_tf|{seed}|{' '.join(pick)}", lambda: train_pfd_tf(
+                    paths[seed], scenario, seed, overrides + pick, os.path.join(base, "runs", model), model))
+                metrics = done.get(f"{prefix}|{scenario}|{model}|deepctr|{seed}|{epochs}", lambda: train_peer(
+                    peer, peer_config(paths[seed], overrides), seed, [epochs], model)[epochs])
+                results.append({"scenario": scenario, "seed": seed, "model": f"{peer_name(model)} ({epochs} epochs)",
+                                "zoo": model, "side": "deepctr", "epochs": epochs, **metrics})
+                print(f"{scenario} seed {seed} {results[-1]['model']}: AUC {metrics['auc']:.4f}  "
+                      f"logloss {metrics['logloss']:.4f}  {metrics['train_seconds']:.1f}s", flush=True)
 
     report = os.path.join(args.out, "peer_baseline.json")
     with open(report, "w") as f:
-        json.dump({"args": vars(args), "deepctr_version": peer.version, "peer_epochs": chosen,
+        json.dump({"args": vars(args), "deepctr_version": peer.version, "chosen": chosen,
                    "tuning": tuning, "results": results}, f, indent=2)
     for scenario in scenarios:
-        print_tables(scenario, seeds, [r for r in results if r["scenario"] == scenario], args)
+        for model in models:
+            print_tables(scenario, seeds, [r for r in results if r["scenario"] == scenario and r["zoo"] == model],
+                         args)
+    print_parity(seeds, results, models, args)
     print(f"\nwrote {report}; total wall time {time.perf_counter() - started:.0f}s")
+
+
+def peer_name(model: str) -> str:
+    return f"DeepCTR {NAMES[model]}"
+
+
+def world(scenario: str, directory: str, seed: int, sized: dict) -> str:
+    """The world's config.yaml, generated unless an earlier (interrupted) run left it."""
+    path = os.path.join(directory, "config.yaml")
+    return path if os.path.exists(path) else SCENARIOS[scenario](directory, seed=seed, **sized)
+
+
+def choose_pfd_tf(done: Done, prefix: str, tune_path: str, scenario: str, model: str, overrides, grid,
+                  runs_dir: str, seed: int, tuning: list) -> list[str]:
+    """The overrides of `grid` (rate, epochs) with the best held-out AUC on the validation world."""
+    if len(grid) == 1:
+        return grid[0]
+    scores = []
+    for point in grid:
+        name = "-".join(p.split("=")[1] for p in point)
+
+        def measure():
+            try:
+                return train_pfd_tf(tune_path, scenario, seed, list(overrides) + point,
+                                    os.path.join(runs_dir, f"{model}-{name}"), model)
+            except NonFiniteLossError as err:  # a rate that diverges is a grid point that lost, not the end
+                print(f"{scenario} {model} {' '.join(point)}: diverged ({err})", flush=True)
+                return [{"scenario": scenario, "seed": seed, "zoo": model, "side": "pfd_tf", "auc": None,
+                         "diverged": True}]
+
+        rows = done.get(f"{prefix}|{scenario}|{model}|pfd_tf|{seed}|{' '.join(point)}", measure)
+        tuning += [{**row, "overrides": point} for row in rows]
+        auc = rows[0].get("auc")
+        scores.append((auc if auc is not None and math.isfinite(auc) else -1.0, point))
+    return max(scores, key=lambda s: s[0])[1]
 
 
 # --------------------------------------------------------------------------
@@ -189,6 +264,17 @@ def peer_dnn(peer: SimpleNamespace, columns, hidden_units) -> tuple[keras.Model,
 
 
 def peer_inputs(config: Config, split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    key = (tuple(config.resolve_path(p) for p in getattr(config.data, f"{split}_files")), split)
+    if key not in _READ:  # several models read the same world
+        _READ.clear() if len(_READ) > 3 else None
+        _READ[key] = _read_inputs(config, split)
+    return _READ[key]
+
+
+_READ: dict = {}
+
+
+def _read_inputs(config: Config, split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The student's ids of every row of `split` ("train" or "eval"), as DeepCTR takes them.
 
     The rows go through pfd_tf's own input pipeline (parse, then
@@ -211,8 +297,9 @@ def peer_inputs(config: Config, split: str) -> tuple[dict[str, np.ndarray], np.n
     return inputs, np.concatenate(labels).astype(np.float32)
 
 
-def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at) -> dict[int, dict]:
-    """Trains DeepCTR's DNN on the config's train rows for max(report_at) epochs.
+def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at, model_kind: str = "dnn") -> dict[int, dict]:
+    """Trains DeepCTR's DNN (or the counterpart of zoo model `model_kind`) on the config's train rows for
+    max(report_at) epochs.
 
     Returns {epochs: {"auc", "logloss", "train_seconds", "train_rows", "eval_rows"}}
     on the held-out rows, after each epoch count in `report_at`.
@@ -221,7 +308,12 @@ def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at) -> d
     eval_x, eval_y = peer_inputs(config, "eval")
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)  # fit's shuffling; DeepCTR seeds its own initializers
-    model, logit_model, prediction = peer_dnn(peer, peer_columns(peer, config), config.model.student_tower)
+    columns, tower = peer_columns(peer, config), config.student.tower or config.model.student_tower
+    if model_kind == "dnn":
+        model, logit_model, prediction = peer_dnn(peer, columns, tower)
+    else:
+        model = peer_zoo.build(model_kind, columns, config.student, tower)
+        logit_model, prediction = peer_zoo.logit_model(model)
     model.compile(optimizer="adam", loss="binary_crossentropy")
     scores, seconds = {}, 0.0
     for epoch in range(1, max(report_at) + 1):
@@ -240,18 +332,21 @@ def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at) -> d
 # --------------------------------------------------------------------------
 # pfd_tf's side
 # --------------------------------------------------------------------------
-def train_pfd_tf(config_path: str, scenario: str, seed: int, user_overrides, runs_dir: str) -> list[dict]:
-    """pfd_tf's baseline student with the world's config, and its MLP student when that is not already it."""
+def train_pfd_tf(config_path: str, scenario: str, seed: int, user_overrides, runs_dir: str,
+                 model_kind: str = "dnn") -> list[dict]:
+    """pfd_tf's baseline student with the world's config, and its MLP student when that is not already it
+    (a zoo model's student, `student.model` among the overrides, is never two-tower)."""
     overrides = ["distill.mode=baseline", f"train.seed={seed}"]
     variants = [overrides + list(user_overrides)]
-    if config_lib.load(config_path, variants[0]).model.architecture is not Architecture.MLP:
+    if model_kind == "dnn" and config_lib.load(config_path, variants[0]).model.architecture is not Architecture.MLP:
         variants.append(overrides + ["model.architecture=mlp"] + list(user_overrides))
     rows = []
     for variant in variants:
         architecture = config_lib.load(config_path, variant).model.architecture.value
         metrics = run(config_path, os.path.join(runs_dir, f"baseline-{architecture}-seed{seed}"), variant)
         student = metrics["student"]
-        rows.append({"scenario": scenario, "seed": seed, "model": f"pfd_tf baseline student ({architecture})",
+        name = f"pfd_tf baseline student ({architecture})" if model_kind == "dnn" else f"pfd_tf {model_kind}"
+        rows.append({"scenario": scenario, "seed": seed, "model": name, "zoo": model_kind,
                      "side": "pfd_tf", "architecture": architecture, "epochs": metrics["epochs"],
                      "auc": student["auc"], "logloss": student["logloss"],
                      "train_seconds": metrics["train_seconds"], "train_rows": metrics["train_rows"],
@@ -259,32 +354,6 @@ def train_pfd_tf(config_path: str, scenario: str, seed: int, user_overrides, run
         print(f"{scenario} seed {seed} {rows[-1]['model']}: AUC {student['auc']:.4f}  "
               f"logloss {student['logloss']:.4f}  {metrics['train_seconds']:.1f}s", flush=True)
     return rows
-
-
-# --------------------------------------------------------------------------
-# Tables
-# --------------------------------------------------------------------------
-def print_tables(scenario: str, seeds, rows, args) -> None:
-    """AUC and log loss by model and seed, then pfd_tf - DeepCTR per seed."""
-    models = list(dict.fromkeys(r["model"] for r in rows))  # pfd_tf rows first, as trained
-
-    def values(model, key):
-        by_seed = {r["seed"]: r[key] for r in rows if r["model"] == model}
-        return [by_seed[s] for s in seeds]
-
-    for key, title in (("auc", "held-out AUC"), ("logloss", "held-out log loss")):
-        print(f"\n{scenario} ({args.rows or 'default'} rows, seeds {args.seeds}): {title}\n")
-        print("| model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd |")
-        print("|---" * (len(seeds) + 2) + "|")
-        for model in models:
-            cells = values(model, key)
-            print(f"| {model} | " + " | ".join(f"{v:.4f}" for v in cells) + f" | {fmt(cells)} |")
-    peer = next(m for m in models if m.startswith(PEER))
-    print()
-    for model in (m for m in models if not m.startswith(PEER)):
-        gaps = [a - b for a, b in zip(values(model, "auc"), values(peer, "auc"))]
-        label = "pfd_tf - DeepCTR" + (f" ({model.split('(')[-1].rstrip(')')})" if len(models) > 2 else "")
-        print(f"{label}, AUC per seed: {', '.join(f'{g:+.4f}' for g in gaps)}  (mean {statistics.mean(gaps):+.4f})")
 
 
 if __name__ == "__main__":

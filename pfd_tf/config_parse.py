@@ -14,7 +14,7 @@ import yaml
 
 from pfd_tf.config_schema import (
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
-    Ensemble, FeatureKind, FeatureSpec, FeatureView, Mode, ModelConfig, NetworkConfig, Normalization,
+    Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, Mode, ModelConfig, NetworkConfig, Normalization,
     NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel)
 from pfd_tf.config_schema import Derive
 from pfd_tf.config_checks import DEFAULT_STEPS, validate
@@ -66,6 +66,7 @@ _ENUMS = {
     "ZooModel": ZooModel,
     "FeatureView": FeatureView,
     "Ensemble": Ensemble,
+    "GateData": GateData,
     "EarlyStopping": EarlyStopping,
 }
 

@@ -17,7 +17,7 @@ import yaml
 from pfd_tf.config_features import (  # noqa: F401  (re-exported)
     FEATURE_DEFAULTS, Derive, FeatureKind, FeatureSpec, NumericEncoding, NumericTransform, Role, Side)
 from pfd_tf.config_zoo import (  # noqa: F401  (re-exported)
-    Ensemble, FeatureView, NetworkConfig, TeacherConfig, ZooModel)
+    Ensemble, FeatureView, GateData, NetworkConfig, TeacherConfig, ZooModel)
 
 
 class ConfigError(ValueError):
@@ -161,6 +161,9 @@ class DistillConfig:
     teacher_only: bool = False
     # Several teachers: how their logits combine into the soft label (Eq. (10)-(11) of Zhu et al.).
     ensemble: Ensemble = Ensemble.AVERAGE
+    # Which rows train the gating network (ensemble: gating): `train`, the training batches; `validation`, batches
+    # of data.validation_files, which nothing else trains on (pfd_tf.distill.gate_data).
+    gate_data: GateData = GateData.TRAIN
     # Hint regression (Eq. (9)): hint_weight * ||W v_T - v_S||^2 between a teacher's and the student's named
     # hidden outputs ("final": the input of each one's logit layer).  0: no hint.
     hint_weight: float = 0.0

@@ -43,6 +43,7 @@ from pfd_tf.data.pipeline import (DataError, check_eval_split, diagnose, make_da
 from pfd_tf.evaluation import Evaluator
 from pfd_tf.export_two_tower import export_all
 from pfd_tf.models.build import build_distiller
+from pfd_tf.distill import gate_data
 from pfd_tf.distill.pretrained import check_checkpoints, load_teacher
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.models.towers import recalibrate_batch_norm
@@ -137,6 +138,7 @@ def train(
         changed = {} if overwrite else run_dir.check_resume(model_dir, config)
         check_checkpoints(config)  # the pre-trained teachers' runs
         trained = early_stopping.with_validation_merged(config)  # train.merge_validation: trains on them too
+        gate_data.check_files(config)  # distill.gate_data: validation
         train_counts = training_rows_per_file(trained)
         train_rows = sum(train_counts)
         held_out = check_eval_split(config)
@@ -194,6 +196,7 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
     train_rows = sum(train_counts)
     local_train_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True,
                                      rows_per_file=train_counts)
+    gate_fn = gate_data.gate_batches_fn(config)  # distill.gate_data: validation; None otherwise
 
     model = build_and_compile(config, strategy)
 
@@ -230,7 +233,8 @@ def _train(config: Config, model_dir: str, strategy, verbose: int, data_service:
     for initial_epoch, epochs, steps_per_epoch in fit_plan(start_step, config.train.steps, config.train.log_every):
         if stopping is not None and stopping.record["stopped"]:
             break
-        train_fn = cluster_train_fn or local_train_fn.starting_at(int(model.optimizer.iterations.numpy()))
+        step = int(model.optimizer.iterations.numpy())
+        train_fn = gate_data.with_gate_batches(cluster_train_fn or local_train_fn.starting_at(step), gate_fn, step)
         _fit_or_explain(
             lambda: model.fit(
                 _as_input(strategy, train_fn),

@@ -33,8 +33,8 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import tf
-from pfd_tf.config import (Architecture, Config, Ensemble, FeatureKind, FeatureSpec, NetworkConfig, Side, Sharing,
-                           TeacherConfig, ZooModel)
+from pfd_tf.config import (Architecture, Config, Ensemble, FeatureKind, FeatureSpec, GateData, NetworkConfig, Side,
+                           Sharing, TeacherConfig, ZooModel)
 from pfd_tf.distill.ensemble import AverageEnsemble, GatingEnsemble
 from pfd_tf.distill.terms import Hint
 from pfd_tf.features import vocabulary_size
@@ -213,6 +213,7 @@ def build_distiller(config: Config) -> Distiller:
         embedding_l2=config.train.embedding_l2,
         visit_ids=vocabulary_size(config.feature(config.train.count_visits)) if config.train.count_visits else 0,
         ensemble=ensemble,
+        gate_on_validation=distill.gate_data is GateData.VALIDATION,
         hint=hint,
         hint_weight=distill.hint_weight,
         name="distiller",
