@@ -92,8 +92,8 @@ def main(argv=None):
                         help="config override for every pfd_tf run; DeepCTR reads the same config")
     parser.add_argument("--tune-seed", type=int, default=100, help="the validation world that picks DeepCTR's epochs")
     parser.add_argument("--peer-epochs", default="1,2,3,4,6", help="DeepCTR epoch counts to choose from")
-    parser.add_argument("--rates", default="", help="pfd_tf learning rates to choose from on the validation world "
-                        "(default: the config's)")
+    parser.add_argument("--rates", default="", help="pfd_tf learning rates to choose from on the validation world, "
+                        "each RATE or OPTIMIZER:RATE (e.g. adagrad:1.6,adam:0.001; default: the config's)")
     parser.add_argument("--pfd-epochs", default="", help="pfd_tf epoch counts to choose from on the validation "
                         "world (default: the config's)")
     args = parser.parse_args(argv)
@@ -115,7 +115,7 @@ def main(argv=None):
     if args.tune_seed in seeds:
         parser.error(f"--tune-seed {args.tune_seed} is one of --seeds: "
                      "DeepCTR's epochs must be chosen on another world")
-    grid = [[f"train.learning_rate={r}"] * bool(r) + [f"train.epochs={e}"] * bool(e)
+    grid = [rate_overrides(r) + [f"train.epochs={e}"] * bool(e)
             for r in args.rates.split(",") for e in args.pfd_epochs.split(",")]
     peer = import_deepctr()  # before any training: a missing extra stops the run at once
     sized = {"rows": args.rows} if args.rows else {}
@@ -136,7 +136,7 @@ def main(argv=None):
             scores = done.get(f"{prefix}|{scenario}|{model}|deepctr|{args.tune_seed}|{args.peer_epochs}", lambda: {
                 str(e): m for e, m in train_peer(peer, peer_config(tune_path, overrides), args.tune_seed,
                                                  epoch_choices, model).items()})
-            tuning += [{"scenario": scenario, "model": model, "side": "deepctr", "seed": args.tune_seed,
+            tuning += [{"scenario": scenario, "zoo": model, "side": "deepctr", "seed": args.tune_seed,
                         "epochs": int(e), **m} for e, m in scores.items()]
             epochs = int(max(scores, key=lambda e: scores[e]["auc"]))
             chosen.setdefault(scenario, {})[model] = {"deepctr_epochs": epochs, "pfd_tf": pick}
@@ -165,6 +165,12 @@ def main(argv=None):
     print(f"\nwrote {report}; total wall time {time.perf_counter() - started:.0f}s")
 
 
+def rate_overrides(rate: str) -> list[str]:
+    """`RATE` or `OPTIMIZER:RATE` of --rates as config overrides (none for the empty default)."""
+    optimizer, _, value = rate.rpartition(":")
+    return [f"train.optimizer={optimizer}"] * bool(optimizer) + [f"train.learning_rate={value}"] * bool(value)
+
+
 def peer_name(model: str) -> str:
     return f"DeepCTR {NAMES[model]}"
 
@@ -182,7 +188,7 @@ def choose_pfd_tf(done: Done, prefix: str, tune_path: str, scenario: str, model:
         return grid[0]
     scores = []
     for point in grid:
-        name = "-".join(p.split("=")[1] for p in point)
+        name = "-".join(p.split("=")[1] for p in point)  # e.g. adam-0.001-1
 
         def measure():
             try:
