@@ -4,7 +4,8 @@
     python benchmarks/peer_baseline.py --out bench_out/peer_baseline
         [--seeds 0,1,2] [--scenarios cvr,ctr] [--rows 200000] [--set key=value ...]
         [--tune-seed 100] [--peer-epochs 1,2,3,4,6]
-        [--models dnn,wide_deep,deepfm,dcn,xdeepfm,autoint,fibinet] [--rates 0.4,1.6] [--pfd-epochs 1,2]
+        [--models dnn,wide_deep,deepfm,dcn,xdeepfm,autoint,fibinet]
+        [--rates adagrad:1.6,adam:0.001] [--pfd-epochs 1,2]
 
 For each scenario and seed it generates the world (`pfd-data --scenario S
 --seed N`), trains pfd_tf's baseline student with the world's config
@@ -27,17 +28,20 @@ feature (its table as big as pfd_tf's) and one mean-pooled
 Everything else is DeepCTR's default (ReLU, no batch norm, embedding L2
 1e-5, Adam at 0.001, binary cross entropy) but the hidden units
 (`model.student_tower`) and the batch size (`train.batch_size`).  Its
-number of epochs is chosen per scenario on a separate validation world
-(`--tune-seed`, not one of `--seeds`): one run there, scored after each
-epoch of `--peer-epochs`, keeps the count with the best held-out AUC.
+number of epochs is chosen per scenario and model on a separate validation
+world (`--tune-seed`, not one of `--seeds`): one run there, scored after
+each epoch of `--peer-epochs`, keeps the count with the best held-out AUC.
 Both sides are scored by `pfd_tf.metrics` (exact AUC, log loss from logits).
 
 `--models`: besides `dnn` (the above), zoo models: pfd_tf trains the zoo
 model as its baseline student (`student.model=M`; its sizes from the config
 or `--set student.cin_layers=...`), DeepCTR its own model function of the
-same name with those sizes (`peer_zoo`).  `--rates` and `--pfd-epochs`
-give pfd_tf a grid chosen on the validation world too (one run per point;
-default: the config's rate and epochs, no choice).  Every result is appended
+same name with those sizes (`peer_zoo.counterpart`, which says where the
+two libraries compose a model differently).  `--rates` (each RATE, or
+OPTIMIZER:RATE to change the optimizer too) and `--pfd-epochs` give pfd_tf
+a grid chosen on the validation world too (one run per point, the best
+held-out AUC wins; a point that diverges loses; default: the config's
+optimizer, rate and epochs, no choice).  Every result is appended
 to `OUT/runs.jsonl` as it is measured; a run started again with the same
 arguments skips what is there (and the worlds already generated), so a long
 comparison can be interrupted.  After the per-model tables, one parity table
@@ -47,9 +51,10 @@ Caveat for the CTR world: pfd_tf's students (two-tower and MLP alike)
 encode the behaviour sequence by self-attention (`model.behaviour_items`);
 DeepCTR's DNN mean-pools each sequence feature on its own.
 
-It prints, per scenario, markdown tables of held-out AUC and log loss by
-seed (mean ± sd over seeds) and pfd_tf - DeepCTR per seed, and writes
-every run to `OUT/peer_baseline.json`.
+It prints, per scenario and model, markdown tables of held-out AUC and
+log loss by seed (mean ± sd over seeds) and pfd_tf - DeepCTR per seed, and
+writes every run (and the validation-world choices) to
+`OUT/peer_baseline.json`.
 """
 from __future__ import annotations
 
@@ -57,27 +62,21 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from types import SimpleNamespace
 
 import numpy as np
-import peer_zoo
 from common import run
 from peer_tables import Done, print_parity, print_tables
-from peer_zoo import MODELS, NAMES
+from peer_zoo import MODELS, NAMES, counterpart, import_deepctr, logit_model, peer_columns, peer_dnn
 
 from pfd_tf import config as config_lib
 from pfd_tf._keras import keras
 from pfd_tf.callbacks import NonFiniteLossError
-from pfd_tf.config import Architecture, Config, FeatureKind, NumericEncoding
+from pfd_tf.config import Architecture, Config
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.data.scenarios import SCENARIOS
-from pfd_tf.features import vocabulary_size
 from pfd_tf.metrics import exact_auc, logloss_from_logits
-
-INSTALL_HINT = 'pip install -e ".[peer]"'
-L2_REG_EMBEDDING = 1e-5  # DeepCTR's default for every model
 
 
 def main(argv=None):
@@ -207,66 +206,11 @@ def choose_pfd_tf(done: Done, prefix: str, tune_path: str, scenario: str, model:
 
 
 # --------------------------------------------------------------------------
-# DeepCTR, an optional extra
+# DeepCTR's side
 # --------------------------------------------------------------------------
-def import_deepctr() -> SimpleNamespace:
-    """DeepCTR's building blocks, or exit naming the extra to install.
-
-    Imported here, not at the top: DeepCTR is the `peer` extra, never a
-    dependency of pfd_tf.  `import pfd_tf` (above) has set TF_USE_LEGACY_KERAS,
-    without which DeepCTR 0.9.4 does not import on TensorFlow 2.21.  (Its
-    import also starts a thread that asks PyPI for a newer release; offline it
-    prints "Please check the latest version manually".)
-    """
-    try:
-        import deepctr
-        from deepctr.feature_column import (SparseFeat, VarLenSparseFeat, build_input_features,
-                                            input_from_feature_columns)
-        from deepctr.layers.core import DNN, PredictionLayer
-        from deepctr.layers.utils import combined_dnn_input
-    except ImportError as err:
-        sys.exit(f"benchmarks/peer_baseline.py needs DeepCTR 0.9.4 ({err}); install it with: {INSTALL_HINT}")
-    return SimpleNamespace(
-        version=deepctr.__version__, SparseFeat=SparseFeat, VarLenSparseFeat=VarLenSparseFeat,
-        build_input_features=build_input_features, input_from_feature_columns=input_from_feature_columns,
-        DNN=DNN, PredictionLayer=PredictionLayer, combined_dnn_input=combined_dnn_input,
-    )
-
-
 def peer_config(config_path: str, user_overrides) -> Config:
     """The config the peer reads: the world's, with the `--set` overrides pfd_tf's runs get (dims, tower, batch)."""
     return config_lib.load(config_path, ["distill.mode=baseline", *user_overrides])
-
-
-def peer_columns(peer: SimpleNamespace, config: Config) -> list:
-    """DeepCTR feature columns over the student's features, with pfd_tf's table sizes and dims."""
-    columns = []
-    for spec in config.student_features:
-        if spec.kind is FeatureKind.NUMERIC and spec.encoding is NumericEncoding.VALUE:  # `encoding: value`: no ids to share (DeepCTR would take a DenseFeat)
-            raise ValueError(f"feature {spec.name!r}: a numeric feature fed as its value; "
-                             "this benchmark compares bucketized numeric features only")
-        column = peer.SparseFeat(spec.name, vocabulary_size=vocabulary_size(spec), embedding_dim=spec.dim)
-        if spec.kind is FeatureKind.SEQUENCE:
-            # No length_name: DeepCTR's sequence embedding masks id 0 (mask_zero), pfd_tf's PAD_ID.
-            column = peer.VarLenSparseFeat(column, maxlen=spec.max_len, combiner="mean")
-        columns.append(column)
-    return columns
-
-
-def peer_dnn(peer: SimpleNamespace, columns, hidden_units) -> tuple[keras.Model, keras.Model, keras.layers.Layer]:
-    """DeepCTR's DNN ranker: (model on probabilities, the same model's logit before the bias, its PredictionLayer).
-
-    Built as DeepCTR 0.9.4's WDL and FNN build their deep part, with DeepCTR's
-    defaults (seeds included).  The logit model shares every weight; exact AUC
-    wants logits, which a float32 sigmoid would tie.
-    """
-    features = peer.build_input_features(columns)
-    embeddings, dense = peer.input_from_feature_columns(features, columns, L2_REG_EMBEDDING, seed=1024)
-    hidden = peer.DNN(tuple(hidden_units), seed=1024)(peer.combined_dnn_input(embeddings, dense))
-    logit = keras.layers.Dense(1, use_bias=False)(hidden)
-    prediction = peer.PredictionLayer("binary")
-    inputs = list(features.values())
-    return keras.Model(inputs, prediction(logit)), keras.Model(inputs, logit), prediction
 
 
 def peer_inputs(config: Config, split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -316,10 +260,10 @@ def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at, mode
     keras.utils.set_random_seed(seed)  # fit's shuffling; DeepCTR seeds its own initializers
     columns, tower = peer_columns(peer, config), config.student.tower or config.model.student_tower
     if model_kind == "dnn":
-        model, logit_model, prediction = peer_dnn(peer, columns, tower)
+        model, logits_of, prediction = peer_dnn(peer, columns, tower)
     else:
-        model = peer_zoo.build(model_kind, columns, config.student, tower)
-        logit_model, prediction = peer_zoo.logit_model(model)
+        model = counterpart(model_kind, columns, config.student, tower)
+        logits_of, prediction = logit_model(model)
     model.compile(optimizer="adam", loss="binary_crossentropy")
     scores, seconds = {}, 0.0
     for epoch in range(1, max(report_at) + 1):
@@ -328,7 +272,7 @@ def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at, mode
                   shuffle=True, verbose=0)
         seconds += time.perf_counter() - started
         if epoch in report_at:
-            logits = logit_model.predict(eval_x, batch_size=config.train.eval_batch_size, verbose=0).reshape(-1)
+            logits = logits_of.predict(eval_x, batch_size=config.train.eval_batch_size, verbose=0).reshape(-1)
             logits = logits.astype(np.float64) + float(prediction.global_bias.numpy()[0])
             scores[epoch] = {"auc": exact_auc(eval_y, logits), "logloss": logloss_from_logits(eval_y, logits),
                              "train_seconds": seconds, "train_rows": len(train_y), "eval_rows": len(eval_y)}

@@ -159,7 +159,7 @@ def test_each_deepctr_counterpart_reads_the_students_ids_with_the_configs_sizes(
         config = bench.peer_config(path, [f"student.model={model}", "student.cin_layers=[4,2]",
                                           "student.cross_layers=1", "student.attention_layers=1",
                                           "student.attention_dim=3", "model.student_tower=[8]"])
-        built = peer_zoo.build(model, bench.peer_columns(peer, config), config.student, (8,))
+        built = peer_zoo.counterpart(model, bench.peer_columns(peer, config), config.student, (8,))
         assert set(built.input_names) == {spec.name for spec in config.student_features}, model
         logits, prediction = peer_zoo.logit_model(built)
         inputs, _ = bench.peer_inputs(config, "eval")
@@ -173,7 +173,7 @@ def test_each_deepctr_counterpart_reads_the_students_ids_with_the_configs_sizes(
         if model == "fibinet":
             assert layers["BilinearInteraction"].bilinear_type == "interaction"  # pfd_tf's field_interaction
     config = bench.peer_config(path, ["student.model=dcn", "student.cross_layers=2"])
-    built = peer_zoo.build("dcn", bench.peer_columns(peer, config), config.student, (8,))
+    built = peer_zoo.counterpart("dcn", bench.peer_columns(peer, config), config.student, (8,))
     cross = next(layer for layer in built.layers if type(layer).__name__ == "CrossNet")
     assert cross.parameterization == "matrix" and cross.layer_num == 2  # pfd_tf's full-rank cross
 
