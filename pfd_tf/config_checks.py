@@ -92,6 +92,8 @@ def validate(config: Config) -> None:
         raise ConfigError("model.dropout: must be in [0, 1)")
     if not 0.0 <= model.batch_norm_momentum < 1.0:
         raise ConfigError("model.batch_norm_momentum: must be in [0, 1)")
+    if model.embedding_init_scale <= 0:
+        raise ConfigError(f"model.embedding_init_scale: must be a positive number, got {model.embedding_init_scale}")
     _validate_behaviour(config)
     if model.architecture is Architecture.TWO_TOWER:
         sides = {f.side for f in config.student_features}

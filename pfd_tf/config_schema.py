@@ -57,6 +57,13 @@ class Normalization(str, enum.Enum):
     NONE = "none"  # Dense (with bias) -> LeakyReLU
 
 
+class EmbeddingInit(str, enum.Enum):
+    """How every embedding table starts (`model.embedding_init`, its scale `model.embedding_init_scale`)."""
+
+    UNIFORM = "uniform"  # U(-scale, scale): Keras' Embedding default at scale 0.05
+    NORMAL = "normal"  # N(0, scale^2): DeepCTR's default at scale 0.0001
+
+
 class Optimizer(str, enum.Enum):
     ADAGRAD = "adagrad"  # the paper's (Section 5.1)
     ADAM = "adam"
@@ -129,6 +136,11 @@ class ModelConfig:
     # Each hidden layer of every tower: Dense -> normalization -> LeakyReLU (towers.py).
     normalization: Normalization = Normalization.NONE  # measured best on the CVR validation world (README, Results)
     batch_norm_momentum: float = 0.99  # normalization: batch; the running statistics' decay
+    # How every embedding table starts: uniform in [-scale, scale] or normal with stddev scale.  DeepCTR's
+    # is `normal` at 0.0001: in short runs (few steps per id) rows that start near zero stay quiet
+    # where U(-0.05, 0.05) leaves noise as large as what a row learns (docs/results.md, zoo parity).
+    embedding_init: EmbeddingInit = EmbeddingInit.UNIFORM
+    embedding_init_scale: float = 0.05
     architecture: Architecture = Architecture.MLP
     user_tower: tuple[int, ...] = (512, 256, 128)  # two_tower: Input->512->256->128->l2-normalize
     item_tower: tuple[int, ...] = (512, 256, 128)
