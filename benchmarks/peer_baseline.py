@@ -1,9 +1,11 @@
-"""Is pfd_tf's baseline student as strong as a well-known peer's DNN on the same data?
+"""Is pfd_tf's baseline student (and each zoo model) as strong as a well-known peer's on the same data?
 
     pip install -e ".[peer]"        # DeepCTR 0.9.4, an optional extra (never a pfd_tf dependency)
     python benchmarks/peer_baseline.py --out bench_out/peer_baseline
         [--seeds 0,1,2] [--scenarios cvr,ctr] [--rows 200000] [--set key=value ...]
         [--tune-seed 100] [--peer-epochs 1,2,3,4,6]
+        [--models dnn,wide_deep,deepfm,dcn,xdeepfm,autoint,fibinet]
+        [--rates adagrad:1.6,adam:0.001] [--pfd-epochs 1,2]
 
 For each scenario and seed it generates the world (`pfd-data --scenario S
 --seed N`), trains pfd_tf's baseline student with the world's config
@@ -26,43 +28,55 @@ feature (its table as big as pfd_tf's) and one mean-pooled
 Everything else is DeepCTR's default (ReLU, no batch norm, embedding L2
 1e-5, Adam at 0.001, binary cross entropy) but the hidden units
 (`model.student_tower`) and the batch size (`train.batch_size`).  Its
-number of epochs is chosen per scenario on a separate validation world
-(`--tune-seed`, not one of `--seeds`): one run there, scored after each
-epoch of `--peer-epochs`, keeps the count with the best held-out AUC.
+number of epochs is chosen per scenario and model on a separate validation
+world (`--tune-seed`, not one of `--seeds`): one run there, scored after
+each epoch of `--peer-epochs`, keeps the count with the best held-out AUC.
 Both sides are scored by `pfd_tf.metrics` (exact AUC, log loss from logits).
+
+`--models`: besides `dnn` (the above), zoo models: pfd_tf trains the zoo
+model as its baseline student (`student.model=M`; its sizes from the config
+or `--set student.cin_layers=...`), DeepCTR its own model function of the
+same name with those sizes (`peer_zoo.counterpart`, which says where the
+two libraries compose a model differently).  `--rates` (each RATE, or
+OPTIMIZER:RATE to change the optimizer too) and `--pfd-epochs` give pfd_tf
+a grid chosen on the validation world too (one run per point, the best
+held-out AUC wins; a point that diverges loses; default: the config's
+optimizer, rate and epochs, no choice).  Every result is appended
+to `OUT/runs.jsonl` as it is measured; a run started again with the same
+arguments skips what is there (and the worlds already generated), so a long
+comparison can be interrupted.  After the per-model tables, one parity table
+gives pfd_tf's AUC, DeepCTR's and their difference per world and mean.
 
 Caveat for the CTR world: pfd_tf's students (two-tower and MLP alike)
 encode the behaviour sequence by self-attention (`model.behaviour_items`);
 DeepCTR's DNN mean-pools each sequence feature on its own.
 
-It prints, per scenario, markdown tables of held-out AUC and log loss by
-seed (mean ± sd over seeds) and pfd_tf - DeepCTR per seed, and writes
-every run to `OUT/peer_baseline.json`.
+It prints, per scenario and model, markdown tables of held-out AUC and
+log loss by seed (mean ± sd over seeds) and pfd_tf - DeepCTR per seed, and
+writes every run (and the validation-world choices) to
+`OUT/peer_baseline.json`.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import statistics
-import sys
 import time
 from types import SimpleNamespace
 
 import numpy as np
-from common import fmt, run
+from common import run
+from peer_tables import Done, print_parity, print_tables
+from peer_zoo import MODELS, NAMES, counterpart, import_deepctr, logit_model, peer_columns, peer_dnn
 
 from pfd_tf import config as config_lib
 from pfd_tf._keras import keras
-from pfd_tf.config import Architecture, Config, FeatureKind, NumericEncoding
+from pfd_tf.callbacks import NonFiniteLossError
+from pfd_tf.config import Architecture, Config
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.data.scenarios import SCENARIOS
-from pfd_tf.features import vocabulary_size
 from pfd_tf.metrics import exact_auc, logloss_from_logits
-
-PEER = "DeepCTR DNN"
-INSTALL_HINT = 'pip install -e ".[peer]"'
-L2_REG_EMBEDDING = 1e-5  # DeepCTR's default for every model
 
 
 def main(argv=None):
@@ -70,125 +84,147 @@ def main(argv=None):
     parser.add_argument("--out", default=os.path.join("bench_out", "peer_baseline"))
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--scenarios", default="cvr,ctr")
+    parser.add_argument("--models", default="dnn",
+                        help=f"comma-separated: dnn (the baseline student) and zoo models ({', '.join(MODELS)})")
     parser.add_argument("--rows", type=int, default=None, help="world size; default: the scenario's")
     parser.add_argument("--set", action="append", default=[],
                         help="config override for every pfd_tf run; DeepCTR reads the same config")
     parser.add_argument("--tune-seed", type=int, default=100, help="the validation world that picks DeepCTR's epochs")
     parser.add_argument("--peer-epochs", default="1,2,3,4,6", help="DeepCTR epoch counts to choose from")
+    parser.add_argument("--rates", default="", help="pfd_tf learning rates to choose from on the validation world, "
+                        "each RATE or OPTIMIZER:RATE (e.g. adagrad:1.6,adam:0.001; default: the config's)")
+    parser.add_argument("--pfd-epochs", default="", help="pfd_tf epoch counts to choose from on the validation "
+                        "world (default: the config's)")
     args = parser.parse_args(argv)
 
     seeds = [int(s) for s in args.seeds.split(",") if s]
     scenarios = [s for s in args.scenarios.split(",") if s]
+    models = [m for m in args.models.split(",") if m]
     epoch_choices = sorted({int(e) for e in args.peer_epochs.split(",") if e})
     unknown = [s for s in scenarios if s not in SCENARIOS]
     if unknown:
         parser.error(f"--scenarios: unknown {unknown[0]!r} (choose from {', '.join(sorted(SCENARIOS))})")
-    if not seeds or not scenarios or not epoch_choices:
-        parser.error("--seeds, --scenarios and --peer-epochs each need at least one value")
+    unknown = [m for m in models if m != "dnn" and m not in MODELS]
+    if unknown:
+        parser.error(f"--models: unknown {unknown[0]!r} (choose from dnn, {', '.join(MODELS)})")
+    if not seeds or not scenarios or not epoch_choices or not models:
+        parser.error("--seeds, --scenarios, --models and --peer-epochs each need at least one value")
     if min(epoch_choices) < 1:
         parser.error("--peer-epochs: counts must be at least 1")
     if args.tune_seed in seeds:
         parser.error(f"--tune-seed {args.tune_seed} is one of --seeds: "
                      "DeepCTR's epochs must be chosen on another world")
+    grid = [rate_overrides(r) + [f"train.epochs={e}"] * bool(e)
+            for r in args.rates.split(",") for e in args.pfd_epochs.split(",")]
     peer = import_deepctr()  # before any training: a missing extra stops the run at once
     sized = {"rows": args.rows} if args.rows else {}
     os.makedirs(args.out, exist_ok=True)
+    done = Done(os.path.join(args.out, "runs.jsonl"))  # what an interrupted run already measured
+    prefix = json.dumps([args.rows, args.set])  # results of other sizes or overrides are not these
 
     started = time.perf_counter()
     results, tuning, chosen = [], [], {}
     for scenario in scenarios:
         base = os.path.join(args.out, scenario)
-        tune_dir = os.path.join(base, f"data-tune{args.tune_seed}")
-        config_path = SCENARIOS[scenario](tune_dir, seed=args.tune_seed, **sized)
-        scores = train_peer(peer, peer_config(config_path, args.set), args.tune_seed, epoch_choices)
-        tuning += [{"scenario": scenario, "seed": args.tune_seed, "epochs": e, **m} for e, m in scores.items()]
-        chosen[scenario] = max(scores, key=lambda e: scores[e]["auc"])
-        print(f"{scenario}: {PEER} on the validation world (seed {args.tune_seed}), held-out AUC by epochs: "
-              + ", ".join(f"{e}: {m['auc']:.4f}" for e, m in scores.items())
-              + f"; chosen {chosen[scenario]}", flush=True)
-        for seed in seeds:
-            config_path = SCENARIOS[scenario](os.path.join(base, f"data-{seed}"), seed=seed, **sized)
-            results += train_pfd_tf(config_path, scenario, seed, args.set, os.path.join(base, "runs"))
-            epochs = chosen[scenario]
-            metrics = train_peer(peer, peer_config(config_path, args.set), seed, [epochs])[epochs]
-            results.append({"scenario": scenario, "seed": seed, "model": f"{PEER} ({epochs} epochs)",
-                            "side": "deepctr", "epochs": epochs, **metrics})
-            print(f"{scenario} seed {seed} {PEER}: AUC {metrics['auc']:.4f}  logloss {metrics['logloss']:.4f}  "
-                  f"{metrics['train_seconds']:.1f}s", flush=True)
+        tune_path = world(scenario, os.path.join(base, f"data-tune{args.tune_seed}"), args.tune_seed, sized)
+        paths = {seed: world(scenario, os.path.join(base, f"data-{seed}"), seed, sized) for seed in seeds}
+        for model in models:
+            overrides = list(args.set) + ([f"student.model={model}"] if model != "dnn" else [])
+            pick = choose_pfd_tf(done, prefix, tune_path, scenario, model, overrides, grid,
+                                 os.path.join(base, "tune"), args.tune_seed, tuning)
+            scores = done.get(f"{prefix}|{scenario}|{model}|deepctr|{args.tune_seed}|{args.peer_epochs}", lambda: {
+                str(e): m for e, m in train_peer(peer, peer_config(tune_path, overrides), args.tune_seed,
+                                                 epoch_choices, model).items()})
+            tuning += [{"scenario": scenario, "zoo": model, "side": "deepctr", "seed": args.tune_seed,
+                        "epochs": int(e), **m} for e, m in scores.items()]
+            epochs = int(max(scores, key=lambda e: scores[e]["auc"]))
+            chosen.setdefault(scenario, {})[model] = {"deepctr_epochs": epochs, "pfd_tf": pick}
+            print(f"{scenario} {model}: {peer_name(model)} on the validation world (seed {args.tune_seed}), held-out "
+                  "AUC by epochs: " + ", ".join(f"{e}: {m['auc']:.4f}" for e, m in scores.items())
+                  + f"; chosen {epochs}; pfd_tf: {' '.join(pick) or 'the config'}", flush=True)
+            for seed in seeds:
+                results += done.get(f"{prefix}|{scenario}|{model}|pfd_tf|{seed}|{' '.join(pick)}", lambda: train_pfd_tf(
+                    paths[seed], scenario, seed, overrides + pick, os.path.join(base, "runs", model), model))
+                metrics = done.get(f"{prefix}|{scenario}|{model}|deepctr|{seed}|{epochs}", lambda: train_peer(
+                    peer, peer_config(paths[seed], overrides), seed, [epochs], model)[epochs])
+                results.append({"scenario": scenario, "seed": seed, "model": f"{peer_name(model)} ({epochs} epochs)",
+                                "zoo": model, "side": "deepctr", "epochs": epochs, **metrics})
+                print(f"{scenario} seed {seed} {results[-1]['model']}: AUC {metrics['auc']:.4f}  "
+                      f"logloss {metrics['logloss']:.4f}  {metrics['train_seconds']:.1f}s", flush=True)
 
     report = os.path.join(args.out, "peer_baseline.json")
     with open(report, "w") as f:
-        json.dump({"args": vars(args), "deepctr_version": peer.version, "peer_epochs": chosen,
+        json.dump({"args": vars(args), "deepctr_version": peer.version, "chosen": chosen,
                    "tuning": tuning, "results": results}, f, indent=2)
     for scenario in scenarios:
-        print_tables(scenario, seeds, [r for r in results if r["scenario"] == scenario], args)
+        for model in models:
+            print_tables(scenario, seeds, [r for r in results if r["scenario"] == scenario and r["zoo"] == model],
+                         args)
+    print_parity(seeds, results, models, args)
     print(f"\nwrote {report}; total wall time {time.perf_counter() - started:.0f}s")
 
 
+def rate_overrides(rate: str) -> list[str]:
+    """`RATE` or `OPTIMIZER:RATE` of --rates as config overrides (none for the empty default)."""
+    optimizer, _, value = rate.rpartition(":")
+    return [f"train.optimizer={optimizer}"] * bool(optimizer) + [f"train.learning_rate={value}"] * bool(value)
+
+
+def peer_name(model: str) -> str:
+    return f"DeepCTR {NAMES[model]}"
+
+
+def world(scenario: str, directory: str, seed: int, sized: dict) -> str:
+    """The world's config.yaml, generated unless an earlier (interrupted) run left it."""
+    path = os.path.join(directory, "config.yaml")
+    return path if os.path.exists(path) else SCENARIOS[scenario](directory, seed=seed, **sized)
+
+
+def choose_pfd_tf(done: Done, prefix: str, tune_path: str, scenario: str, model: str, overrides, grid,
+                  runs_dir: str, seed: int, tuning: list) -> list[str]:
+    """The overrides of `grid` (rate, epochs) with the best held-out AUC on the validation world."""
+    if len(grid) == 1:
+        return grid[0]
+    scores = []
+    for point in grid:
+        name = "-".join(p.split("=")[1] for p in point)  # e.g. adam-0.001-1
+
+        def measure():
+            try:
+                return train_pfd_tf(tune_path, scenario, seed, list(overrides) + point,
+                                    os.path.join(runs_dir, f"{model}-{name}"), model)
+            except NonFiniteLossError as err:  # a rate that diverges is a grid point that lost, not the end
+                print(f"{scenario} {model} {' '.join(point)}: diverged ({err})", flush=True)
+                return [{"scenario": scenario, "seed": seed, "zoo": model, "side": "pfd_tf", "auc": None,
+                         "diverged": True}]
+
+        rows = done.get(f"{prefix}|{scenario}|{model}|pfd_tf|{seed}|{' '.join(point)}", measure)
+        tuning += [{**row, "overrides": point} for row in rows]
+        auc = rows[0].get("auc")
+        scores.append((auc if auc is not None and math.isfinite(auc) else -1.0, point))
+    return max(scores, key=lambda s: s[0])[1]
+
+
 # --------------------------------------------------------------------------
-# DeepCTR, an optional extra
+# DeepCTR's side
 # --------------------------------------------------------------------------
-def import_deepctr() -> SimpleNamespace:
-    """DeepCTR's building blocks, or exit naming the extra to install.
-
-    Imported here, not at the top: DeepCTR is the `peer` extra, never a
-    dependency of pfd_tf.  `import pfd_tf` (above) has set TF_USE_LEGACY_KERAS,
-    without which DeepCTR 0.9.4 does not import on TensorFlow 2.21.  (Its
-    import also starts a thread that asks PyPI for a newer release; offline it
-    prints "Please check the latest version manually".)
-    """
-    try:
-        import deepctr
-        from deepctr.feature_column import (SparseFeat, VarLenSparseFeat, build_input_features,
-                                            input_from_feature_columns)
-        from deepctr.layers.core import DNN, PredictionLayer
-        from deepctr.layers.utils import combined_dnn_input
-    except ImportError as err:
-        sys.exit(f"benchmarks/peer_baseline.py needs DeepCTR 0.9.4 ({err}); install it with: {INSTALL_HINT}")
-    return SimpleNamespace(
-        version=deepctr.__version__, SparseFeat=SparseFeat, VarLenSparseFeat=VarLenSparseFeat,
-        build_input_features=build_input_features, input_from_feature_columns=input_from_feature_columns,
-        DNN=DNN, PredictionLayer=PredictionLayer, combined_dnn_input=combined_dnn_input,
-    )
-
-
 def peer_config(config_path: str, user_overrides) -> Config:
     """The config the peer reads: the world's, with the `--set` overrides pfd_tf's runs get (dims, tower, batch)."""
     return config_lib.load(config_path, ["distill.mode=baseline", *user_overrides])
 
 
-def peer_columns(peer: SimpleNamespace, config: Config) -> list:
-    """DeepCTR feature columns over the student's features, with pfd_tf's table sizes and dims."""
-    columns = []
-    for spec in config.student_features:
-        if spec.kind is FeatureKind.NUMERIC and spec.encoding is NumericEncoding.VALUE:  # `encoding: value`: no ids to share (DeepCTR would take a DenseFeat)
-            raise ValueError(f"feature {spec.name!r}: a numeric feature fed as its value; "
-                             "this benchmark compares bucketized numeric features only")
-        column = peer.SparseFeat(spec.name, vocabulary_size=vocabulary_size(spec), embedding_dim=spec.dim)
-        if spec.kind is FeatureKind.SEQUENCE:
-            # No length_name: DeepCTR's sequence embedding masks id 0 (mask_zero), pfd_tf's PAD_ID.
-            column = peer.VarLenSparseFeat(column, maxlen=spec.max_len, combiner="mean")
-        columns.append(column)
-    return columns
-
-
-def peer_dnn(peer: SimpleNamespace, columns, hidden_units) -> tuple[keras.Model, keras.Model, keras.layers.Layer]:
-    """DeepCTR's DNN ranker: (model on probabilities, the same model's logit before the bias, its PredictionLayer).
-
-    Built as DeepCTR 0.9.4's WDL and FNN build their deep part, with DeepCTR's
-    defaults (seeds included).  The logit model shares every weight; exact AUC
-    wants logits, which a float32 sigmoid would tie.
-    """
-    features = peer.build_input_features(columns)
-    embeddings, dense = peer.input_from_feature_columns(features, columns, L2_REG_EMBEDDING, seed=1024)
-    hidden = peer.DNN(tuple(hidden_units), seed=1024)(peer.combined_dnn_input(embeddings, dense))
-    logit = keras.layers.Dense(1, use_bias=False)(hidden)
-    prediction = peer.PredictionLayer("binary")
-    inputs = list(features.values())
-    return keras.Model(inputs, prediction(logit)), keras.Model(inputs, logit), prediction
-
-
 def peer_inputs(config: Config, split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    key = (tuple(config.resolve_path(p) for p in getattr(config.data, f"{split}_files")), split)
+    if key not in _READ:  # several models read the same world
+        _READ.clear() if len(_READ) > 3 else None
+        _READ[key] = _read_inputs(config, split)
+    return _READ[key]
+
+
+_READ: dict = {}
+
+
+def _read_inputs(config: Config, split: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The student's ids of every row of `split` ("train" or "eval"), as DeepCTR takes them.
 
     The rows go through pfd_tf's own input pipeline (parse, then
@@ -211,8 +247,9 @@ def peer_inputs(config: Config, split: str) -> tuple[dict[str, np.ndarray], np.n
     return inputs, np.concatenate(labels).astype(np.float32)
 
 
-def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at) -> dict[int, dict]:
-    """Trains DeepCTR's DNN on the config's train rows for max(report_at) epochs.
+def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at, model_kind: str = "dnn") -> dict[int, dict]:
+    """Trains DeepCTR's DNN (or the counterpart of zoo model `model_kind`) on the config's train rows for
+    max(report_at) epochs.
 
     Returns {epochs: {"auc", "logloss", "train_seconds", "train_rows", "eval_rows"}}
     on the held-out rows, after each epoch count in `report_at`.
@@ -221,7 +258,12 @@ def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at) -> d
     eval_x, eval_y = peer_inputs(config, "eval")
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)  # fit's shuffling; DeepCTR seeds its own initializers
-    model, logit_model, prediction = peer_dnn(peer, peer_columns(peer, config), config.model.student_tower)
+    columns, tower = peer_columns(peer, config), config.student.tower or config.model.student_tower
+    if model_kind == "dnn":
+        model, logits_of, prediction = peer_dnn(peer, columns, tower)
+    else:
+        model = counterpart(model_kind, columns, config.student, tower)
+        logits_of, prediction = logit_model(model)
     model.compile(optimizer="adam", loss="binary_crossentropy")
     scores, seconds = {}, 0.0
     for epoch in range(1, max(report_at) + 1):
@@ -230,7 +272,7 @@ def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at) -> d
                   shuffle=True, verbose=0)
         seconds += time.perf_counter() - started
         if epoch in report_at:
-            logits = logit_model.predict(eval_x, batch_size=config.train.eval_batch_size, verbose=0).reshape(-1)
+            logits = logits_of.predict(eval_x, batch_size=config.train.eval_batch_size, verbose=0).reshape(-1)
             logits = logits.astype(np.float64) + float(prediction.global_bias.numpy()[0])
             scores[epoch] = {"auc": exact_auc(eval_y, logits), "logloss": logloss_from_logits(eval_y, logits),
                              "train_seconds": seconds, "train_rows": len(train_y), "eval_rows": len(eval_y)}
@@ -240,18 +282,21 @@ def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at) -> d
 # --------------------------------------------------------------------------
 # pfd_tf's side
 # --------------------------------------------------------------------------
-def train_pfd_tf(config_path: str, scenario: str, seed: int, user_overrides, runs_dir: str) -> list[dict]:
-    """pfd_tf's baseline student with the world's config, and its MLP student when that is not already it."""
+def train_pfd_tf(config_path: str, scenario: str, seed: int, user_overrides, runs_dir: str,
+                 model_kind: str = "dnn") -> list[dict]:
+    """pfd_tf's baseline student with the world's config, and its MLP student when that is not already it
+    (a zoo model's student, `student.model` among the overrides, is never two-tower)."""
     overrides = ["distill.mode=baseline", f"train.seed={seed}"]
     variants = [overrides + list(user_overrides)]
-    if config_lib.load(config_path, variants[0]).model.architecture is not Architecture.MLP:
+    if model_kind == "dnn" and config_lib.load(config_path, variants[0]).model.architecture is not Architecture.MLP:
         variants.append(overrides + ["model.architecture=mlp"] + list(user_overrides))
     rows = []
     for variant in variants:
         architecture = config_lib.load(config_path, variant).model.architecture.value
         metrics = run(config_path, os.path.join(runs_dir, f"baseline-{architecture}-seed{seed}"), variant)
         student = metrics["student"]
-        rows.append({"scenario": scenario, "seed": seed, "model": f"pfd_tf baseline student ({architecture})",
+        name = f"pfd_tf baseline student ({architecture})" if model_kind == "dnn" else f"pfd_tf {model_kind}"
+        rows.append({"scenario": scenario, "seed": seed, "model": name, "zoo": model_kind,
                      "side": "pfd_tf", "architecture": architecture, "epochs": metrics["epochs"],
                      "auc": student["auc"], "logloss": student["logloss"],
                      "train_seconds": metrics["train_seconds"], "train_rows": metrics["train_rows"],
@@ -259,32 +304,6 @@ def train_pfd_tf(config_path: str, scenario: str, seed: int, user_overrides, run
         print(f"{scenario} seed {seed} {rows[-1]['model']}: AUC {student['auc']:.4f}  "
               f"logloss {student['logloss']:.4f}  {metrics['train_seconds']:.1f}s", flush=True)
     return rows
-
-
-# --------------------------------------------------------------------------
-# Tables
-# --------------------------------------------------------------------------
-def print_tables(scenario: str, seeds, rows, args) -> None:
-    """AUC and log loss by model and seed, then pfd_tf - DeepCTR per seed."""
-    models = list(dict.fromkeys(r["model"] for r in rows))  # pfd_tf rows first, as trained
-
-    def values(model, key):
-        by_seed = {r["seed"]: r[key] for r in rows if r["model"] == model}
-        return [by_seed[s] for s in seeds]
-
-    for key, title in (("auc", "held-out AUC"), ("logloss", "held-out log loss")):
-        print(f"\n{scenario} ({args.rows or 'default'} rows, seeds {args.seeds}): {title}\n")
-        print("| model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd |")
-        print("|---" * (len(seeds) + 2) + "|")
-        for model in models:
-            cells = values(model, key)
-            print(f"| {model} | " + " | ".join(f"{v:.4f}" for v in cells) + f" | {fmt(cells)} |")
-    peer = next(m for m in models if m.startswith(PEER))
-    print()
-    for model in (m for m in models if not m.startswith(PEER)):
-        gaps = [a - b for a, b in zip(values(model, "auc"), values(peer, "auc"))]
-        label = "pfd_tf - DeepCTR" + (f" ({model.split('(')[-1].rstrip(')')})" if len(models) > 2 else "")
-        print(f"{label}, AUC per seed: {', '.join(f'{g:+.4f}' for g in gaps)}  (mean {statistics.mean(gaps):+.4f})")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ what a run resolves from its data: `resolve_length`, `with_feature_stats`).
 """
 from pfd_tf.config_schema import (  # noqa: F401
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
-    Ensemble, FeatureKind, FeatureSpec, FeatureView, Mode, ModelConfig, NetworkConfig, Normalization,
+    EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, Mode, ModelConfig, NetworkConfig, Normalization,
     NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel, save,
     saved_dict)
 from pfd_tf.config_checks import (  # noqa: F401

@@ -99,6 +99,8 @@ def validate(config: Config) -> None:
     if model.teacher_normalization and model.teacher_normalization not in choices:
         raise ConfigError(f"model.teacher_normalization: unknown value {model.teacher_normalization!r} "
                           f"(choose one of: {', '.join(choices)}; empty: model.normalization)")
+    if model.embedding_init_scale <= 0:
+        raise ConfigError(f"model.embedding_init_scale: must be a positive number, got {model.embedding_init_scale}")
     _validate_behaviour(config)
     if model.architecture is Architecture.TWO_TOWER:
         sides = {f.side for f in config.student_features}

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from pfd_tf.config_schema import (Architecture, Config, ConfigError, EarlyStopping, FeatureView, Mode, NetworkConfig,
-                                  ZooModel)
+from pfd_tf.config_schema import (Architecture, Config, ConfigError, EarlyStopping, Ensemble, FeatureView, GateData,
+                                  Mode, NetworkConfig, ZooModel)
 
 # Models that cross fields through their `[batch, fields, dim]` stack (pfd_tf.models.zoo.NEEDS_STACK).
 STACKED = frozenset({ZooModel.FM, ZooModel.DEEPFM, ZooModel.XDEEPFM, ZooModel.AUTOINT, ZooModel.FIBINET})
@@ -59,6 +59,25 @@ def validate_networks(config: Config) -> None:
         raise ConfigError(f"distill.hint_teacher: no teacher {distill.hint_teacher!r} (teachers: {names})")
     if distill.hint_weight:
         _validate_hint_layers(config)
+    validate_gate_data(config)
+
+
+def validate_gate_data(config: Config) -> None:
+    """`distill.gate_data: validation` needs a gate that trains and validation files no network trains on."""
+    distill = config.distill
+    if distill.gate_data is GateData.TRAIN:
+        return
+    if distill.ensemble is not Ensemble.GATING or len(config.teacher_specs) < 2:
+        raise ConfigError("distill.gate_data: validation trains the teacher gating network; it needs "
+                          "distill.ensemble: gating and at least two teachers")
+    if distill.teacher_only:
+        raise ConfigError("distill.gate_data: validation: distill.teacher_only trains no student, hence no gate")
+    if not config.data.validation_files:
+        raise ConfigError("data.validation_files: distill.gate_data: validation trains the gate on them; list "
+                          "files that are neither training nor held-out files (e.g. the last training day)")
+    if config.train.merge_validation:
+        raise ConfigError("train.merge_validation: with distill.gate_data: validation the gate must judge the "
+                          "teachers on rows they did not train on; merging trains every network on them")
 
 
 # The hidden outputs of each network (`NetworkOutput.hidden`) besides its DNN part's `deep_0`..`deep_{n-1}`;

@@ -14,7 +14,7 @@ import yaml
 
 from pfd_tf.config_schema import (
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
-    Ensemble, FeatureKind, FeatureSpec, FeatureView, Mode, ModelConfig, NetworkConfig, Normalization,
+    EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, Mode, ModelConfig, NetworkConfig, Normalization,
     NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel)
 from pfd_tf.config_schema import Derive
 from pfd_tf.config_checks import DEFAULT_STEPS, refuse_zero_length, validate
@@ -58,6 +58,7 @@ _ENUMS = {
     "Sharing": Sharing,
     "Architecture": Architecture,
     "Normalization": Normalization,
+    "EmbeddingInit": EmbeddingInit,
     "Optimizer": Optimizer,
     "DataFormat": DataFormat,
     "NumericTransform": NumericTransform,
@@ -66,6 +67,7 @@ _ENUMS = {
     "ZooModel": ZooModel,
     "FeatureView": FeatureView,
     "Ensemble": Ensemble,
+    "GateData": GateData,
     "EarlyStopping": EarlyStopping,
 }
 

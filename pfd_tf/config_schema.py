@@ -17,7 +17,7 @@ import yaml
 from pfd_tf.config_features import (  # noqa: F401  (re-exported)
     FEATURE_DEFAULTS, Derive, FeatureKind, FeatureSpec, NumericEncoding, NumericTransform, Role, Side)
 from pfd_tf.config_zoo import (  # noqa: F401  (re-exported)
-    Ensemble, FeatureView, NetworkConfig, TeacherConfig, ZooModel)
+    Ensemble, FeatureView, GateData, NetworkConfig, TeacherConfig, ZooModel)
 
 
 class ConfigError(ValueError):
@@ -55,6 +55,13 @@ class Normalization(str, enum.Enum):
     BATCH = "batch"  # batch normalization, the paper's Dense -> BN -> LeakyReLU (Section 5.1)
     LAYER = "layer"  # layer normalization: per row, no running statistics
     NONE = "none"  # Dense (with bias) -> LeakyReLU
+
+
+class EmbeddingInit(str, enum.Enum):
+    """How every embedding table starts (`model.embedding_init`, its scale `model.embedding_init_scale`)."""
+
+    UNIFORM = "uniform"  # U(-scale, scale): Keras' Embedding default at scale 0.05
+    NORMAL = "normal"  # N(0, scale^2): DeepCTR's default at scale 0.0001
 
 
 class Optimizer(str, enum.Enum):
@@ -134,6 +141,12 @@ class ModelConfig:
     # logit, where an MLP's logit is unbounded and can diverge at the rate a two-tower student needs
     # (docs/results.md, "Why PFD+MD hurt the two-tower student").
     teacher_normalization: str = ""
+
+    # How every embedding table starts: uniform in [-scale, scale] or normal with stddev scale.  DeepCTR's
+    # is `normal` at 0.0001: in short runs (few steps per id) rows that start near zero stay quiet
+    # where U(-0.05, 0.05) leaves noise as large as what a row learns (docs/results.md, zoo parity).
+    embedding_init: EmbeddingInit = EmbeddingInit.UNIFORM
+    embedding_init_scale: float = 0.05
     architecture: Architecture = Architecture.MLP
     user_tower: tuple[int, ...] = (512, 256, 128)  # two_tower: Input->512->256->128->l2-normalize
     item_tower: tuple[int, ...] = (512, 256, 128)
@@ -166,6 +179,9 @@ class DistillConfig:
     teacher_only: bool = False
     # Several teachers: how their logits combine into the soft label (Eq. (10)-(11) of Zhu et al.).
     ensemble: Ensemble = Ensemble.AVERAGE
+    # Which rows train the gating network (ensemble: gating): `train`, the training batches; `validation`, batches
+    # of data.validation_files, which nothing else trains on (pfd_tf.distill.gate_data).
+    gate_data: GateData = GateData.TRAIN
     # Hint regression (Eq. (9)): hint_weight * ||W v_T - v_S||^2 between a teacher's and the student's named
     # hidden outputs ("final": the input of each one's logit layer).  0: no hint.
     hint_weight: float = 0.0

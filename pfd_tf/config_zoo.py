@@ -37,6 +37,12 @@ class Ensemble(str, enum.Enum):
     AVERAGE = "average"  # alpha_i = 1 / M
     GATING = "gating"  # alpha_i = softmax_i(w_i z_Ti + b_i), per example (Eq. (11))
 
+class GateData(str, enum.Enum):
+    """Which rows train the teacher gating network of Eq. (11) (`pfd_tf.distill.gate_data`)."""
+
+    TRAIN = "train"  # the training batches, as every other loss
+    VALIDATION = "validation"  # batches of data.validation_files only, rows no network trains on (Section 3.4.2)
+
 @dataclasses.dataclass(frozen=True)
 class NetworkConfig:
     """One network of the zoo and its sizes; a field a model does not use is ignored.

@@ -29,6 +29,7 @@ from pfd_tf.config import Config
 from pfd_tf.data import feature_stats, vocab
 from pfd_tf.data.files import resolve_files
 from pfd_tf.data.pipeline import check_eval_split, training_rows_per_file
+from pfd_tf.distill import gate_data
 from pfd_tf.distill.pretrained import check_checkpoints
 
 
@@ -62,6 +63,7 @@ def prepare(config: Config, model_dir: str, overwrite: bool, allow_data_change: 
     plan.changed = {} if overwrite else run_dir.check_resume(model_dir, config)
     check_checkpoints(config)  # the pre-trained teachers' runs
     trained = early_stopping.with_validation_merged(config)  # train.merge_validation: trains on them too
+    gate_data.check_files(config)  # distill.gate_data: validation
     plan.train_counts = training_rows_per_file(trained)
     plan.held_out = check_eval_split(config)
     if not plan.held_out["positives"] or not plan.held_out["negatives"]:

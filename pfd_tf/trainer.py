@@ -44,6 +44,7 @@ from pfd_tf.divergence import StopOnDivergence, check_held_out
 from pfd_tf.evaluation import Evaluator, summarize
 from pfd_tf.export_two_tower import export_all
 from pfd_tf.models.build import build_distiller
+from pfd_tf.distill import gate_data
 from pfd_tf.distill.pretrained import load_teacher
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.models.towers import recalibrate_batch_norm
@@ -154,6 +155,7 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
     train_rows = sum(train_counts)
     local_train_fn = make_dataset_fn(config, "train", config.train.batch_size, training=True,
                                      rows_per_file=train_counts)
+    gate_fn = gate_data.gate_batches_fn(config)  # distill.gate_data: validation; None otherwise
 
     model = build_and_compile(config, strategy)
 
@@ -194,7 +196,8 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
     for initial_epoch, epochs, steps_per_epoch in fit_plan(start_step, config.train.steps, config.train.log_every):
         if stopping is not None and stopping.record["stopped"]:
             break
-        train_fn = cluster_train_fn or local_train_fn.starting_at(int(model.optimizer.iterations.numpy()))
+        step = int(model.optimizer.iterations.numpy())
+        train_fn = gate_data.with_gate_batches(cluster_train_fn or local_train_fn.starting_at(step), gate_fn, step)
         explain_data_errors(
             lambda: model.fit(
                 _as_input(strategy, train_fn),

@@ -96,7 +96,7 @@ def test_tiny_run_scores_both_sides(bench, tmp_path, capsys):
                 "--peer-epochs", "1", "--set", "train.epochs=1"])
     with open(out / "peer_baseline.json") as f:
         report = json.load(f)
-    assert report["peer_epochs"] == {"cvr": 1}
+    assert report["chosen"] == {"cvr": {"dnn": {"deepctr_epochs": 1, "pfd_tf": []}}}
     assert [r["epochs"] for r in report["tuning"]] == [1]
     sides = {r["side"]: r for r in report["results"]}
     assert set(sides) == {"pfd_tf", "deepctr"} and len(report["results"]) == 2
@@ -108,6 +108,74 @@ def test_tiny_run_scores_both_sides(bench, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| pfd_tf baseline student (mlp) | " in printed and "| DeepCTR DNN (1 epochs) | " in printed
     assert "pfd_tf - DeepCTR, AUC per seed: " in printed
+
+
+def test_zoo_models_are_compared_with_deepctrs_own_and_a_second_start_measures_nothing_again(bench, tmp_path,
+                                                                                           capsys):
+    """`--models`: pfd_tf trains the zoo model as its student, DeepCTR its model of that name with the same sizes;
+    pfd_tf's rate is chosen on the validation world from `--rates`.  Every result is kept in runs.jsonl, and the
+    same command started again (as after an interruption) trains nothing and prints the same tables."""
+    pytest.importorskip("deepctr")
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--scenarios", "ensemble", "--seeds", "0", "--tune-seed", "1", "--rows", "4000",
+            "--models", "xdeepfm", "--peer-epochs", "1", "--rates", "0.1,adam:0.01", "--set", "train.epochs=1",
+            "--set", "student.cin_layers=[4,2]", "--set", "model.student_tower=[8]"]
+    bench.main(argv)
+    first = capsys.readouterr().out
+    with open(out / "peer_baseline.json") as f:
+        report = json.load(f)
+    assert set(report["chosen"]["ensemble"]) == {"xdeepfm"}
+    for model in ("xdeepfm",):
+        grid = [["train.learning_rate=0.1"], ["train.optimizer=adam", "train.learning_rate=0.01"]]
+        assert report["chosen"]["ensemble"][model]["pfd_tf"] in grid
+        tuned = [r for r in report["tuning"] if r["zoo"] == model and r["side"] == "pfd_tf"]
+        assert [r["overrides"] for r in tuned] == grid
+        sides = {r["side"]: r for r in report["results"] if r["zoo"] == model}
+        assert set(sides) == {"pfd_tf", "deepctr"}
+        assert all(0 < r["auc"] < 1 for r in sides.values())
+        assert sides["pfd_tf"]["eval_rows"] == sides["deepctr"]["eval_rows"] > 0
+    assert "| DeepCTR xDeepFM (1 epochs) | " in first and "| xDeepFM: difference | " in first
+    with open(out / "runs.jsonl") as f:
+        measured = f.read()
+    assert len(measured.splitlines()) == 2 + 1 + 2  # 2 tuning runs, DeepCTR's tuning, one world's two runs
+
+    bench.main(argv)
+    with open(out / "runs.jsonl") as f:
+        assert f.read() == measured
+    again = capsys.readouterr().out
+    table = first[first.index("Parity"):first.index("wrote ")]
+    assert table == again[again.index("Parity"):again.index("wrote ")]
+
+
+def test_each_deepctr_counterpart_reads_the_students_ids_with_the_configs_sizes(bench, tmp_path):
+    pytest.importorskip("deepctr")
+    import peer_zoo
+
+    path = SCENARIOS["ensemble"](str(tmp_path), seed=0, rows=400)
+    peer = bench.import_deepctr()
+    expected = {"dcn": "CrossNet", "xdeepfm": "CIN", "autoint": "InteractingLayer", "fibinet": "SENETLayer",
+                "deepfm": "FM", "wide_deep": "Linear"}
+    for model in peer_zoo.MODELS:
+        config = bench.peer_config(path, [f"student.model={model}", "student.cin_layers=[4,2]",
+                                          "student.cross_layers=1", "student.attention_layers=1",
+                                          "student.attention_dim=3", "model.student_tower=[8]"])
+        built = peer_zoo.counterpart(model, bench.peer_columns(peer, config), config.student, (8,))
+        assert set(built.input_names) == {spec.name for spec in config.student_features}, model
+        logits, prediction = peer_zoo.logit_model(built)
+        inputs, _ = bench.peer_inputs(config, "eval")
+        batch = {k: v[:4] for k, v in inputs.items()}
+        np.testing.assert_allclose(built.predict(batch, verbose=0).reshape(-1),
+                                   1 / (1 + np.exp(-(logits.predict(batch, verbose=0).reshape(-1)
+                                                     + prediction.global_bias.numpy()[0]))), rtol=1e-5)
+        layers = {type(layer).__name__: layer for layer in built.layers}
+        assert expected[model] in layers and "DNN" in layers, (model, sorted(layers))
+        assert ("Linear" in layers) == (model not in ("dcn", "autoint")), model  # pfd_tf's first-order parts
+        if model == "fibinet":
+            assert layers["BilinearInteraction"].bilinear_type == "interaction"  # pfd_tf's field_interaction
+    config = bench.peer_config(path, ["student.model=dcn", "student.cross_layers=2"])
+    built = peer_zoo.counterpart("dcn", bench.peer_columns(peer, config), config.student, (8,))
+    cross = next(layer for layer in built.layers if type(layer).__name__ == "CrossNet")
+    assert cross.parameterization == "matrix" and cross.layer_num == 2  # pfd_tf's full-rank cross
 
 
 def test_refuses_to_pick_epochs_on_an_evaluation_world(bench, tmp_path, capsys):

@@ -2,10 +2,13 @@
 
 Two co-trained zoo teachers (FM over every feature, a cross network over the
 regular ones) distil into a DeepFM student through the teacher gating
-network, with a hint.  What must hold in the cluster: the variables that
-start at zero moved (the gate's w and b, trained by its own loss only; the
-first-order tables, by the student's and FM's losses), the tables are
-sharded over the two parameter servers, and the metrics name every teacher.
+network, with a hint; the gate learns on validation rows (`distill.gate_data:
+validation`: every element `fit` reads pairs a training batch with a
+validation batch, which each worker reads itself).  What must hold in the
+cluster: the variables that start at zero moved (the gate's w and b, trained
+by its own loss only; the first-order tables, by the student's and FM's
+losses), the tables are sharded over the two parameter servers, and the
+metrics name every teacher.
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ OVERRIDES = [f"features.{name}.dim=4" for name in ("device", "price", "tags", "d
     "teachers=[{name: fm, model: fm}, {name: cross, model: dcn_v2, cross_layers: 1, cross_rank: 2, "
     "features: regular}]",
     "student={model: deepfm}", "distill.ensemble=gating", "distill.hint_weight=0.1", "distill.hint_teacher=cross",
-    "features.user_id.hash_buckets=101"]
+    "features.user_id.hash_buckets=101",
+    "data.train_files=[train/part-0.csv]", "data.validation_files=[train/part-1.csv]", "distill.gate_data=validation"]
 
 
 def test_zoo_teachers_gate_and_hint_train_in_a_cluster(tmp_path):

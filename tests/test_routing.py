@@ -172,3 +172,68 @@ def test_a_second_student_has_its_own_losses_and_never_moves_the_served_one(tmp_
     assert any(n.startswith("model/student/") for n in saved)
     with pytest.raises(ValueError, match="the first student is the served one"):
         Distiller(students={"small": small, "student": built.student})
+
+
+def _model_weights(distiller) -> list:
+    """The distiller's weights, batch-norm statistics included, without its progress metrics' accumulators."""
+    metric = {v.ref() for m in distiller.metrics for v in m.variables}
+    return [v for v in distiller.weights if v.ref() not in metric]
+
+
+def _weights_after_step(distiller, train_batch, gate_batch) -> list:
+    """`_model_weights` after one train_step on `(train_batch, gate_batch)`; the distiller and its optimizer are
+    put back as they were."""
+    state = distiller.weights + distiller.optimizer.variables
+    before = [v.numpy().copy() for v in state]
+    distiller.train_step((train_batch, gate_batch))
+    after = [v.numpy().copy() for v in _model_weights(distiller)]
+    for variable, value in zip(state, before):
+        variable.assign(value)
+    return after
+
+
+def test_a_validation_fed_gate_moves_by_validation_rows_only_and_nothing_else_moves_by_them(frozen_checkpoint):
+    """distill.gate_data: validation (pfd_tf.distill.gate_data): a train step reads a training batch and a validation
+    batch.  Another validation batch changes the gate's step and nothing else's (no teacher, student, table or
+    batch-norm statistic); another training batch changes everything's step but the gate's."""
+    raw = _raw("deepfm", frozen_checkpoint)
+    raw["data"]["validation_files"] = ["valid.csv"]
+    raw["distill"]["gate_data"] = "validation"
+    distiller = build_and_compile(config_lib.from_dict(raw), tf.distribute.get_strategy())
+    gate = {v.ref() for v in distiller.variable_groups()[routing.GATE]}
+    weights = _model_weights(distiller)
+    is_gate = [v.ref() in gate for v in weights]
+    assert sum(is_gate) == 2 and any("moving_mean" in v.name for v in weights)  # w, b; batch-norm statistics
+    start = [v.numpy().copy() for v in weights]
+
+    train, valid, other_valid, other_train = _batch(0), _batch(1), _batch(2), _batch(3)
+    one = _weights_after_step(distiller, train, valid)
+    assert all(not np.array_equal(a, b) for a, b, g in zip(start, one, is_gate) if g)  # the gate trained
+    other_gate_rows = _weights_after_step(distiller, train, other_valid)
+    for variable, a, b, g in zip(weights, one, other_gate_rows, is_gate):
+        assert np.array_equal(a, b) != g, variable.name  # the validation rows moved the gate and nothing else
+    other_rows = _weights_after_step(distiller, other_train, valid)
+    for variable, a, b, g in zip(weights, one, other_rows, is_gate):
+        if g:
+            np.testing.assert_array_equal(a, b, err_msg=variable.name)  # the training rows never move the gate
+    moved_by_training = [not np.array_equal(a, b) for a, b, g in zip(one, other_rows, is_gate) if not g]
+    assert sum(moved_by_training) > len(moved_by_training) // 2
+
+
+def test_the_gate_data_key_is_checked_at_load():
+    raw = _raw("deepfm")
+    raw["teachers"].append({"name": "second", "model": "fm", "features": "regular"})
+    raw["distill"]["gate_data"] = "validation"
+    with pytest.raises(config_lib.ConfigError, match=r"^data\.validation_files: distill\.gate_data"):
+        config_lib.from_dict(raw)
+    raw["data"]["validation_files"] = ["valid.csv"]
+    config_lib.from_dict(raw)
+    for key, value, message in (("distill.ensemble", "average", r"^distill\.gate_data: validation trains"),
+                                ("train.merge_validation", True, r"^train\.merge_validation: with distill"),
+                                ("distill.gate_data", "rows", r"^distill\.gate_data: unknown value 'rows'")):
+        section, name = key.split(".")
+        changed = {**raw, section: {**raw[section], name: value}}
+        if name == "merge_validation":
+            changed["train"]["early_stopping"] = "distillation"
+        with pytest.raises(config_lib.ConfigError, match=message):
+            config_lib.from_dict(changed)

@@ -155,7 +155,7 @@ def test_written_config_loads_three_teachers_and_a_gated_dnn_student(out, world)
     assert config.distill.mode is config_lib.Mode.TEACHERS
     assert config.distill.ensemble is config_lib.Ensemble.GATING and config.distill.lambda_ == 0.5
     assert config.model.student_tower == config.model.teacher_tower == (256, 128)
-    assert config.train.optimizer is config_lib.Optimizer.ADAGRAD
+    assert config.train.optimizer is config_lib.Optimizer(synthetic_ensemble.OPTIMIZER) is config_lib.Optimizer.ADAM
     assert config.train.learning_rate == synthetic_ensemble.LEARNING_RATE
     assert config.train.batch_size == 1024 and config.train.epochs == synthetic_ensemble.EPOCHS
 

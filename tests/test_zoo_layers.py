@@ -123,6 +123,24 @@ def test_cin_without_split_half_keeps_every_map_both_ways():
     np.testing.assert_allclose(layer(tf.constant(x0)).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("sizes,split_half", [([4, 2], True), ([2, 3], False), ([6, 4, 3], True)])
+def test_cin_computes_what_deepctrs_cin_computes_with_the_same_weights(sizes, split_half):
+    """DeepCTR 0.9.4's CIN (the optional `peer` extra), its filters `[1, m H, size]` set to our kernels and both
+    given the same non-zero biases: the same pooled maps, layer by layer, split-half or not."""
+    pytest.importorskip("deepctr")
+    from deepctr.layers.interaction import CIN as DeepCTRCIN
+
+    x0 = _stack(batch=3, fields=4, dim=3)
+    ours = _built(CIN(sizes, split_half=split_half), x0)
+    theirs = _built(DeepCTRCIN(sizes, split_half=split_half, l2_reg=0.0), x0)
+    for k, (kernel, bias) in enumerate(zip(ours.kernels, ours.biases)):
+        assert theirs.filters[k].shape[1:] == kernel.shape
+        bias.assign(RNG.normal(size=bias.shape).astype(np.float32))
+        theirs.filters[k].assign(kernel[None])
+        theirs.bias[k].assign(bias)
+    np.testing.assert_allclose(ours(tf.constant(x0)).numpy(), theirs(tf.constant(x0)).numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_cin_split_half_needs_even_inner_layers():
     with pytest.raises(ValueError, match="even"):
         CIN([3, 2])

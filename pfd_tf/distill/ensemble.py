@@ -12,11 +12,17 @@ z_E = sum_i alpha_i z_Ti, and the soft label is sigmoid(z_E / tau).
   student already agrees with, not the better one; so the gate is trained
   by the ensemble's own log loss on the labels, L_CE(y, z_E) (`loss_gate`),
   in the same step as the student.  The student then distils from the gated
-  ensemble.
+  ensemble.  With `distill.gate_data: validation` that loss is computed on
+  validation rows instead (`gate_loss_on`, `pfd_tf.distill.gate_data`).
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from pfd_tf._keras import keras, tf
+from pfd_tf.distill import routing
+from pfd_tf.models.feature_bank import FeatureBank
+from pfd_tf.models.losses import logloss
 
 
 class AverageEnsemble(keras.layers.Layer):
@@ -41,3 +47,15 @@ class GatingEnsemble(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "teachers": self.teachers}
+
+
+def gate_loss_on(gate: GatingEnsemble, teachers: Sequence, ids, labels) -> tf.Tensor:
+    """L_CE(y, z_E) on rows of their own (`distill.gate_data: validation`).
+
+    The teachers run in inference mode (no dropout, no batch-norm update) and
+    their outputs are detached, so these rows move the gate and nothing else.
+    """
+    bank = FeatureBank(ids)
+    logits = [routing.detach(teacher.forward(ids, training=False, bank=bank)).logits for teacher in teachers]
+    ensemble_logits, _ = gate(tf.stack(logits, axis=-1))
+    return logloss(labels, ensemble_logits)

@@ -34,8 +34,8 @@ import dataclasses
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import tf
-from pfd_tf.config import (Architecture, Config, Ensemble, FeatureKind, FeatureSpec, NetworkConfig, Normalization,
-                           Side, Sharing, TeacherConfig, ZooModel)
+from pfd_tf.config import (Architecture, Config, Ensemble, FeatureKind, FeatureSpec, GateData, ModelConfig,
+                           NetworkConfig, Normalization, Side, Sharing, TeacherConfig, ZooModel)
 from pfd_tf.distill.ensemble import AverageEnsemble, GatingEnsemble
 from pfd_tf.distill.terms import Hint
 from pfd_tf.features import vocabulary_size
@@ -131,11 +131,13 @@ def _network(config: Config, network: NetworkConfig, features, tables, linear, b
 class _TablePool:
     """Tables built on first request, one per feature: what networks that share their inputs read.
 
-    `linear`: one-wide first-order tables (`pfd_tf.models.zoo.build_linear_tables`, zeros at first).
+    `linear`: one-wide first-order tables (`pfd_tf.models.zoo.build_linear_tables`, zeros at first);
+    otherwise embedding tables started as `model` says (`model.embedding_init`).
     """
 
-    def __init__(self, prefix: str, linear: bool = False, tables: Mapping | None = None):
-        self.prefix, self.linear, self.tables = prefix, linear, dict(tables or {})
+    def __init__(self, prefix: str, linear: bool = False, tables: Mapping | None = None,
+                 model: ModelConfig = ModelConfig()):
+        self.prefix, self.linear, self.tables, self.model = prefix, linear, dict(tables or {}), model
 
     def __call__(self, features) -> dict:
         missing = [f for f in features if f.name not in self.tables]
@@ -144,15 +146,15 @@ class _TablePool:
 
             self.tables.update(build_linear_tables(missing, prefix=self.prefix))
         elif missing:
-            self.tables.update(build_tables(missing, prefix=self.prefix))
+            self.tables.update(build_tables(missing, prefix=self.prefix, model=self.model))
         return {f.name: self.tables[f.name] for f in features}
 
 
 def _student_tables(config: Config) -> tuple[dict, dict]:
     """(tables a teacher may share, the student's tables incl. its private ones)."""
     private = set(config.model.student_private_features)
-    shareable = build_tables([f for f in config.student_features if f.name not in private])
-    own = build_tables([config.feature(n) for n in sorted(private)], prefix="student_embedding")
+    shareable = build_tables([f for f in config.student_features if f.name not in private], model=config.model)
+    own = build_tables([config.feature(n) for n in sorted(private)], prefix="student_embedding", model=config.model)
     return shareable, {**shareable, **own}
 
 
@@ -183,7 +185,7 @@ def _teacher(config: Config, teacher: TeacherConfig, pool: _TablePool, linear: _
     own = teacher.checkpoint or config.model.sharing is Sharing.INDEPENDENT
     if own:
         name = teacher_attribute(teacher.name)
-        tables = build_tables(features, prefix=f"{name}_embedding")
+        tables = build_tables(features, prefix=f"{name}_embedding", model=config.model)
         linear = _TablePool(f"{name}_linear", linear=True)
     else:
         tables = pool(features)
@@ -197,7 +199,8 @@ def build_distiller(config: Config) -> Distiller:
     """Teachers + student wired as `config.model.sharing` says, weights created."""
     shareable, student_tables = _student_tables(config)
     student_behaviour = _behaviour(config, student_tables, "student_behaviour")
-    pool, linear = _TablePool("embedding", tables=shareable), _TablePool("linear", linear=True)
+    pool = _TablePool("embedding", tables=shareable, model=config.model)
+    linear = _TablePool("linear", linear=True)
     teachers = {t.name: _teacher(config, t, pool, linear, shareable, student_behaviour) for t in config.teacher_specs}
     distill = config.distill
     ensemble = None
@@ -219,6 +222,7 @@ def build_distiller(config: Config) -> Distiller:
         embedding_l2=config.train.embedding_l2,
         visit_ids=vocabulary_size(config.feature(config.train.count_visits)) if config.train.count_visits else 0,
         ensemble=ensemble,
+        gate_on_validation=distill.gate_data is GateData.VALIDATION,
         hint=hint,
         hint_weight=distill.hint_weight,
         name="distiller",

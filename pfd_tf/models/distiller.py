@@ -50,6 +50,12 @@ The keys of `compute_losses`, for metrics, evaluation and logs: per teacher
 `loss_student`, `loss_distill`, `loss_hint`, `ensemble_logits`,
 `loss_gate`, `alpha_<name>` (each teacher's mean ensemble weight), `lambda`,
 `loss_l2`, `loss`.
+
+The gate on validation rows (`gate_on_validation`, `distill.gate_data:
+validation`, `pfd_tf.distill.gate_data`): `train_step` takes `((ids, labels),
+(gate_ids, gate_labels))` and `loss_gate` is the ensemble's log loss on the
+second batch, from the teachers' detached logits in inference mode, so the
+gate moves by those rows only and nothing else moves by them.
 """
 from __future__ import annotations
 
@@ -57,6 +63,7 @@ from typing import Mapping
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.distill import routing
+from pfd_tf.distill.ensemble import gate_loss_on
 from pfd_tf.distill.terms import Hint, SoftLabel
 from pfd_tf.models.feature_bank import FeatureBank
 from pfd_tf.models.distiller_metrics import metrics_for
@@ -93,12 +100,14 @@ class Distiller(keras.Model):
         hint: Hint | None = None,
         hint_weight: float = 0.0,
         students: Mapping | None = None,
+        gate_on_validation: bool = False,
         **kwargs,
     ):
         """`student`: the one student, or `students`: name -> network, the first named `student` (not both).
         `teacher`: one teacher (named `teacher`), or `teachers`: name -> network (not both).
         `ensemble`: combines several teachers' logits (`pfd_tf.distill.ensemble`); `hint` (with
-        `hint_weight`): a hint term (`pfd_tf.distill.terms.Hint`) into the student it names."""
+        `hint_weight`): a hint term (`pfd_tf.distill.terms.Hint`) into the student it names.
+        `gate_on_validation`: each training element carries a second batch, the gate's only rows."""
         super().__init__(**kwargs)
         if teacher is not None and teachers:
             raise ValueError("pass teacher or teachers, not both")
@@ -126,6 +135,11 @@ class Distiller(keras.Model):
         if not teachers:
             self.teacher = None  # `teacher` is the preset's one teacher; `teachers` has every teacher by name
         self.ensemble = ensemble if len(teachers) > 1 else None
+        self.gate_on_validation = bool(gate_on_validation)
+        if self.gate_on_validation and (self.ensemble is None or not self.ensemble.trainable_variables
+                                        or not train_student):
+            raise ValueError("gate_on_validation needs a trainable gate (a gating ensemble of several teachers) "
+                             "and a student to train")
         self.lambda_ = float(lambda_)
         self.swap_step = int(swap_step)
         self.temperature = float(temperature)
@@ -220,14 +234,22 @@ class Distiller(keras.Model):
             groups["loss_gate"] = frozenset({routing.GATE})
         return groups
 
-    def compute_losses(self, ids, labels, training: bool) -> dict[str, tf.Tensor]:
+    def compute_losses(self, ids, labels, training: bool, gate_batch=None) -> dict[str, tf.Tensor]:
         """Every loss term for one batch, plus the logits (keys: the module docstring).
+
+        `gate_batch` (`(ids, labels)` of other rows): the gate's loss is computed on them
+        (`pfd_tf.distill.ensemble.gate_loss_on`), not on this batch.
 
         A shared input component is computed once and fed to every network
         (Section 4 of the PFD paper: sharing "the components of processing the
         user clicked/purchased behavior, which is known to be costly"), and
         every table is looked up once: all networks read one `FeatureBank`.
         """
+        # The gate's own rows first: the teachers' batch-norm statistics, which training on this batch updates,
+        # must not carry this batch into the gate's step.
+        gate_loss = None
+        if gate_batch is not None and self.train_student:
+            gate_loss = gate_loss_on(self.ensemble, [self.teachers[n] for n in self.teacher_names], *gate_batch)
         bank = FeatureBank(ids)
         out, loss = {}, tf.constant(0.0)
         teachers = {}
@@ -250,6 +272,8 @@ class Distiller(keras.Model):
             return self._regularized(out, bank)
         seen = {name: routing.detach(output) for name, output in teachers.items()}
         soft_logits = self._soft_logits(seen, labels, out)
+        if gate_loss is not None:
+            out["loss_gate"] = gate_loss
         lam = self.current_lambda()
         out["lambda"] = lam
         for name, student in students.items():
@@ -292,9 +316,12 @@ class Distiller(keras.Model):
         return out
 
     def train_step(self, data):
+        gate_batch = None
+        if self.gate_on_validation:  # ((ids, labels), (gate_ids, gate_labels)): pfd_tf.distill.gate_data
+            data, gate_batch = data
         ids, labels = data
         with tf.GradientTape() as tape:
-            out = self.compute_losses(ids, labels, training=True)
+            out = self.compute_losses(ids, labels, training=True, gate_batch=gate_batch)
         variables = self.trainable_variables
         gradients = tape.gradient(out["loss"], variables)
         tf.cond(tf.math.is_finite(out["loss"]), tf.no_op, self._note_nonfinite_step)
