@@ -1,4 +1,4 @@
-"""DAGFM (KD-DAGFM, Section 3): each order-(k + 1) interaction is a path of length k in the field DAG.
+"""DAGFM (KD-DAGFM, Figure 2): each order-(k + 1) interaction is a path of length k in the field DAG.
 
 The propagation layer against a direct numpy sum over the DAG's paths, with
 hand-set weights (3 fields, dim 2, depth 2); hand values for one layer; the

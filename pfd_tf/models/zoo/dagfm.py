@@ -1,7 +1,7 @@
 """DAGFM (KD-DAGFM, Tian et al., WSDM 2023): a linear layer over the pooled node states of a field DAG.
 
 The student of "Directed Acyclic Graph Factorization Machines for CTR
-Prediction via Knowledge Distillation" (Section 3): the fields' stack goes
+Prediction via Knowledge Distillation": the fields' stack goes
 through K propagation layers (`pfd_tf.models.zoo.layers.DAGFMPropagation`),
 each node state is sum-pooled over the embedding axis, and one Dense(1)
 reads the pooled states of all K + 1 layers, as the authors' code does:

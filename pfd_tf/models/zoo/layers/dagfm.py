@@ -1,4 +1,4 @@
-"""DAGFM's propagation over a directed acyclic graph of fields (KD-DAGFM, Tian et al., WSDM 2023, Section 3).
+"""DAGFM's propagation over a directed acyclic graph of fields (KD-DAGFM, Tian et al., WSDM 2023; Figure 2).
 
 "Directed Acyclic Graph Factorization Machines for CTR Prediction via
 Knowledge Distillation" learns feature interactions by passing messages
