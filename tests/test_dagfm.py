@@ -65,18 +65,19 @@ def _by_paths(interaction: str, depth: int) -> np.ndarray:
 
 @pytest.mark.parametrize("interaction", ["inner", "outer"])
 def test_each_layer_is_the_sum_over_the_paths_of_the_dag(interaction):
-    states = _layer(interaction, 2)(tf.constant(E)).numpy()
-    assert states.shape == (2, 3, 3, 2)
-    np.testing.assert_allclose(states, _by_paths(interaction, 2), rtol=1e-5, atol=1e-5)
+    states, sums = _layer(interaction, 2)(tf.constant(E))
+    assert states.shape == (2, 3, 3, 2) and sums.shape == (2, 3, 3)
+    np.testing.assert_allclose(states.numpy(), _by_paths(interaction, 2), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(sums.numpy(), _by_paths(interaction, 2).sum(-1), rtol=1e-5, atol=1e-5)
 
 
 def test_hand_values_of_one_layer():
     identity, ones = np.eye(3, dtype=np.float32), [np.ones((3, 3, 2), np.float32)]
-    inner = _layer("inner", 1, identity, ones)(tf.constant(E[:1])).numpy()[0, 1]
+    inner = _layer("inner", 1, identity, ones)(tf.constant(E[:1]))[0].numpy()[0, 1]
     # h1_s = e_s * sum_{f <= s} e_f: e0 e0, e1 (e0 + e1), e2 (e0 + e1 + e2)
     np.testing.assert_allclose(inner, [[1.0, 4.0], [0.0, -1.0], [12.0, 2.0]])
     p = [np.tile(np.array([1.0, 0.0], np.float32), (3, 3, 1))]
-    outer = _layer("outer", 1, identity, p, ones)(tf.constant(E[:1])).numpy()[0, 1]
+    outer = _layer("outer", 1, identity, p, ones)(tf.constant(E[:1]))[0].numpy()[0, 1]
     # <e_f, (1, 0)> (1, 1) summed over f <= s, times e_s: e0 * 1, e1 * (1 + 0), e2 * (1 + 0 + 3)
     np.testing.assert_allclose(outer, [[1.0, 2.0], [0.0, -1.0], [12.0, 4.0]])
 
@@ -84,7 +85,7 @@ def test_hand_values_of_one_layer():
 @pytest.mark.parametrize("interaction", ["inner", "outer"])
 def test_layer_k_is_an_interaction_of_order_k_plus_1(interaction):
     layer = _layer(interaction, 2)
-    base, scaled = layer(tf.constant(E)).numpy(), layer(tf.constant(1.5 * E)).numpy()
+    base, scaled = layer(tf.constant(E))[0].numpy(), layer(tf.constant(1.5 * E))[0].numpy()
     for k in range(3):  # homogeneous of degree k + 1 in the embeddings
         np.testing.assert_allclose(scaled[:, k], 1.5 ** (k + 1) * base[:, k], rtol=1e-5, atol=1e-5)
 
@@ -94,7 +95,7 @@ def test_a_field_hears_only_the_fields_before_it(interaction):
     layer = _layer(interaction, 2, connect=np.eye(3, dtype=np.float32))
     moved = E.copy()
     moved[:, 2] += 5.0
-    before, after = layer(tf.constant(E)).numpy(), layer(tf.constant(moved)).numpy()
+    before, after = layer(tf.constant(E))[0].numpy(), layer(tf.constant(moved))[0].numpy()
     np.testing.assert_array_equal(before[:, :, :2], after[:, :, :2])  # fields 0 and 1: no edge from field 2
     assert not np.allclose(before[:, 1:, 2], after[:, 1:, 2])
 

@@ -32,9 +32,9 @@ class DAGFMBody(Body):
         self.logit = logit_layer()
 
     def call(self, fields: Fields, training: bool | None = None) -> NetworkOutput:
-        states = self.propagation(fields.stack())  # [B, K + 1, m, d]
+        states, sums = self.propagation(fields.stack())  # [B, K + 1, m, d], [B, K + 1, m]
         layers, nodes, dim = states.shape[1], states.shape[2], states.shape[3]
-        pooled = tf.reshape(tf.reduce_sum(states, axis=-1), [-1, layers * nodes])
+        pooled = tf.reshape(sums, [-1, layers * nodes])
         logits = squeeze(self.logit(pooled))
         return NetworkOutput(logits, {"dagfm": tf.reshape(states, [-1, layers * nodes * dim]), "final": pooled})
 

@@ -30,7 +30,8 @@ DAGFM_TYPES = ("inner", "outer")
 
 @keras.utils.register_keras_serializable(package="pfd_tf")
 class DAGFMPropagation(keras.layers.Layer):
-    """`[B, m, d]` -> `[B, K + 1, m, d]`: the node states h^(0) .. h^(K) of every field.
+    """`[B, m, d]` -> the node states h^(0) .. h^(K) of every field, `[B, K + 1, m, d]`, and their sums over
+    the embedding axis, `[B, K + 1, m]`.
 
     Weights: `connect` (C, `[m, m]`), `p_k` (`[m, m, d]`, row f column s the
     edge f -> s; the entries with f > s are masked out) and, for `outer`,
@@ -64,24 +65,37 @@ class DAGFMPropagation(keras.layers.Layer):
         self.mask = np.triu(np.ones([fields, fields], np.float32))[:, :, None]
         super().build(input_shape)
 
-    def call(self, stack: tf.Tensor) -> tf.Tensor:
+    def call(self, stack: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(`[B, K + 1, m, d]` node states, `[B, K + 1, m]` their sums over d).
+
+        The states are kept as `[d, B, m]`, so that each layer of the inner
+        variant is one batched matrix product over d (a `[B, m] x [m, m]`
+        product per embedding coordinate) with no transpose of the batch in
+        between; the pooled sums are taken in that layout, so a caller that
+        reads only them (the body's logit) never pays for the transpose of
+        the full states (an unused output is pruned from a traced graph).
+        """
         if stack.shape.rank != 3:
             raise ValueError(f"DAGFMPropagation expects [batch, fields, dim], got shape {stack.shape}")
-        start = tf.einsum("st,btd->bsd", self.connect, stack)
+        fields = tf.transpose(stack, [2, 0, 1])  # [d, B, m]
+        start = tf.matmul(fields, self.connect, transpose_b=True)  # h0[d, b, s] = sum_t C_st e_t[d]
         state, states = start, [start]
         for k in range(self.depth):
-            edges = self.p[k] * tf.constant(self.mask, self.p[k].dtype)
+            edges = tf.transpose(self.p[k] * tf.constant(self.mask, self.p[k].dtype), [2, 0, 1])  # [d, f, s]
             if self.interaction == "inner":
-                messages = tf.einsum("bfd,fsd->bsd", state, edges)
+                messages = tf.matmul(state, edges)  # [d, b, s] = sum_f h_f[d] p_fs[d]
             else:
-                projected = tf.einsum("bfd,fsd->bfs", state, edges)  # <h_f, p_fs>
-                messages = tf.einsum("bfs,fsd->bsd", projected, self.q[k])
+                projected = tf.einsum("dbf,dfs->sbf", state, edges)  # <h_f, p_fs>
+                spread = tf.matmul(projected, tf.transpose(self.q[k], [1, 0, 2]))  # [s, b, d] = sum_f <.> q_fs
+                messages = tf.transpose(spread, [2, 1, 0])
             state = start * messages
             states.append(state)
-        return tf.stack(states, axis=1)
+        layers = tf.stack(states, axis=1)  # [d, K + 1, B, m]
+        return tf.transpose(layers, [2, 1, 3, 0]), tf.transpose(tf.reduce_sum(layers, axis=0), [1, 0, 2])
 
     def compute_output_shape(self, input_shape):
-        return tf.TensorShape([input_shape[0], self.depth + 1, input_shape[1], input_shape[2]])
+        batch, fields, dim = input_shape[0], input_shape[1], input_shape[2]
+        return (tf.TensorShape([batch, self.depth + 1, fields, dim]), tf.TensorShape([batch, self.depth + 1, fields]))
 
     def get_config(self):
         return {**super().get_config(), "interaction": self.interaction, "depth": self.depth}
