@@ -37,6 +37,7 @@ setup(
             "pfd-vocab=pfd_tf.cli.vocab:run",
             "pfd-launch=launch.cli:run",
             "pfd-compare=pfd_tf.cli.compare:run",
+            "pfd-report=pfd_tf.cli.report:run",
         ]
     },
 )

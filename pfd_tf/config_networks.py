@@ -12,9 +12,11 @@ from pfd_tf.config_schema import (Architecture, Config, ConfigError, EarlyStoppi
                                   Mode, NetworkConfig, ZooModel)
 
 # Models that cross fields through their `[batch, fields, dim]` stack (pfd_tf.models.zoo.NEEDS_STACK).
-STACKED = frozenset({ZooModel.FM, ZooModel.DEEPFM, ZooModel.XDEEPFM, ZooModel.AUTOINT, ZooModel.FIBINET})
+STACKED = frozenset({ZooModel.FM, ZooModel.DEEPFM, ZooModel.XDEEPFM, ZooModel.AUTOINT, ZooModel.FIBINET,
+                     ZooModel.DAGFM})
 BILINEAR = ("field_all", "field_each", "field_interaction")
 CIN_ACTIVATIONS = ("relu", "linear")
+DAGFM_TYPES = ("inner", "outer")
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _RESERVED = {"student", "ensemble", "gate", "hint", "lambda", "loss", "distill", "l2"}
 
@@ -87,9 +89,9 @@ HIDDEN = {
     ZooModel.WIDE_DEEP: ("final",), ZooModel.DEEPFM: ("fm", "final"), ZooModel.DCN: ("cross", "final"),
     ZooModel.DCN_V2: ("cross", "final"), ZooModel.XDEEPFM: ("cin", "final"),
     ZooModel.AUTOINT: ("attention", "final"), ZooModel.FIBINET: ("senet", "bilinear", "final"),
-    ZooModel.TWO_TOWER: ("user", "item", "final"),
+    ZooModel.TWO_TOWER: ("user", "item", "final"), ZooModel.DAGFM: ("dagfm", "final"),
 }
-_NO_DNN_PART = frozenset({ZooModel.LR, ZooModel.FM, ZooModel.TWO_TOWER})
+_NO_DNN_PART = frozenset({ZooModel.LR, ZooModel.FM, ZooModel.TWO_TOWER, ZooModel.DAGFM})
 
 
 def hidden_names(model: ZooModel, tower: tuple[int, ...]) -> tuple[str, ...]:
@@ -159,6 +161,12 @@ def _validate_network(config: Config, network: NetworkConfig, key: str, features
         if network.bilinear not in BILINEAR:
             raise ConfigError(f"{key}.bilinear: unknown value {network.bilinear!r} (choose one of: "
                               f"{', '.join(BILINEAR)})")
+    if model is ZooModel.DAGFM:
+        if network.dagfm_type not in DAGFM_TYPES:
+            raise ConfigError(f"{key}.dagfm_type: unknown value {network.dagfm_type!r} (choose one of: "
+                              f"{', '.join(DAGFM_TYPES)})")
+        if network.dagfm_layers <= 0:
+            raise ConfigError(f"{key}.dagfm_layers: must be positive (the propagation layers)")
     if model in STACKED:
         dims = {f.dim for f in features}
         if len(dims) > 1:

@@ -22,6 +22,7 @@ class ZooModel(str, enum.Enum):
     XDEEPFM = "xdeepfm"  # LR + CIN + DNN (Lian et al. 2018)
     AUTOINT = "autoint"  # AutoInt+: multi-head self-attention over fields, plus a DNN (Song et al. 2019)
     FIBINET = "fibinet"  # SENET + bilinear interactions, then a DNN (Huang et al. 2019)
+    DAGFM = "dagfm"  # message passing over a DAG of fields, a linear layer over the pooled states (KD-DAGFM)
     TWO_TOWER = "two_tower"  # user tower . item tower (PFD's coarse ranker, Eq. (3)); set by model.architecture
 
 class FeatureView(str, enum.Enum):
@@ -65,6 +66,8 @@ class NetworkConfig:
     attention_residual: bool = True
     senet_reduction: int = 3  # fibinet: SENET's squeeze ratio
     bilinear: str = "field_interaction"  # fibinet: field_all | field_each | field_interaction
+    dagfm_type: str = "inner"  # dagfm: inner | outer, the edges' interaction function
+    dagfm_layers: int = 3  # dagfm: propagation layers K (interactions up to order K + 1)
 
 @dataclasses.dataclass(frozen=True)
 class TeacherConfig(NetworkConfig):

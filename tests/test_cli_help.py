@@ -27,6 +27,7 @@ EXPECTED = {
     "pfd_tf.cli.data": {"scenario", "out", "rows", "seed", "days", "world", "overwrite"},
     "pfd_tf.cli.vocab": {"config", "out", "set", "overwrite"},
     "pfd_tf.cli.compare": {"config", "out", "modes", "lambdas", "seeds", "rates", "set"},
+    "pfd_tf.cli.report": {"teachers", "checkpoint", "warmup", "repeats", "batch_sizes"},
     "launch.cli": {"config", "model_dir", "workers", "ps", "evaluator", "set", "restart_on_failure", "emit_compose"},
 }
 AS_CONSOLE_SCRIPT = """

@@ -89,6 +89,8 @@ def test_a_teachers_list_replaces_the_mode_and_round_trips():
     ([{"name": "t", "model": "dcn_v2", "cross_rank": 0}], {}, r"teachers\[0\]\.cross_rank"),
     ([{"name": "t", "model": "xdeepfm", "cin_activation": "tanh"}], {}, r"teachers\[0\]\.cin_activation: unknown"),
     ([{"name": "t", "model": "fibinet", "bilinear": "all"}], {}, r"teachers\[0\]\.bilinear: unknown value"),
+    ([{"name": "t", "model": "dagfm", "dagfm_type": "cin"}], {}, r"teachers\[0\]\.dagfm_type: unknown value"),
+    ([{"name": "t", "model": "dagfm", "dagfm_layers": -1}], {}, r"teachers\[0\]\.dagfm_layers: must be positive"),
     ([{"name": "t", "model": "two_tower"}], {}, r"teachers\[0\]\.model: two_tower"),
     ([{"name": "t", "model": "fm"}], {"distill": {"hint_weight": 1.0, "hint_teacher": "u"}},
      r"distill\.hint_teacher: no teacher 'u'"),

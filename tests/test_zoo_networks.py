@@ -15,8 +15,9 @@ from pfd_tf.models.towers import DenseBatchNorm
 from pfd_tf.models.zoo import NEEDS_FIRST_ORDER, NEEDS_STACK, ZooNetwork, build_linear_tables, build_network
 
 ZOO = [m for m in ZooModel if m not in (ZooModel.DNN, ZooModel.TWO_TOWER)]
+NO_DNN_PART = (ZooModel.LR, ZooModel.FM, ZooModel.DAGFM)
 SMALL = dict(cross_layers=2, cross_rank=2, cin_layers=(4, 3), attention_layers=2, attention_heads=2,
-             attention_dim=2, senet_reduction=2)
+             attention_dim=2, senet_reduction=2, dagfm_layers=2)
 
 # --- a 2-field, dim-2 example with every weight set by hand ------------------------------------------
 
@@ -159,6 +160,8 @@ def test_an_empty_tower_leaves_the_interaction_part_or_the_fields_as_final(kind)
         assert out.hidden["final"] is out.hidden["attention"]
     elif kind is ZooModel.FIBINET:
         assert out.hidden["final"] is out.hidden["bilinear"]
+    elif kind is ZooModel.DAGFM:  # no DNN part: the pooled node states of its 2 + 1 layers, 2 fields each
+        assert out.hidden["final"].shape == (2, 6)
     else:
         np.testing.assert_allclose(out.hidden["final"].numpy(), X0)
 
@@ -211,7 +214,7 @@ def test_every_model_builds_names_its_hidden_outputs_and_learns(kind):
     # What the config checks a hint's layer names against (pfd_tf.config_networks.hidden_names), exactly.
     assert sorted(out.hidden) == sorted(hidden_names(kind, (8, 4)))
     deep = sorted(n for n in out.hidden if n.startswith("deep_"))
-    assert deep == ([] if kind in (ZooModel.LR, ZooModel.FM) else ["deep_0", "deep_1"])
+    assert deep == ([] if kind in NO_DNN_PART else ["deep_0", "deep_1"])
 
     # Every trainable variable gets a gradient (LR's label loss never reads the embedding tables).
     with tf.GradientTape() as tape:
@@ -249,7 +252,7 @@ def test_batch_normalization_variant_builds_and_runs_both_modes(kind):
     assert network(ids, training=False).shape == (8,)
     assert len(network.variables) == count
     norms = [layer for layer in network.submodules if isinstance(layer, DenseBatchNorm)]
-    assert len(norms) == (0 if kind in (ZooModel.LR, ZooModel.FM) else 2)
+    assert len(norms) == (0 if kind in NO_DNN_PART else 2)
     assert all(float(layer.moving_updates) == 1.0 for layer in norms)
 
 

@@ -1,6 +1,6 @@
 """`pfd-data`: writes a synthetic PFD dataset (day-split CSVs + config.yaml).
 
-    pfd-data --scenario cvr|ctr|ensemble --out DIR [--rows N] [--seed S] [--days D]
+    pfd-data --scenario cvr|ctr|ensemble|interactions --out DIR [--rows N] [--seed S] [--days D]
              [--world FIELD=VALUE ...] [--overwrite]
 
 The `cvr` scenario simulates clicks whose label is the purchase and whose
@@ -14,10 +14,14 @@ whose click logit has first-order, FM-like second-order and 3-field
 higher-order parts, so that LR, FM and the deep models of the zoo reach
 different AUCs, and its config distils three teachers (FM, DCN-v2, xDeepFM)
 into a DNN through a gating network (Zhu et al. 2020); see
-:mod:`pfd_tf.data.synthetic_ensemble`. The written
+:mod:`pfd_tf.data.synthetic_ensemble`. The `interactions` scenario
+simulates impressions over 16 categorical fields whose click logit has
+interactions of order 1 to 4 among latent vectors of the fields, and its
+config distils a DCN-v2 teacher into a DAGFM student (KD-DAGFM); see
+:mod:`pfd_tf.data.synthetic_interactions`. The written
 ``DIR/config.yaml`` can be handed to ``pfd-train`` as is. ``--world`` changes
 one field of the world's dataclass (``CvrWorld``, ``CtrWorld``,
-``EnsembleWorld``), e.g. ``--world interacted_scale=2`` for a CTR world whose
+``EnsembleWorld``, ``InteractionsWorld``), e.g. ``--world interacted_scale=2`` for a CTR world whose
 privileged features know twice as much, or ``--world higher_order_scale=0``
 for an ensemble world that FM can fit as well as the deep models.
 
@@ -39,9 +43,9 @@ from pfd_tf.data.scenarios import SCENARIOS, world_overrides
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("scenario", None, list(SCENARIOS), "Which synthetic world.")
 flags.DEFINE_string("out", None, "Output directory: new or empty (created if missing), or see --overwrite.")
-flags.DEFINE_integer("rows", None, "Number of rows (clicks for cvr, impressions for ctr and ensemble), "
+flags.DEFINE_integer("rows", None, "Number of rows (clicks for cvr, impressions for the others), "
                      "train and test together; default: the scenario's (200,000 for cvr, 600,000 for ctr, "
-                     "400,000 for ensemble).", lower_bound=1)
+                     "400,000 for ensemble and interactions).", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Random seed; the same seed writes byte-identical files.")
 flags.DEFINE_integer("days", 8, "Days of logs; the last day is the test set.", lower_bound=2)
 flags.DEFINE_multi_string("world", [], "FIELD=VALUE: overrides a field of the scenario's world "

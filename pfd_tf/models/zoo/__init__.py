@@ -13,6 +13,7 @@ this package builds those models and their parts, one file per model:
     xdeepfm     LR + CIN + DNN                            Eq. (4)
     autoint     Dense([self-attention(fields); DNN(x)])
     fibinet     LR + DNN(bilinear(SENET(fields)), bilinear(fields))
+    dagfm       Dense(pooled node states of a field DAG)   KD-DAGFM
 
 `dnn` and `two_tower` are the `Ranker` and `TwoTowerRanker` that
 `pfd_tf.models.build` makes.  Tables are not made here: `build_network`
@@ -28,12 +29,12 @@ from typing import Callable, Mapping, Sequence
 from pfd_tf._keras import keras
 from pfd_tf.config import FeatureSpec, ModelConfig, NetworkConfig, ZooModel
 from pfd_tf.features import vocabulary_size
-from pfd_tf.models.zoo import autoint, dcn, deepfm, fibinet, fm, lr, wide_deep, xdeepfm
+from pfd_tf.models.zoo import autoint, dagfm, dcn, deepfm, fibinet, fm, lr, wide_deep, xdeepfm
 from pfd_tf.models.zoo.body import Body
 from pfd_tf.models.zoo.network import ZooNetwork
 
 NEEDS_STACK: frozenset[ZooModel] = frozenset(
-    {ZooModel.FM, ZooModel.DEEPFM, ZooModel.XDEEPFM, ZooModel.AUTOINT, ZooModel.FIBINET})
+    {ZooModel.FM, ZooModel.DEEPFM, ZooModel.XDEEPFM, ZooModel.AUTOINT, ZooModel.FIBINET, ZooModel.DAGFM})
 NEEDS_FIRST_ORDER: frozenset[ZooModel] = frozenset(
     {ZooModel.LR, ZooModel.FM, ZooModel.WIDE_DEEP, ZooModel.DEEPFM, ZooModel.XDEEPFM, ZooModel.FIBINET})
 
@@ -47,6 +48,7 @@ _BODIES: dict[ZooModel, Callable[..., Body]] = {
     ZooModel.XDEEPFM: xdeepfm.make_body,
     ZooModel.AUTOINT: autoint.make_body,
     ZooModel.FIBINET: fibinet.make_body,
+    ZooModel.DAGFM: dagfm.make_body,
 }
 
 

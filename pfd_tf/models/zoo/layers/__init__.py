@@ -2,9 +2,10 @@
 from pfd_tf.models.zoo.layers.attention import InteractingLayer
 from pfd_tf.models.zoo.layers.bilinear import BILINEAR_TYPES, BilinearInteraction
 from pfd_tf.models.zoo.layers.cin import CIN
+from pfd_tf.models.zoo.layers.dagfm import DAGFM_TYPES, DAGFMPropagation
 from pfd_tf.models.zoo.layers.deep import DeepPart, deep_part
 from pfd_tf.models.zoo.layers.fm import FMInteraction
 from pfd_tf.models.zoo.layers.senet import SENET
 
-__all__ = ["BILINEAR_TYPES", "BilinearInteraction", "CIN", "DeepPart", "FMInteraction", "InteractingLayer", "SENET",
+__all__ = ["BILINEAR_TYPES", "BilinearInteraction", "CIN", "DAGFM_TYPES", "DAGFMPropagation", "DeepPart", "FMInteraction", "InteractingLayer", "SENET",
            "deep_part"]
