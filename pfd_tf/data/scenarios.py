@@ -10,10 +10,11 @@ from typing import Sequence
 
 from pfd_tf.data.synthetic import CvrWorld, generate_cvr
 from pfd_tf.data.synthetic_ctr import CtrWorld, generate_ctr
+from pfd_tf.data.synthetic_dial import DialWorld, generate_dial
 from pfd_tf.data.synthetic_ensemble import EnsembleWorld, generate_ensemble
 
-SCENARIOS = {"cvr": generate_cvr, "ctr": generate_ctr, "ensemble": generate_ensemble}
-WORLDS = {"cvr": CvrWorld, "ctr": CtrWorld, "ensemble": EnsembleWorld}
+SCENARIOS = {"cvr": generate_cvr, "ctr": generate_ctr, "ensemble": generate_ensemble, "dial": generate_dial}
+WORLDS = {"cvr": CvrWorld, "ctr": CtrWorld, "ensemble": EnsembleWorld, "dial": DialWorld}
 _SIZED_BY_FLAGS = ("rows", "days")  # set by --rows and --days, not as world fields
 
 
