@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 from pfd_tf import config as config_lib
 from pfd_tf.compare import methods as methods_lib
-from pfd_tf.compare import plot, report, runs
+from pfd_tf.compare import diagnostic, plot, report, runs
 from pfd_tf.compare.split import validation_split
 from pfd_tf.config import ConfigError
 
@@ -51,10 +51,11 @@ def run_comparison(config_path: str, out_dir: str, *, modes: str = "", lambdas: 
     rate_of, tuning = runs.choose_rates(config_path, overrides, method_list, rate_list, tune_seed, out_dir, log)
     results = runs.evaluate(config_for_seed, overrides, method_list, rate_of, seed_list, out_dir, log)
     rows = report.summarize(method_list, rate_of, tuning, results, seed_list, base.distill.lambda_)
-    text = report.markdown(title, rows, tuning, rate_list, seed_list)
+    diagnostics = diagnostic.of_runs(results)
+    text = report.markdown(title, rows, tuning, rate_list, seed_list) + report.diagnostic_markdown(diagnostics, rows)
     record = {"title": title, "config": os.path.abspath(config_path), "overrides": list(overrides),
               "seeds": seed_list, "rates": rate_list, "tune_seed": tune_seed, "chosen_rates": rate_of,
-              "summary": rows, "validation_runs": [r.to_dict() for r in tuning],
+              "summary": rows, "diagnostic": diagnostics, "validation_runs": [r.to_dict() for r in tuning],
               "runs": [r.to_dict() for r in results], "wall_seconds": round(time.perf_counter() - started, 1)}
     paths = {kind: os.path.join(out_dir, name) for kind, name in REPORT_FILES.items()}
     with open(paths["markdown"], "w", encoding="utf-8") as f:

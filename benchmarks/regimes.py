@@ -1,0 +1,233 @@
+"""When does distillation help?  PFD's and LUPI's gain over the baseline along the dial world's dial (issue 20).
+
+    python benchmarks/regimes.py --out bench_out/regimes [--rows 60000] [--epochs 2] [--rates 0.0005,0.001,0.002]
+        [--seeds 0,1,2] [--tune-seed 100] [--docs docs]
+
+For each id-space size (``ROWS_PER_ID_SETTINGS``: rows per user and per item)
+and each dial setting (``DIAL_SETTINGS``: the share rho of the label noise the
+privileged feature explains), both fixed in `pfd_tf.data.synthetic_dial`
+before any comparison was run, this is one pfd-compare run
+(`run_comparison`, as `benchmarks/compare_methods.py`): baseline, PFD and
+LUPI, each method's rate chosen from ``--rates`` on the validation split of
+the validation world (``--tune-seed``), then trained on worlds 0, 1, 2 at
+that rate (train.seed = the world's seed) and evaluated on their held-out
+day.  One seed gives the same regular columns and labels at every rho, so
+only what the teacher knows moves along a line.  Beside each setting: the
+world's own oracle quantities (`oracle_quantities`, the test days of worlds
+0-2) and pfd-compare's diagnostic (`pfd_tf.compare.diagnostic`), and
+Spearman's rank correlation of the diagnostic with the measured PFD gains.
+
+Writes OUT/rpi<r>/rho<rho>/ (one comparison each: compare.md, compare.json,
+runs/), OUT/regimes.json, and DOCS/regimes.md and DOCS/regimes.png.  Every
+run is resumable: started again, finished runs are read back.
+
+Budget (the defaults).  10 settings (5 dial x 2 sizes) x 3 methods x (3 rates
++ 3 worlds) = 180 runs of 2 epochs over 52,500 training rows (102 steps of
+1024), plus 40 worlds of 60,000 rows (~3 s each).  One run costs ~20 s on
+an idle 2-core machine (~8 s training, the rest building, evaluating and
+exporting) and was measured at ~35-50 s on this shared one (load 10-18):
+180 x 45 s = 2.25 h.  Baseline runs repeat along a line (one seed gives the
+same labels at every dial setting), a cost taken so that each setting is
+one ordinary pfd-compare run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import time
+
+from pfd_tf._keras import tf
+from pfd_tf.compare.comparison import run_comparison
+from pfd_tf.compare.diagnostic import spearman
+from pfd_tf.compare.stats import paired_t_test, t_two_sided_p
+from pfd_tf.data.synthetic_dial import (DIAL_SETTINGS, ROWS_PER_ID_SETTINGS, DialWorld, generate_dial,
+                                        oracle_quantities, simulate_dial)
+
+METHODS = ("pfd", "lupi")
+
+
+def t_quantile(df: int, level: float = 0.95) -> float:
+    """t with P(|T| >= t) = 1 - level for Student's t with df degrees of freedom (bisection)."""
+    lo, hi = 0.0, 1000.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if t_two_sided_p(mid, df) > 1 - level else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def paired(differences: list[float]) -> dict:
+    """Mean, 95 % confidence interval (t) and p of per-world paired differences."""
+    test = paired_t_test(differences)
+    n = len(differences)
+    half = t_quantile(n - 1) * test["sd"] / math.sqrt(n) if n > 1 and test["sd"] is not None else float("nan")
+    return {"per_world": differences, "mean": test["mean"], "ci95": half, "p": test["p"]}
+
+
+def oracle(rows: int, per_id: float, share: float, seeds) -> dict:
+    """The oracle quantities of the setting, averaged over the evaluation worlds' test days."""
+    world = DialWorld(rows=rows, privileged_share=share, rows_per_id=per_id)
+    each = [oracle_quantities(simulate_dial(world, s, latents=True), world) for s in seeds]
+    return {k: statistics.fmean(q[k] for q in each) for k in each[0]}
+
+
+def setting_result(record: dict, seeds) -> dict:
+    """What the regimes table needs from one comparison's record (compare.json)."""
+    rows = {row["method"]: row for row in record["summary"]}
+    diag = {d["method"]: d["mean"] for d in record.get("diagnostic", [])}
+    out = {"rates": record["chosen_rates"], "baseline_auc": statistics.fmean(rows["baseline"]["student_auc"])}
+    for method in METHODS:
+        row = rows[method]
+        out[method] = paired(row["auc_minus_baseline"])
+        out[method]["teacher_auc"] = statistics.fmean(row["teacher_auc"])
+        out[method]["student_auc"] = statistics.fmean(row["student_auc"])
+        out[method]["diagnostic"] = diag.get(method, {})
+    return out
+
+
+def run_all(args) -> list[dict]:
+    settings = []
+    for per_id in ROWS_PER_ID_SETTINGS:
+        for share in DIAL_SETTINGS:
+            out = os.path.join(args.out, f"rpi{per_id:g}", f"rho{share:g}")
+
+            def world_config(seed: int, out=out, per_id=per_id, share=share) -> str:
+                data_dir = os.path.join(out, f"data-{seed}")
+                config = os.path.join(data_dir, "config.yaml")
+                if not os.path.exists(config):  # written last: a present config means a whole world
+                    generate_dial(data_dir, rows=args.rows, seed=seed, privileged_share=share, rows_per_id=per_id)
+                return config
+
+            print(f"== rows per id {per_id:g}, privileged_share {share:g}", flush=True)
+            record = run_comparison(
+                world_config(args.tune_seed), out, modes="baseline," + ",".join(METHODS), seeds=args.seeds,
+                rates=args.rates, overrides=[f"train.epochs={args.epochs}"],
+                title=f"Dial world: rows per id {per_id:g}, privileged_share {share:g} (worlds {args.seeds})",
+                config_for_seed=world_config, tune_seed=args.tune_seed, log=lambda line: None)
+            seeds = [int(s) for s in args.seeds.split(",")]
+            result = setting_result(record, seeds)
+            result.update(rows_per_id=per_id, privileged_share=share, oracle=oracle(args.rows, per_id, share, seeds))
+            print(f"   PFD - baseline {result['pfd']['mean']:+.4f} (p {result['pfd']['p']}), "
+                  f"LUPI - baseline {result['lupi']['mean']:+.4f}", flush=True)
+            settings.append(result)
+    return settings
+
+
+def correlations(settings: list[dict]) -> dict:
+    """Spearman's rank correlation of each predictor with the measured mean PFD gain: over every
+    setting, and within each size."""
+    predictors = {
+        "diagnostic score": lambda s: s["pfd"]["diagnostic"].get("gain_score", float("nan")),
+        "diagnostic noise left": lambda s: s["pfd"]["diagnostic"].get("noise_left", float("nan")),
+        "teacher - baseline AUC": lambda s: s["pfd"]["teacher_auc"] - s["baseline_auc"],
+        "oracle score": lambda s: s["oracle"]["noise_left"] * (1 - s["oracle"]["noise_left"]),
+    }
+    groups = {"all": settings}
+    groups.update({f"{p:g} rows/id": [s for s in settings if s["rows_per_id"] == p] for p in ROWS_PER_ID_SETTINGS})
+    return {name: {group: spearman([f(s) for s in chosen], [s["pfd"]["mean"] for s in chosen])
+                   for group, chosen in groups.items()} for name, f in predictors.items()}
+
+
+def markdown(settings: list[dict], corr: dict, args, seconds: float) -> str:
+    def gain(g):
+        per = ", ".join(f"{d:+.4f}" for d in g["per_world"])
+        return f"{g['mean']:+.4f} ± {g['ci95']:.4f} ({per}) | {g['p']:.2f}" if g["p"] is not None else per
+
+    lines = ["# When does distillation help? The dial world", "",
+             f"`python benchmarks/regimes.py --out {args.out} --rows {args.rows} --epochs {args.epochs} "
+             f"--rates {args.rates} --seeds {args.seeds} --tune-seed {args.tune_seed}` "
+             f"({seconds / 3600:.1f} h of wall time, summed over its invocations, on the shared 2-core machine).",
+             "", "Held-out student AUC differences from the baseline, per world (0, 1, 2), their mean ± the half-width "
+             "of the 95 % t confidence interval, and the paired t-test's p.  Oracle: from the world's own "
+             "parameters (test days of worlds 0-2).  Diagnostic: pfd-compare's, from the PFD runs.", "",
+             "| rows/id | rho | oracle student / teacher AUC | oracle noise left | baseline AUC | PFD teacher AUC "
+             "| PFD − baseline (worlds) | p | LUPI − baseline (worlds) | p | noise left | score | teacher ECE "
+             "| rates b/pfd/lupi |", "|---" * 14 + "|"]
+    for s in settings:
+        o, d, r = s["oracle"], s["pfd"]["diagnostic"], s["rates"]
+        lines.append(f"| {s['rows_per_id']:g} | {s['privileged_share']:g} | {o['student_auc']:.3f} / "
+                     f"{o['teacher_auc']:.3f} | {o['noise_left']:.3f} | {s['baseline_auc']:.4f} | "
+                     f"{s['pfd']['teacher_auc']:.4f} | {gain(s['pfd'])} | {gain(s['lupi'])} | "
+                     f"{d.get('noise_left', float('nan')):.3f} | {d.get('gain_score', float('nan')):.3f} | "
+                     f"{d.get('teacher_ece', float('nan')):.4f} | "
+                     f"{r['baseline']:g}/{r['pfd']:g}/{r['lupi']:g} |")
+    groups = list(next(iter(corr.values())))
+    lines += ["", "Spearman's rank correlation with the measured mean PFD − baseline:", "",
+              "| predictor | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
+    lines += [f"| {name} | " + " | ".join(f"{v:+.2f}" for v in by.values()) + " |" for name, by in corr.items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot(settings: list[dict], corr: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    colors = dict(zip(ROWS_PER_ID_SETTINGS, ("#3b75af", "#d9822b")))
+    for ax, method in zip(axes, METHODS):
+        for per_id in ROWS_PER_ID_SETTINGS:
+            mine = [s for s in settings if s["rows_per_id"] == per_id]
+            x = [s["privileged_share"] for s in mine]
+            ax.errorbar(x, [s[method]["mean"] for s in mine], yerr=[s[method]["ci95"] for s in mine], marker="o",
+                        capsize=4, color=colors[per_id], label=f"{per_id:g} rows per id (mean, 95 % CI)")
+            for s in mine:
+                ax.scatter([s["privileged_share"]] * len(s[method]["per_world"]), s[method]["per_world"], s=10,
+                           color=colors[per_id], alpha=0.5)
+        ax.axhline(0, color="#555555", linewidth=1, linestyle="--")
+        ax.set_xlabel("privileged_share rho (share of the label noise x* explains)")
+        ax.set_ylabel(f"{method.upper()} − baseline student AUC")
+        ax.set_title(f"{method.upper()}: per-world paired differences (dots)")
+        ax.legend(loc="best", fontsize=8)
+    ax = axes[2]
+    for per_id in ROWS_PER_ID_SETTINGS:
+        mine = [s for s in settings if s["rows_per_id"] == per_id]
+        ax.scatter([s["pfd"]["diagnostic"].get("gain_score", float("nan")) for s in mine],
+                   [s["pfd"]["mean"] for s in mine], color=colors[per_id], label=f"{per_id:g} rows per id")
+    ax.axhline(0, color="#555555", linewidth=1, linestyle="--")
+    ax.set_xlabel("diagnostic score: noise left x (1 − noise left)")
+    ax.set_ylabel("PFD − baseline student AUC (mean of 3 worlds)")
+    ax.set_title(f"diagnostic vs measured gain (Spearman {corr['diagnostic score']['all']:+.2f})")
+    ax.legend(loc="best", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=os.path.join("bench_out", "regimes"))
+    parser.add_argument("--rows", type=int, default=60_000, help="rows of every world, train and test days")
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--rates", default="0.0005,0.001,0.002", help="the learning-rate grid of every method")
+    parser.add_argument("--seeds", default="0,1,2", help="evaluation worlds (and training seeds)")
+    parser.add_argument("--tune-seed", type=int, default=100, help="the validation world rates are chosen on")
+    parser.add_argument("--docs", default="docs", help="where regimes.md and regimes.png go")
+    args = parser.parse_args()
+    if str(args.tune_seed) in args.seeds.split(","):
+        parser.error(f"--tune-seed {args.tune_seed} is one of --seeds: rates must be chosen on another world")
+    tf.get_logger().setLevel("ERROR")
+    os.makedirs(args.out, exist_ok=True)
+    started = time.perf_counter()
+    settings = run_all(args)
+    timing = os.path.join(args.out, "timing.jsonl")
+    with open(timing, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"seconds": round(time.perf_counter() - started, 1)}) + "\n")
+    with open(timing, encoding="utf-8") as f:
+        seconds = sum(json.loads(line)["seconds"] for line in f if line.strip())
+    corr = correlations(settings)
+    with open(os.path.join(args.out, "regimes.json"), "w", encoding="utf-8") as f:
+        json.dump({"settings": settings, "spearman": corr, "wall_seconds": seconds, "args": vars(args)}, f, indent=2)
+    text = markdown(settings, corr, args, seconds)
+    os.makedirs(args.docs, exist_ok=True)
+    with open(os.path.join(args.docs, "regimes.md"), "w", encoding="utf-8") as f:
+        f.write(text)
+    plot(settings, corr, os.path.join(args.docs, "regimes.png"))
+    print(text, flush=True)
+
+
+if __name__ == "__main__":
+    main()
