@@ -1,7 +1,7 @@
 """When does distillation help?  PFD's and LUPI's gain over the baseline along the dial world's dial (issue 20).
 
-    python benchmarks/regimes.py --out bench_out/regimes [--rows 60000] [--epochs 2] [--rates 0.0005,0.001,0.002]
-        [--seeds 0,1,2] [--tune-seed 100] [--docs docs]
+    python benchmarks/regimes.py --out bench_out/regimes [--rows 60000] [--epochs 2] [--rates 0.001,0.002,0.004]
+        [--seeds 0,1,2] [--tune-seed 100] [--docs docs] [--channels 40:0.9,...]
 
 For each id-space size (``ROWS_PER_ID_SETTINGS``: rows per user and per item)
 and each dial setting (``DIAL_SETTINGS``: the share rho of the label noise the
@@ -16,6 +16,10 @@ only what the teacher knows moves along a line.  Beside each setting: the
 world's own oracle quantities (`oracle_quantities`, the test days of worlds
 0-2) and pfd-compare's diagnostic (`pfd_tf.compare.diagnostic`), and
 Spearman's rank correlation of the diagnostic with the measured PFD gains.
+
+``--channels 40:0.9`` also splits PFD's gain at that setting into what its
+soft labels carry and what its teacher's training of the shared embedding
+tables carries (`channels`: 18 more runs a setting).
 
 Writes OUT/rpi<r>/rho<rho>/ (one comparison each: compare.md, compare.json,
 runs/), OUT/regimes.json, and DOCS/regimes.md and DOCS/regimes.png.  Every
@@ -87,25 +91,38 @@ def setting_result(record: dict, seeds) -> dict:
     return out
 
 
+def setting_dir(args, per_id: float, share: float) -> str:
+    return os.path.join(args.out, f"rpi{per_id:g}", f"rho{share:g}")
+
+
+def world_configs(args, per_id: float, share: float):
+    """seed -> the config of the setting's world of that seed, written on first use."""
+    def world_config(seed: int) -> str:
+        data_dir = os.path.join(setting_dir(args, per_id, share), f"data-{seed}")
+        config = os.path.join(data_dir, "config.yaml")
+        if not os.path.exists(config):  # written last: a present config means a whole world
+            generate_dial(data_dir, rows=args.rows, seed=seed, privileged_share=share, rows_per_id=per_id)
+        return config
+    return world_config
+
+
+def compare(args, per_id: float, share: float, out: str, modes: str, lambdas: str = "", extra=()) -> dict:
+    """One pfd-compare run of the setting (`run_comparison`), its record."""
+    world_config = world_configs(args, per_id, share)
+    return run_comparison(
+        world_config(args.tune_seed), out, modes=modes, lambdas=lambdas, seeds=args.seeds, rates=args.rates,
+        overrides=[f"train.epochs={args.epochs}", *extra], config_for_seed=world_config, tune_seed=args.tune_seed,
+        title=f"Dial world: rows per id {per_id:g}, privileged_share {share:g} (worlds {args.seeds})"
+              + "".join(f", {item}" for item in extra),
+        log=lambda line: None)
+
+
 def run_all(args) -> list[dict]:
     settings = []
     for per_id in ROWS_PER_ID_SETTINGS:
         for share in DIAL_SETTINGS:
-            out = os.path.join(args.out, f"rpi{per_id:g}", f"rho{share:g}")
-
-            def world_config(seed: int, out=out, per_id=per_id, share=share) -> str:
-                data_dir = os.path.join(out, f"data-{seed}")
-                config = os.path.join(data_dir, "config.yaml")
-                if not os.path.exists(config):  # written last: a present config means a whole world
-                    generate_dial(data_dir, rows=args.rows, seed=seed, privileged_share=share, rows_per_id=per_id)
-                return config
-
             print(f"== rows per id {per_id:g}, privileged_share {share:g}", flush=True)
-            record = run_comparison(
-                world_config(args.tune_seed), out, modes="baseline," + ",".join(METHODS), seeds=args.seeds,
-                rates=args.rates, overrides=[f"train.epochs={args.epochs}"],
-                title=f"Dial world: rows per id {per_id:g}, privileged_share {share:g} (worlds {args.seeds})",
-                config_for_seed=world_config, tune_seed=args.tune_seed, log=lambda line: None)
+            record = compare(args, per_id, share, setting_dir(args, per_id, share), "baseline," + ",".join(METHODS))
             seeds = [int(s) for s in args.seeds.split(",")]
             result = setting_result(record, seeds)
             result.update(rows_per_id=per_id, privileged_share=share, oracle=oracle(args.rows, per_id, share, seeds))
@@ -113,6 +130,24 @@ def run_all(args) -> list[dict]:
                   f"LUPI - baseline {result['lupi']['mean']:+.4f}", flush=True)
             settings.append(result)
     return settings
+
+
+def channels(args, per_id: float, share: float) -> dict:
+    """Which channel carries PFD's gain at one setting.  PFD's co-trained teacher reaches the student
+    two ways: its soft labels, and its label loss training the embedding tables they share.  PFD at
+    lambda 0 (shared tables, no soft label) joins the setting's comparison (its other runs are read
+    back); PFD with model.sharing: independent (soft labels only) is a comparison of its own, whose
+    baseline trains under the same override (a baseline has no teacher to share with)."""
+    out = setting_dir(args, per_id, share)
+    shared = compare(args, per_id, share, out, "baseline," + ",".join(METHODS), lambdas="0")
+    alone = compare(args, per_id, share, os.path.join(out, "independent"), "baseline,pfd",
+                    extra=("model.sharing=independent",))
+    rows = {row["method"]: row for row in shared["summary"]}
+    return {"rows_per_id": per_id, "privileged_share": share,
+            "pfd (shared tables + soft labels)": paired(rows["pfd"]["auc_minus_baseline"]),
+            "pfd λ=0 (shared tables only)": paired(rows["pfd λ=0"]["auc_minus_baseline"]),
+            "pfd, sharing: independent (soft labels only)": paired(
+                next(r for r in alone["summary"] if r["method"] == "pfd")["auc_minus_baseline"])}
 
 
 def correlations(settings: list[dict]) -> dict:
@@ -137,11 +172,12 @@ def markdown(settings: list[dict], corr: dict, args, seconds: float) -> str:
 
     lines = ["# When does distillation help? The dial world", "",
              f"`python benchmarks/regimes.py --out {args.out} --rows {args.rows} --epochs {args.epochs} "
-             f"--rates {args.rates} --seeds {args.seeds} --tune-seed {args.tune_seed}` "
+             f"--rates {args.rates} --seeds {args.seeds} --tune-seed {args.tune_seed}"
+             + (f" --channels {args.channels}" if args.channels else "") + "` "
              f"({seconds / 3600:.1f} h of wall time, summed over its invocations, on the shared 2-core machine).",
-             "", "Held-out student AUC differences from the baseline, per world (0, 1, 2), their mean ± the half-width "
+             "", f"Held-out student AUC differences from the baseline, per world ({args.seeds}), their mean ± the half-width "
              "of the 95 % t confidence interval, and the paired t-test's p.  Oracle: from the world's own "
-             "parameters (test days of worlds 0-2).  Diagnostic: pfd-compare's, from the PFD runs.", "",
+             "parameters (the evaluation worlds' test days).  Diagnostic: pfd-compare's, from the PFD runs.", "",
              "| rows/id | rho | oracle student / teacher AUC | oracle noise left | baseline AUC | PFD teacher AUC "
              "| PFD − baseline (worlds) | p | LUPI − baseline (worlds) | p | noise left | score | teacher ECE "
              "| rates b/pfd/lupi |", "|---" * 14 + "|"]
@@ -153,10 +189,35 @@ def markdown(settings: list[dict], corr: dict, args, seconds: float) -> str:
                      f"{d.get('noise_left', float('nan')):.3f} | {d.get('gain_score', float('nan')):.3f} | "
                      f"{d.get('teacher_ece', float('nan')):.4f} | "
                      f"{r['baseline']:g}/{r['pfd']:g}/{r['lupi']:g} |")
+    lines += ["", "The hypothesis' quantities from the world's own parameters (`oracle_quantities`, mean over the "
+              "evaluation worlds' test days): P(y | x) = p, the PFD teacher's target T = P(y | x, x*), LUPI's "
+              "P(y | x*); E[T(1 − T)] = E[Var(y | x, x*)]; noise left = E[T(1 − T)] / E[p(1 − p)]; the soft "
+              "label's noise around p, E[Var(T | x)] = E[p(1 − p)] − E[T(1 − T)].", "",
+              "| rows/id | rho | student AUC (p) | PFD teacher AUC (T) | LUPI teacher AUC | E[p(1 − p)] "
+              "| E[Var(y given x, x*)] | noise left | E[Var(T given x)] |", "|---" * 9 + "|"]
+    lines += [f"| {s['rows_per_id']:g} | {s['privileged_share']:g} | {s['oracle']['student_auc']:.4f} | "
+              f"{s['oracle']['teacher_auc']:.4f} | {s['oracle']['lupi_auc']:.4f} | "
+              f"{s['oracle']['student_mean_pq']:.4f} | {s['oracle']['teacher_mean_pq']:.4f} | "
+              f"{s['oracle']['noise_left']:.3f} | {s['oracle']['soft_label_noise']:.4f} |" for s in settings]
     groups = list(next(iter(corr.values())))
     lines += ["", "Spearman's rank correlation with the measured mean PFD − baseline:", "",
               "| predictor | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
     lines += [f"| {name} | " + " | ".join(f"{v:+.2f}" for v in by.values()) + " |" for name, by in corr.items()]
+    return "\n".join(lines) + "\n"
+
+
+def channels_markdown(split: list[dict]) -> str:
+    if not split:
+        return ""
+    lines = ["", "Which channel carries PFD's gain (`--channels`): student AUC minus the baseline's per world, "
+             "mean ± 95 % CI, p; each variant at its own rate chosen on the validation world.", "",
+             "| rows/id | rho | variant | per world | mean ± CI | p |", "|---|---|---|---|---|---|"]
+    for c in split:
+        for name, g in c.items():
+            if isinstance(g, dict):
+                lines.append(f"| {c['rows_per_id']:g} | {c['privileged_share']:g} | {name} | "
+                             + ", ".join(f"{d:+.4f}" for d in g["per_world"])
+                             + f" | {g['mean']:+.4f} ± {g['ci95']:.4f} | {g['p']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -168,14 +229,15 @@ def plot(settings: list[dict], corr: dict, path: str) -> None:
 
     figure, axes = plt.subplots(1, 3, figsize=(16, 4.5))
     colors = dict(zip(ROWS_PER_ID_SETTINGS, ("#3b75af", "#d9822b")))
+    shift = dict(zip(ROWS_PER_ID_SETTINGS, (-0.008, 0.008)))  # the two sizes side by side at each rho
     for ax, method in zip(axes, METHODS):
         for per_id in ROWS_PER_ID_SETTINGS:
             mine = [s for s in settings if s["rows_per_id"] == per_id]
-            x = [s["privileged_share"] for s in mine]
+            x = [s["privileged_share"] + shift[per_id] for s in mine]
             ax.errorbar(x, [s[method]["mean"] for s in mine], yerr=[s[method]["ci95"] for s in mine], marker="o",
                         capsize=4, color=colors[per_id], label=f"{per_id:g} rows per id (mean, 95 % CI)")
-            for s in mine:
-                ax.scatter([s["privileged_share"]] * len(s[method]["per_world"]), s[method]["per_world"], s=10,
+            for xi, s in zip(x, mine):
+                ax.scatter([xi] * len(s[method]["per_world"]), s[method]["per_world"], s=10,
                            color=colors[per_id], alpha=0.5)
         ax.axhline(0, color="#555555", linewidth=1, linestyle="--")
         ax.set_xlabel("privileged_share rho (share of the label noise x* explains)")
@@ -202,10 +264,12 @@ def main():
     parser.add_argument("--out", default=os.path.join("bench_out", "regimes"))
     parser.add_argument("--rows", type=int, default=60_000, help="rows of every world, train and test days")
     parser.add_argument("--epochs", type=float, default=2.0)
-    parser.add_argument("--rates", default="0.0005,0.001,0.002", help="the learning-rate grid of every method")
+    parser.add_argument("--rates", default="0.001,0.002,0.004", help="the learning-rate grid of every method")
     parser.add_argument("--seeds", default="0,1,2", help="evaluation worlds (and training seeds)")
     parser.add_argument("--tune-seed", type=int, default=100, help="the validation world rates are chosen on")
     parser.add_argument("--docs", default="docs", help="where regimes.md and regimes.png go")
+    parser.add_argument("--channels", default="", help="RPI:RHO,...: at these settings also split PFD's gain "
+                        "into its channels (PFD at lambda 0; PFD with sharing: independent)")
     args = parser.parse_args()
     if str(args.tune_seed) in args.seeds.split(","):
         parser.error(f"--tune-seed {args.tune_seed} is one of --seeds: rates must be chosen on another world")
@@ -213,6 +277,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     started = time.perf_counter()
     settings = run_all(args)
+    split = [channels(args, *map(float, item.split(":"))) for item in args.channels.split(",") if item.strip()]
     timing = os.path.join(args.out, "timing.jsonl")
     with open(timing, "a", encoding="utf-8") as f:
         f.write(json.dumps({"seconds": round(time.perf_counter() - started, 1)}) + "\n")
@@ -220,8 +285,9 @@ def main():
         seconds = sum(json.loads(line)["seconds"] for line in f if line.strip())
     corr = correlations(settings)
     with open(os.path.join(args.out, "regimes.json"), "w", encoding="utf-8") as f:
-        json.dump({"settings": settings, "spearman": corr, "wall_seconds": seconds, "args": vars(args)}, f, indent=2)
-    text = markdown(settings, corr, args, seconds)
+        json.dump({"settings": settings, "channels": split, "spearman": corr, "wall_seconds": seconds,
+                   "args": vars(args)}, f, indent=2)
+    text = markdown(settings, corr, args, seconds) + channels_markdown(split)
     os.makedirs(args.docs, exist_ok=True)
     with open(os.path.join(args.docs, "regimes.md"), "w", encoding="utf-8") as f:
         f.write(text)

@@ -119,10 +119,6 @@ class DialWorld:
     purchase_rate: float = 0.2
     """Target purchase rate; the base utility is solved to match it."""
 
-    @classmethod
-    def for_rows(cls, rows: int, days: int = 8, **overrides) -> "DialWorld":
-        return cls(rows=rows, days=days, **overrides)
-
     @property
     def n_ids(self) -> int:
         """Users, and items: ``rows / rows_per_id`` (at least 2)."""
@@ -314,5 +310,5 @@ def generate_dial(out_dir: str, rows: int = DEFAULT_ROWS, seed: int = 0, days: i
     """Simulates the dial world and writes it under ``out_dir``; returns config.yaml's path.
 
     ``world`` overrides :class:`DialWorld` fields (e.g. ``privileged_share=0.9``, ``rows_per_id=5``)."""
-    world = DialWorld.for_rows(rows, days, **world)
+    world = DialWorld(rows=rows, days=days, **world)
     return write_dial_dataset(simulate_dial(world, seed), world, seed, out_dir)
