@@ -19,7 +19,8 @@ Spearman's rank correlation of the diagnostic with the measured PFD gains.
 
 ``--channels 40:0.9`` also splits PFD's gain at that setting into what its
 soft labels carry and what its teacher's training of the shared embedding
-tables carries (`channels`: 18 more runs a setting).
+tables carries, and trains the baseline at PFD's rate (`channels`: 22 more
+runs a setting).
 
 Writes OUT/rpi<r>/rho<rho>/ (one comparison each: compare.md, compare.json,
 runs/), OUT/regimes.json, and DOCS/regimes.md and DOCS/regimes.png.  Every
@@ -106,11 +107,12 @@ def world_configs(args, per_id: float, share: float):
     return world_config
 
 
-def compare(args, per_id: float, share: float, out: str, modes: str, lambdas: str = "", extra=()) -> dict:
+def compare(args, per_id: float, share: float, out: str, modes: str, lambdas: str = "", extra=(),
+            rates: str = "") -> dict:
     """One pfd-compare run of the setting (`run_comparison`), its record."""
     world_config = world_configs(args, per_id, share)
     return run_comparison(
-        world_config(args.tune_seed), out, modes=modes, lambdas=lambdas, seeds=args.seeds, rates=args.rates,
+        world_config(args.tune_seed), out, modes=modes, lambdas=lambdas, seeds=args.seeds, rates=rates or args.rates,
         overrides=[f"train.epochs={args.epochs}", *extra], config_for_seed=world_config, tune_seed=args.tune_seed,
         title=f"Dial world: rows per id {per_id:g}, privileged_share {share:g} (worlds {args.seeds})"
               + "".join(f", {item}" for item in extra),
@@ -143,7 +145,14 @@ def channels(args, per_id: float, share: float) -> dict:
     alone = compare(args, per_id, share, os.path.join(out, "independent"), "baseline,pfd",
                     extra=("model.sharing=independent",))
     rows = {row["method"]: row for row in shared["summary"]}
+    # The baseline at PFD's own rate too: where the validation world chose them apart, how much of the
+    # gain is the rate's.  The baseline's runs do not depend on the dial (same labels, same seed).
+    rate = shared["chosen_rates"]["pfd"]
+    same = compare(args, per_id, share, os.path.join(out, f"baseline-lr{rate:g}"), "baseline", rates=f"{rate!r}")
+    pfd_auc = rows["pfd"]["student_auc"]
+    same_rate = [a - b for a, b in zip(pfd_auc, next(r for r in same["summary"])["student_auc"])]
     return {"rows_per_id": per_id, "privileged_share": share,
+            f"pfd − baseline at pfd's rate {rate:g}": paired(same_rate),
             "pfd (shared tables + soft labels)": paired(rows["pfd"]["auc_minus_baseline"]),
             "pfd λ=0 (shared tables only)": paired(rows["pfd λ=0"]["auc_minus_baseline"]),
             "pfd, sharing: independent (soft labels only)": paired(
