@@ -145,18 +145,21 @@ def channels(args, per_id: float, share: float) -> dict:
     alone = compare(args, per_id, share, os.path.join(out, "independent"), "baseline,pfd",
                     extra=("model.sharing=independent",))
     rows = {row["method"]: row for row in shared["summary"]}
-    # The baseline at PFD's own rate too: where the validation world chose them apart, how much of the
-    # gain is the rate's.  The baseline's runs do not depend on the dial (same labels, same seed).
-    rate = shared["chosen_rates"]["pfd"]
+    rows["pfd, sharing: independent"] = next(r for r in alone["summary"] if r["method"] == "pfd")
+    rate_of = dict(shared["chosen_rates"], **{"pfd, sharing: independent": alone["chosen_rates"]["pfd"]})
+    # The baseline at PFD's rate too: where the validation world chose them apart, how much of a gain is
+    # the rate's.  The baseline's runs do not depend on the dial (same labels, same seed).
+    rate = rate_of["pfd"]
     same = compare(args, per_id, share, os.path.join(out, f"baseline-lr{rate:g}"), "baseline", rates=f"{rate!r}")
-    pfd_auc = rows["pfd"]["student_auc"]
-    same_rate = [a - b for a, b in zip(pfd_auc, next(r for r in same["summary"])["student_auc"])]
-    return {"rows_per_id": per_id, "privileged_share": share,
-            f"pfd − baseline at pfd's rate {rate:g}": paired(same_rate),
-            "pfd (shared tables + soft labels)": paired(rows["pfd"]["auc_minus_baseline"]),
-            "pfd λ=0 (shared tables only)": paired(rows["pfd λ=0"]["auc_minus_baseline"]),
-            "pfd, sharing: independent (soft labels only)": paired(
-                next(r for r in alone["summary"] if r["method"] == "pfd")["auc_minus_baseline"])}
+    baseline_same = same["summary"][0]["student_auc"]
+    out_rows = {"rows_per_id": per_id, "privileged_share": share}
+    for method, label in (("pfd", "pfd (shared tables + soft labels)"), ("pfd λ=0", "pfd λ=0 (shared tables only)"),
+                          ("pfd, sharing: independent", "pfd, sharing: independent (soft labels only)")):
+        out_rows[f"{label}, rate {rate_of[method]:g}"] = paired(rows[method]["auc_minus_baseline"])
+        if rate_of[method] == rate and rate != rate_of["baseline"]:
+            out_rows[f"{label}, rate {rate:g} − baseline at {rate:g}"] = paired(
+                [a - b for a, b in zip(rows[method]["student_auc"], baseline_same)])
+    return out_rows
 
 
 def correlations(settings: list[dict]) -> dict:
@@ -183,7 +186,8 @@ def markdown(settings: list[dict], corr: dict, args, seconds: float) -> str:
              f"`python benchmarks/regimes.py --out {args.out} --rows {args.rows} --epochs {args.epochs} "
              f"--rates {args.rates} --seeds {args.seeds} --tune-seed {args.tune_seed}"
              + (f" --channels {args.channels}" if args.channels else "") + "` "
-             f"({seconds / 3600:.1f} h of wall time, summed over its invocations, on the shared 2-core machine).",
+             f"({seconds / 3600:.1f} h of wall time, summed over the invocations that trained, on the shared 2-core "
+             "machine).",
              "", f"Held-out student AUC differences from the baseline, per world ({args.seeds}), their mean ± the half-width "
              "of the 95 % t confidence interval, and the paired t-test's p.  Oracle: from the world's own "
              "parameters (the evaluation worlds' test days).  Diagnostic: pfd-compare's, from the PFD runs.", "",
@@ -219,7 +223,8 @@ def channels_markdown(split: list[dict]) -> str:
     if not split:
         return ""
     lines = ["", "Which channel carries PFD's gain (`--channels`): student AUC minus the baseline's per world, "
-             "mean ± 95 % CI, p; each variant at its own rate chosen on the validation world.", "",
+             "mean ± 95 % CI, p; each variant at its own rate chosen on the validation world (the baseline's in "
+             "the comparison's; a row \"− baseline at r\": against the baseline trained at that rate instead).", "",
              "| rows/id | rho | variant | per world | mean ± CI | p |", "|---|---|---|---|---|---|"]
     for c in split:
         for name, g in c.items():
@@ -268,6 +273,11 @@ def plot(settings: list[dict], corr: dict, path: str) -> None:
     plt.close(figure)
 
 
+def count_runs(out: str) -> int:
+    """Finished runs under `out` (their metrics.json)."""
+    return sum("metrics.json" in files for _, _, files in os.walk(out))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=os.path.join("bench_out", "regimes"))
@@ -284,12 +294,13 @@ def main():
         parser.error(f"--tune-seed {args.tune_seed} is one of --seeds: rates must be chosen on another world")
     tf.get_logger().setLevel("ERROR")
     os.makedirs(args.out, exist_ok=True)
-    started = time.perf_counter()
+    started, trained_before = time.perf_counter(), count_runs(args.out)
     settings = run_all(args)
     split = [channels(args, *map(float, item.split(":"))) for item in args.channels.split(",") if item.strip()]
     timing = os.path.join(args.out, "timing.jsonl")
-    with open(timing, "a", encoding="utf-8") as f:
-        f.write(json.dumps({"seconds": round(time.perf_counter() - started, 1)}) + "\n")
+    if count_runs(args.out) > trained_before:  # an invocation that only read finished runs back is not counted
+        with open(timing, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"seconds": round(time.perf_counter() - started, 1)}) + "\n")
     with open(timing, encoding="utf-8") as f:
         seconds = sum(json.loads(line)["seconds"] for line in f if line.strip())
     corr = correlations(settings)
