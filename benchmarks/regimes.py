@@ -22,9 +22,14 @@ soft labels carry and what its teacher's training of the shared embedding
 tables carries, and trains the baseline at PFD's rate (`channels`: 22 more
 runs a setting).
 
+Where the validation world chose PFD's or LUPI's rate apart from the
+baseline's and ``--channels`` trained the baseline at that rate, a last table
+sets each such setting against it (`same_rate`).
+
 Writes OUT/rpi<r>/rho<rho>/ (one comparison each: compare.md, compare.json,
-runs/), OUT/regimes.json, and DOCS/regimes.md and DOCS/regimes.png.  Every
-run is resumable: started again, finished runs are read back.
+runs/), OUT/regimes.json, and DOCS/regimes.md and DOCS/regimes.png
+(`regimes_report`).  Every run is resumable: started again, finished runs are
+read back, and the docs are rewritten from them.
 
 Budget (the defaults).  10 settings (5 dial x 2 sizes) x 3 methods x (3 rates
 + 3 worlds) = 180 runs of 2 epochs over 52,500 training rows (102 steps of
@@ -50,8 +55,8 @@ from pfd_tf.compare.diagnostic import spearman
 from pfd_tf.compare.stats import paired_t_test, t_two_sided_p
 from pfd_tf.data.synthetic_dial import (DIAL_SETTINGS, ROWS_PER_ID_SETTINGS, DialWorld, generate_dial,
                                         oracle_quantities, simulate_dial)
+from regimes_report import METHODS, channels_markdown, markdown, plot, same_rate_markdown
 
-METHODS = ("pfd", "lupi")
 
 
 def t_quantile(df: int, level: float = 0.95) -> float:
@@ -82,12 +87,14 @@ def setting_result(record: dict, seeds) -> dict:
     """What the regimes table needs from one comparison's record (compare.json)."""
     rows = {row["method"]: row for row in record["summary"]}
     diag = {d["method"]: d["mean"] for d in record.get("diagnostic", [])}
-    out = {"rates": record["chosen_rates"], "baseline_auc": statistics.fmean(rows["baseline"]["student_auc"])}
+    out = {"rates": record["chosen_rates"], "baseline_auc": statistics.fmean(rows["baseline"]["student_auc"]),
+           "baseline_student_auc": rows["baseline"]["student_auc"]}
     for method in METHODS:
         row = rows[method]
         out[method] = paired(row["auc_minus_baseline"])
         out[method]["teacher_auc"] = statistics.fmean(row["teacher_auc"])
         out[method]["student_auc"] = statistics.fmean(row["student_auc"])
+        out[method]["student_auc_per_world"] = row["student_auc"]
         out[method]["diagnostic"] = diag.get(method, {})
     return out
 
@@ -162,6 +169,43 @@ def channels(args, per_id: float, share: float) -> dict:
     return out_rows
 
 
+def baselines_at_rate(args) -> dict:
+    """(rows per id, rate) -> the baseline's per-world student AUCs at that rate, from the comparisons
+    ``channels`` trained (OUT/rpi<r>/rho<rho>/baseline-lr<rate>/); read only, nothing trains."""
+    found = {}
+    for per_id in ROWS_PER_ID_SETTINGS:
+        for share in DIAL_SETTINGS:
+            here = setting_dir(args, per_id, share)
+            for name in sorted(os.listdir(here)) if os.path.isdir(here) else ():
+                path = os.path.join(here, name, "compare.json")
+                if name.startswith("baseline-lr") and os.path.exists(path):
+                    with open(path, encoding="utf-8") as f:
+                        record = json.load(f)
+                    found[(per_id, record["chosen_rates"]["baseline"])] = record["summary"][0]["student_auc"]
+    return found
+
+
+def same_rate(settings: list[dict], baselines: dict) -> list[dict]:
+    """Each method against the baseline trained at the method's own rate, where the validation world chose
+    the two apart: how much of a measured gain is the rate's.  The baseline's runs at one rate serve every
+    rho of a size (one seed gives the same regular columns and labels along the dial, and the baseline
+    never reads the privileged column); a size whose baseline AUCs differ along the dial gets no row."""
+    rows = []
+    for per_id in ROWS_PER_ID_SETTINGS:
+        line = [s for s in settings if s["rows_per_id"] == per_id]
+        if len({tuple(s["baseline_student_auc"]) for s in line}) != 1:
+            continue
+        for s in line:
+            for method in METHODS:
+                rate = s["rates"][method]
+                if rate != s["rates"]["baseline"] and (per_id, rate) in baselines:
+                    rows.append({"rows_per_id": per_id, "privileged_share": s["privileged_share"], "method": method,
+                                 "rate": rate, "baseline_rate": s["rates"]["baseline"], **paired(
+                                     [a - b for a, b in zip(s[method]["student_auc_per_world"],
+                                                            baselines[(per_id, rate)])])})
+    return rows
+
+
 def correlations(settings: list[dict]) -> dict:
     """Spearman's rank correlation of each predictor with the measured mean PFD gain: over every
     setting, and within each size."""
@@ -175,102 +219,6 @@ def correlations(settings: list[dict]) -> dict:
     groups.update({f"{p:g} rows/id": [s for s in settings if s["rows_per_id"] == p] for p in ROWS_PER_ID_SETTINGS})
     return {name: {group: spearman([f(s) for s in chosen], [s["pfd"]["mean"] for s in chosen])
                    for group, chosen in groups.items()} for name, f in predictors.items()}
-
-
-def markdown(settings: list[dict], corr: dict, args, seconds: float) -> str:
-    def gain(g):
-        per = ", ".join(f"{d:+.4f}" for d in g["per_world"])
-        return f"{g['mean']:+.4f} ± {g['ci95']:.4f} ({per}) | {g['p']:.2f}" if g["p"] is not None else per
-
-    lines = ["# When does distillation help? The dial world", "",
-             f"`python benchmarks/regimes.py --out {args.out} --rows {args.rows} --epochs {args.epochs} "
-             f"--rates {args.rates} --seeds {args.seeds} --tune-seed {args.tune_seed}"
-             + (f" --channels {args.channels}" if args.channels else "") + "` "
-             f"({seconds / 3600:.1f} h of wall time, summed over the invocations that trained, on the shared 2-core "
-             "machine).",
-             "", f"Held-out student AUC differences from the baseline, per world ({args.seeds}), their mean ± the half-width "
-             "of the 95 % t confidence interval, and the paired t-test's p.  Oracle: from the world's own "
-             "parameters (the evaluation worlds' test days).  Diagnostic: pfd-compare's, from the PFD runs.", "",
-             "| rows/id | rho | oracle student / teacher AUC | oracle noise left | baseline AUC | PFD teacher AUC "
-             "| PFD − baseline (worlds) | p | LUPI − baseline (worlds) | p | noise left | score | teacher ECE "
-             "| rates b/pfd/lupi |", "|---" * 14 + "|"]
-    for s in settings:
-        o, d, r = s["oracle"], s["pfd"]["diagnostic"], s["rates"]
-        lines.append(f"| {s['rows_per_id']:g} | {s['privileged_share']:g} | {o['student_auc']:.3f} / "
-                     f"{o['teacher_auc']:.3f} | {o['noise_left']:.3f} | {s['baseline_auc']:.4f} | "
-                     f"{s['pfd']['teacher_auc']:.4f} | {gain(s['pfd'])} | {gain(s['lupi'])} | "
-                     f"{d.get('noise_left', float('nan')):.3f} | {d.get('gain_score', float('nan')):.3f} | "
-                     f"{d.get('teacher_ece', float('nan')):.4f} | "
-                     f"{r['baseline']:g}/{r['pfd']:g}/{r['lupi']:g} |")
-    lines += ["", "The hypothesis' quantities from the world's own parameters (`oracle_quantities`, mean over the "
-              "evaluation worlds' test days): P(y | x) = p, the PFD teacher's target T = P(y | x, x*), LUPI's "
-              "P(y | x*); E[T(1 − T)] = E[Var(y | x, x*)]; noise left = E[T(1 − T)] / E[p(1 − p)]; the soft "
-              "label's noise around p, E[Var(T | x)] = E[p(1 − p)] − E[T(1 − T)].", "",
-              "| rows/id | rho | student AUC (p) | PFD teacher AUC (T) | LUPI teacher AUC | E[p(1 − p)] "
-              "| E[Var(y given x, x*)] | noise left | E[Var(T given x)] |", "|---" * 9 + "|"]
-    lines += [f"| {s['rows_per_id']:g} | {s['privileged_share']:g} | {s['oracle']['student_auc']:.4f} | "
-              f"{s['oracle']['teacher_auc']:.4f} | {s['oracle']['lupi_auc']:.4f} | "
-              f"{s['oracle']['student_mean_pq']:.4f} | {s['oracle']['teacher_mean_pq']:.4f} | "
-              f"{s['oracle']['noise_left']:.3f} | {s['oracle']['soft_label_noise']:.4f} |" for s in settings]
-    groups = list(next(iter(corr.values())))
-    lines += ["", "Spearman's rank correlation with the measured mean PFD − baseline:", "",
-              "| predictor | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(f"{v:+.2f}" for v in by.values()) + " |" for name, by in corr.items()]
-    return "\n".join(lines) + "\n"
-
-
-def channels_markdown(split: list[dict]) -> str:
-    if not split:
-        return ""
-    lines = ["", "Which channel carries PFD's gain (`--channels`): student AUC minus the baseline's per world, "
-             "mean ± 95 % CI, p; each variant at its own rate chosen on the validation world (the baseline's in "
-             "the comparison's; a row \"− baseline at r\": against the baseline trained at that rate instead).", "",
-             "| rows/id | rho | variant | per world | mean ± CI | p |", "|---|---|---|---|---|---|"]
-    for c in split:
-        for name, g in c.items():
-            if isinstance(g, dict):
-                lines.append(f"| {c['rows_per_id']:g} | {c['privileged_share']:g} | {name} | "
-                             + ", ".join(f"{d:+.4f}" for d in g["per_world"])
-                             + f" | {g['mean']:+.4f} ± {g['ci95']:.4f} | {g['p']:.2f} |")
-    return "\n".join(lines) + "\n"
-
-
-def plot(settings: list[dict], corr: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    colors = dict(zip(ROWS_PER_ID_SETTINGS, ("#3b75af", "#d9822b")))
-    shift = dict(zip(ROWS_PER_ID_SETTINGS, (-0.008, 0.008)))  # the two sizes side by side at each rho
-    for ax, method in zip(axes, METHODS):
-        for per_id in ROWS_PER_ID_SETTINGS:
-            mine = [s for s in settings if s["rows_per_id"] == per_id]
-            x = [s["privileged_share"] + shift[per_id] for s in mine]
-            ax.errorbar(x, [s[method]["mean"] for s in mine], yerr=[s[method]["ci95"] for s in mine], marker="o",
-                        capsize=4, color=colors[per_id], label=f"{per_id:g} rows per id (mean, 95 % CI)")
-            for xi, s in zip(x, mine):
-                ax.scatter([xi] * len(s[method]["per_world"]), s[method]["per_world"], s=10,
-                           color=colors[per_id], alpha=0.5)
-        ax.axhline(0, color="#555555", linewidth=1, linestyle="--")
-        ax.set_xlabel("privileged_share rho (share of the label noise x* explains)")
-        ax.set_ylabel(f"{method.upper()} − baseline student AUC")
-        ax.set_title(f"{method.upper()}: per-world paired differences (dots)")
-        ax.legend(loc="best", fontsize=8)
-    ax = axes[2]
-    for per_id in ROWS_PER_ID_SETTINGS:
-        mine = [s for s in settings if s["rows_per_id"] == per_id]
-        ax.scatter([s["pfd"]["diagnostic"].get("gain_score", float("nan")) for s in mine],
-                   [s["pfd"]["mean"] for s in mine], color=colors[per_id], label=f"{per_id:g} rows per id")
-    ax.axhline(0, color="#555555", linewidth=1, linestyle="--")
-    ax.set_xlabel("diagnostic score: noise left x (1 − noise left)")
-    ax.set_ylabel("PFD − baseline student AUC (mean of 3 worlds)")
-    ax.set_title(f"diagnostic vs measured gain (Spearman {corr['diagnostic score']['all']:+.2f})")
-    ax.legend(loc="best", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
 
 
 def count_runs(out: str) -> int:
@@ -303,11 +251,11 @@ def main():
             f.write(json.dumps({"seconds": round(time.perf_counter() - started, 1)}) + "\n")
     with open(timing, encoding="utf-8") as f:
         seconds = sum(json.loads(line)["seconds"] for line in f if line.strip())
-    corr = correlations(settings)
+    corr, at_rate = correlations(settings), same_rate(settings, baselines_at_rate(args))
     with open(os.path.join(args.out, "regimes.json"), "w", encoding="utf-8") as f:
-        json.dump({"settings": settings, "channels": split, "spearman": corr, "wall_seconds": seconds,
-                   "args": vars(args)}, f, indent=2)
-    text = markdown(settings, corr, args, seconds) + channels_markdown(split)
+        json.dump({"settings": settings, "channels": split, "same_rate": at_rate, "spearman": corr,
+                   "wall_seconds": seconds, "args": vars(args)}, f, indent=2)
+    text = markdown(settings, corr, args, seconds) + channels_markdown(split) + same_rate_markdown(at_rate)
     os.makedirs(args.docs, exist_ok=True)
     with open(os.path.join(args.docs, "regimes.md"), "w", encoding="utf-8") as f:
         f.write(text)
