@@ -118,7 +118,7 @@ def plot(settings: list[dict], corr: dict, path: str) -> None:
                    [s["pfd"]["mean"] for s in mine], color=colors[per_id], label=f"{per_id:g} rows per id")
     ax.axhline(0, color="#555555", linewidth=1, linestyle="--")
     ax.set_xlabel("diagnostic score: noise left x (1 − noise left)")
-    ax.set_ylabel("PFD − baseline student AUC (mean of 3 worlds)")
+    ax.set_ylabel("PFD − baseline student AUC (mean over worlds)")
     ax.set_title(f"diagnostic vs measured gain (Spearman {corr['diagnostic score']['all']:+.2f})")
     ax.legend(loc="best", fontsize=8)
     figure.tight_layout()
