@@ -13,7 +13,8 @@ thresholds approximate the curve.  The log losses are computed from the same
 logits in float64, and the loss terms are means over rows (batch means
 weighted by batch size), so a short last batch counts as much as its rows.
 The keys are those of `Distiller.test_step` (`<who>_auc` and `<who>_logloss`
-for the student, each teacher by name, and the ensemble), plus the
+for the student, each teacher by name, and the ensemble), each network's
+calibration (`<who>_ece`, `<who>_mean_pq`, `<who>_mean_p`: `calibration`), plus the
 checkpoint's `step`;
 when the held-out rows hold one class, AUC is undefined and left out.
 `summarize` turns them into what metrics.json (and pfd-eval's JSON) reports.
@@ -29,6 +30,29 @@ from pfd_tf.metrics import exact_auc, logloss_from_logits
 from pfd_tf.models.build import build_distiller
 from pfd_tf.models.distiller import Distiller
 from pfd_tf.optim import make_optimizer
+
+ECE_BINS = 20
+
+
+def calibration(labels, logits, bins: int = ECE_BINS) -> dict[str, float]:
+    """How far a network's held-out probabilities p = sigmoid(logit) are from the label rates they claim.
+
+    `ece`: expected calibration error over `bins` bins of equal count (the rows sorted by p, split into
+    `bins` runs whose sizes differ by at most one; tied predictions may fall on both sides of a border):
+    sum over bins of (rows in bin / rows) * |mean label - mean p|.  Equal counts, not equal widths,
+    because a rare label puts most predictions in the lowest tenth of [0, 1].  `mean_pq`: the mean of
+    p (1 - p), the label variance the network predicts: for a calibrated teacher E[Var(y | x, x*)],
+    what its soft labels leave of the label noise (pfd_tf.compare.diagnostic).  `mean_p`: the mean
+    prediction (against the label rate: calibration in the large).  Float64, every held-out row.
+    """
+    y = np.asarray(labels, dtype=np.float64).reshape(-1)
+    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64).reshape(-1)))
+    if not y.size:
+        return {}
+    order = np.argsort(p, kind="stable")
+    parts = zip(np.array_split(y[order], min(bins, y.size)), np.array_split(p[order], min(bins, y.size)))
+    ece = sum(len(ys) * abs(ys.mean() - ps.mean()) for ys, ps in parts) / y.size
+    return {"ece": float(ece), "mean_pq": float(np.mean(p * (1.0 - p))), "mean_p": float(p.mean())}
 
 
 def build_local_model(config: Config) -> Distiller:
@@ -90,6 +114,7 @@ class Evaluator:
             if not one_class:
                 results[f"{who}_auc"] = exact_auc(y, z)
             results[f"{who}_logloss"] = logloss_from_logits(y, z)
+            results.update({f"{who}_{name}": value for name, value in calibration(y, z).items()})
         results["step"] = int(self.model.optimizer.iterations.numpy())
         return results
 

@@ -407,6 +407,9 @@ def test_pfd_compare_end_to_end_killed_resumed_and_read_back(world, tmp_path):
     with open(os.path.join(out, "compare.md"), encoding="utf-8") as f:
         markdown = f.read()
     assert all(f"| {row['method']} |" in markdown for row in record["summary"])
+    # What the teacher adds, beside the measured gain: every method with a teacher, on every seed.
+    assert [(d["method"], d["seeds"]) for d in record["diagnostic"]] == [("pfd", [0, 1]), ("pfd λ=0.3", [0, 1])]
+    assert "What the teacher adds" in markdown and "| pfd λ=0.3 | " in markdown.split("What the teacher adds")[1]
 
     # Started once more: nothing trains, the same report.
     again = subprocess.run(args, capture_output=True, text=True, timeout=600, env=_env())

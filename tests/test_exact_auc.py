@@ -12,7 +12,7 @@ import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.data.pipeline import make_dataset_fn
-from pfd_tf.evaluation import Evaluator, build_local_model
+from pfd_tf.evaluation import Evaluator, build_local_model, calibration
 from pfd_tf.metrics import exact_auc, logloss_from_logits
 
 
@@ -121,7 +121,8 @@ def test_evaluator_and_metrics_json_report_the_exact_auc_of_the_predictions(trai
 
     results = Evaluator(config)(metrics["checkpoint"])
     assert set(results) == {"loss", "loss_student", "loss_teacher", "loss_distill", "lambda",
-                            "student_logloss", "teacher_logloss", "student_auc", "teacher_auc", "step"}
+                            "student_logloss", "teacher_logloss", "student_auc", "teacher_auc", "step",
+                            *(f"{who}_{c}" for who in ("student", "teacher") for c in ("ece", "mean_pq", "mean_p"))}
     assert results["step"] == config.train.steps
     assert results["student_auc"] == pytest.approx(exact_auc(labels, student), abs=1e-9)
     assert results["teacher_auc"] == pytest.approx(exact_auc(labels, teacher), abs=1e-9)
@@ -130,6 +131,11 @@ def test_evaluator_and_metrics_json_report_the_exact_auc_of_the_predictions(trai
     # Loss terms are means over rows, so the student's label loss is its log loss.
     assert results["loss_student"] == pytest.approx(results["student_logloss"], rel=1e-5)
     assert results["lambda"] == pytest.approx(config.distill.lambda_)
+    for who, logits in (("student", student), ("teacher", teacher)):  # calibration from the same logits
+        p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+        assert results[f"{who}_mean_pq"] == pytest.approx(np.mean(p * (1 - p)), rel=1e-5)
+        assert results[f"{who}_mean_p"] == pytest.approx(p.mean(), rel=1e-5)
+        assert results[f"{who}_ece"] == pytest.approx(calibration(labels, logits)["ece"], rel=1e-4)
 
     with open(os.path.join(model_dir, "metrics.json")) as f:
         saved = json.load(f)
@@ -156,6 +162,8 @@ def test_evaluator_reports_the_keys_of_test_step(tiny_config_path, tmp_path, ove
     checkpoint = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
     results = Evaluator(config)(checkpoint)
     expected = model.evaluate(make_dataset_fn(config, "eval", 128, training=False)(None), return_dict=True, verbose=0)
-    assert set(results) == set(expected) | {"step"}
+    calibrated = {f"{key[:-len('_logloss')]}_{c}" for key in expected if key.endswith("_logloss")
+                  for c in ("ece", "mean_pq", "mean_p")}
+    assert set(results) == set(expected) | {"step"} | calibrated
     assert results["step"] == 0
     assert all(isinstance(value, float) and math.isfinite(value) for k, value in results.items() if k != "step")

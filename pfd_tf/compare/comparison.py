@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 from pfd_tf import config as config_lib
 from pfd_tf.compare import methods as methods_lib
-from pfd_tf.compare import plot, report, runs
+from pfd_tf.compare import diagnostic, plot, report, runs
 from pfd_tf.compare.grid import EMBEDDING_L2, LEARNING_RATE, NORMALIZATION, Axis, Grid, parse_axis, split_values
 from pfd_tf.compare.split import check_held_out_apart, validation_split
 from pfd_tf.config import ConfigError
@@ -63,7 +63,9 @@ def run_comparison(config_path: str, out_dir: str, *, modes: str = "", lambdas: 
     chosen, tuning, notes = runs.choose_points(config_path, overrides, method_list, the_grid, tune_seed, out_dir, log)
     results = runs.evaluate(evaluation_paths.__getitem__, overrides, method_list, chosen, seed_list, out_dir, log)
     rows = report.summarize(method_list, chosen, tuning, results, seed_list, base.distill.lambda_)
-    text = report.markdown(title, rows, tuning, the_grid, seed_list, notes)
+    diagnostics = diagnostic.of_runs(results)
+    text = (report.markdown(title, rows, tuning, the_grid, seed_list, notes)
+            + report.diagnostic_markdown(diagnostics, rows))
     record = {"title": title, "config": os.path.abspath(config_path), "overrides": list(overrides),
               "validation_config": os.path.abspath(config_path),
               "evaluation_configs": {str(s): os.path.abspath(p) for s, p in evaluation_paths.items()},
@@ -71,7 +73,8 @@ def run_comparison(config_path: str, out_dir: str, *, modes: str = "", lambdas: 
               "grid_points": [p.as_dict() for p in points], "tune_seed": tune_seed,
               "chosen": {name: p.as_dict() if p else None for name, p in chosen.items()},
               "chosen_rates": {name: p.value(LEARNING_RATE) if p else None for name, p in chosen.items()},
-              "notes": notes, "summary": rows, "validation_runs": [r.to_dict() for r in tuning],
+              "notes": notes, "summary": rows, "diagnostic": diagnostics,
+              "validation_runs": [r.to_dict() for r in tuning],
               "runs": [r.to_dict() for r in results], "wall_seconds": round(time.perf_counter() - started, 1)}
     paths = {kind: os.path.join(out_dir, name) for kind, name in REPORT_FILES.items()}
     with open(paths["markdown"], "w", encoding="utf-8") as f:

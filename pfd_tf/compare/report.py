@@ -174,3 +174,26 @@ def _finite(value):
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
+
+
+def diagnostic_markdown(diagnostics: Sequence[dict], rows: Sequence[dict]) -> str:
+    """The section "What the teacher adds" (`pfd_tf.compare.diagnostic.of_runs`), each method's
+    measured mean Δ AUC beside it; empty when no method has a teacher with calibration numbers."""
+    if not diagnostics:
+        return ""
+    gain = {row["method"]: row.get("paired_t_test") for row in rows}
+    lines = ["", "What the teacher adds (held-out rows, mean over seeds; `pfd_tf.compare.diagnostic`): the "
+             "teacher's mean T(1 − T) against the baseline student's mean p(1 − p); noise left, their ratio: the "
+             "share of the label noise the teacher does not explain, which its soft labels drop; score = noise "
+             "left × (1 − noise left); the teacher's calibration (ECE over 20 equal-count bins).", "",
+             "| method | teacher − baseline AUC | teacher T(1−T) | baseline p(1−p) | noise left | score | "
+             "teacher log loss | teacher ECE | student ECE | measured mean Δ |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for d in diagnostics:
+        m, test = d["mean"], gain.get(d["method"])
+        gap = f"{m['auc_gap']:+.4f}" if "auc_gap" in m else "-"
+        measured = f"{test['mean']:+.4f}" if test else "-"
+        lines.append(f"| {d['method']} | {gap} | {m['teacher_mean_pq']:.4f} | {m['baseline_mean_pq']:.4f} | "
+                     f"{m['noise_left']:.3f} | {m['gain_score']:.3f} | {m['teacher_logloss']:.4f} | "
+                     f"{m['teacher_ece']:.4f} | {m['student_ece']:.4f} | {measured} |")
+    return "\n".join(lines) + "\n"

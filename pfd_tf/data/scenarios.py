@@ -10,12 +10,14 @@ from typing import Sequence
 
 from pfd_tf.data.synthetic import CvrWorld, generate_cvr
 from pfd_tf.data.synthetic_ctr import CtrWorld, generate_ctr
+from pfd_tf.data.synthetic_dial import DialWorld, generate_dial
 from pfd_tf.data.synthetic_ensemble import EnsembleWorld, generate_ensemble
 from pfd_tf.data.synthetic_interactions import InteractionsWorld, generate_interactions
 
 SCENARIOS = {"cvr": generate_cvr, "ctr": generate_ctr, "ensemble": generate_ensemble}
 WORLDS = {"cvr": CvrWorld, "ctr": CtrWorld, "ensemble": EnsembleWorld}
 SCENARIOS["interactions"], WORLDS["interactions"] = generate_interactions, InteractionsWorld  # KD-DAGFM's world
+SCENARIOS["dial"], WORLDS["dial"] = generate_dial, DialWorld  # the soft-label hypothesis's dial
 _SIZED_BY_FLAGS = ("rows", "days")  # set by --rows and --days, not as world fields
 
 
