@@ -26,8 +26,11 @@ flags.DEFINE_integer("workers", 2, "Number of workers.")
 flags.DEFINE_integer("ps", 2, "Number of parameter servers.")
 flags.DEFINE_boolean("evaluator", True, "Run a sidecar evaluator.")
 flags.DEFINE_multi_string("set", [], "Config override key=value (repeatable).")
-flags.DEFINE_boolean("restart_on_failure", False, "Restart failed tasks, as the compose restart policy does.")
-flags.DEFINE_integer("max_restarts", 3, "Restarts allowed in all, with --restart_on_failure.")
+flags.DEFINE_boolean("restart_on_failure", False, "Restart failed tasks, as the compose restart policy does (the "
+                     "whole cluster, on free ports, when a task's port was taken meanwhile).")
+flags.DEFINE_integer("max_restarts", 3, "With --restart_on_failure: a task's restarts in a row that may fail (exit "
+                     "again before the task is up); one more failure stops the cluster (exit status 3, or the "
+                     "chief's).", lower_bound=0)
 flags.DEFINE_list("emit_compose", None, "WORKERS,PS (or 'WORKERS PS'): print a docker-compose file and exit.")
 flags.DEFINE_string("out", None, "With --emit-compose: write here instead of standard output.")
 

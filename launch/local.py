@@ -3,15 +3,30 @@
 Each task is `pfd-train` with its own TF_CONFIG and a free loopback port;
 its output is relayed line by line behind its role (`[worker-1] ...`).  The
 launcher tears everything down when the chief finishes or fails (children
-are killed, none left behind) and returns the chief's exit status.  Ctrl-C
-(SIGINT), SIGTERM (`timeout`, `kill`, service managers) and SIGHUP (a closed
-terminal) stop the cluster the same way and exit with 128 + the signal's
-number (130, 143, 129).  A launcher killed outright (SIGKILL) cannot stop
-anything: each task then ends by itself (`pfd_tf.lifeline`, armed through
-`PFD_LAUNCHER_PID`).  With `restart_on_failure` it does what the compose
-file's restart policy does: a failed worker or evaluator is started again; a failed chief
-is started again, after restarting the servers too if a parameter server
-died (the chief then resumes from its last checkpoint).
+are killed, none left behind) and returns the chief's exit status, as a
+shell reports it: 128 + N for a chief killed by signal N (137 for SIGKILL).
+Ctrl-C (SIGINT), SIGTERM (`timeout`, `kill`, service managers) and SIGHUP
+(a closed terminal) stop the cluster the same way and exit with 128 + the
+signal's number (130, 143, 129).  A launcher killed outright (SIGKILL)
+cannot stop anything: each task then ends by itself (`pfd_tf.lifeline`,
+armed through `PFD_LAUNCHER_PID`).
+
+With `restart_on_failure` it does what the compose file's restart policy
+does, and a little more:
+
+- a failed worker or evaluator is started again at its address;
+- a failed chief is started again and resumes from its last checkpoint;
+  when it failed for a lost task (exit status 3: a parameter server died
+  or stopped answering) the servers are restarted with it;
+- a task whose port another process has taken meanwhile cannot come back at
+  its address, and the chief's cluster cannot change while it runs: the
+  whole cluster is restarted on free ports, the chief resuming from its
+  last checkpoint;
+- a restart counts as failed until the restarted task says it is up (a
+  server: "serving at"; the chief: "resumed from" or a step; the evaluator:
+  an evaluated checkpoint).  After `max_restarts` failed restarts in a row
+  the launcher gives up: it stops every task and exits with the chief's
+  status, or 3 (a lost task) when another task was the one failing.
 
 `model_dir/cluster.json` lists every task's role, address and pid, so that
 tests (and people) can find and kill one.
@@ -20,42 +35,39 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from typing import Sequence
 
+from launch.ports import free_port, is_free, ports_of
 from launch.topology import TASK_ENV, TASK_ENV_DEFAULTS, Topology, task_command, task_name, tf_config
 
-DATA_SERVICE_PORTS = 1  # the tf.data servers' ports beside each task's (the default offset 1)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each stops the cluster as Ctrl-C does
 LAUNCHER_PID = "PFD_LAUNCHER_PID"  # pfd_tf.lifeline.ENV (not imported: it would load TensorFlow here)
+LOST_TASK = 3  # pfd-train's exit status for a lost task of the cluster (pfd_tf.cluster.LOST_TASK)
+CHIEF = ("chief", 0)
+# What a task prints once it is up: a restart counts as failed until then.
+UP = {
+    "ps": re.compile(r"serving at"),
+    "worker": re.compile(r"serving at"),
+    "chief": re.compile(r"^(resumed from |step \d+/\d+)"),
+    "evaluator": re.compile(r"^evaluator: step"),
+}
 
 
-def free_port(also_free: int = 0) -> int:
-    """A free loopback port p whose next `also_free` ports are free too.
-
-    A chief's and each worker's tf.data server listen on the task's port +
-    `cluster.data_service_port_offset` (1 by default), so those are checked as well.
-    """
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + also_free < 65536 and all(_is_free(port + k) for k in range(1, also_free + 1)):
-            return port
+def exit_status(code: int) -> int:
+    """A Popen return code as a shell reports it: 128 + N for a process killed by signal N."""
+    return 128 - code if code < 0 else code
 
 
-def _is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+def how_it_ended(code: int) -> str:
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name} (exit status {exit_status(code)})"
+    return f"exited with status {code}"
 
 
 class LocalCluster:
@@ -76,16 +88,24 @@ class LocalCluster:
         self.restart_on_failure = restart_on_failure
         self.max_restarts = max_restarts
         self.out = out
-        ports = {task: free_port(also_free=DATA_SERVICE_PORTS) for task in topology.tasks()}
-        self.cluster = topology.cluster(lambda role, i: f"127.0.0.1:{ports[(role, i)]}")
+        self.ports = {task: free_port() for task in topology.tasks()}
         self.procs: dict[tuple[str, int], subprocess.Popen] = {}
-        self.restarts = 0
+        self.restarts = 0  # in all, for cluster.json
+        self._failed: dict[tuple[str, int], int] = {}  # per task: its restarts in a row that have not come up
+        self._probation: dict[int, tuple[str, int]] = {}  # pid of a restarted task not up yet -> its task
+        self._relays: dict[int, threading.Thread] = {}
+        self._handled: set[int] = set()  # pids whose exit the supervisor has dealt with
         self._quiet: set[int] = set()  # pids whose output is no longer relayed (being torn down)
         self._lock = threading.Lock()
         self._signalled = 0  # the first of STOP_SIGNALS received, 0 while none
 
+    @property
+    def cluster(self) -> dict[str, list[str]]:
+        """The TF_CONFIG `cluster` of every task started from now on."""
+        return self.topology.cluster(lambda role, i: f"127.0.0.1:{self.ports[(role, i)]}")
+
     # -- processes ---------------------------------------------------------
-    def _start(self, role: str, index: int) -> None:
+    def _start(self, role: str, index: int, restart: bool = False) -> None:
         """Starts one task, from the main thread only.
 
         The task's lifeline (`pfd_tf.lifeline`) fires when the thread that
@@ -101,14 +121,22 @@ class LocalCluster:
             bufsize=1, start_new_session=True,  # our signals reach it only through us
         )
         self.procs[(role, index)] = proc
-        threading.Thread(target=self._relay, args=(task_name(role, index), proc), daemon=True).start()
+        if restart:
+            with self._lock:
+                self._probation[proc.pid] = (role, index)
+        relay = threading.Thread(target=self._relay, args=(role, index, proc), daemon=True)
+        self._relays[proc.pid] = relay
+        relay.start()
         self._write_state()
 
-    def _relay(self, name: str, proc: subprocess.Popen) -> None:
+    def _relay(self, role: str, index: int, proc: subprocess.Popen) -> None:
+        name, up = task_name(role, index), UP[role]
         for line in proc.stdout:
             if proc.pid in self._quiet:
                 continue
             with self._lock:
+                if proc.pid in self._probation and up.search(line):
+                    self._failed[self._probation.pop(proc.pid)] = 0  # that restart worked
                 self.out.write(f"[{name}] {line}" if line.endswith("\n") else f"[{name}] {line}\n")
                 self.out.flush()
 
@@ -118,6 +146,7 @@ class LocalCluster:
             self._quiet.add(proc.pid)
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, signal.SIGCONT)  # a stopped task (kill -STOP) must run to end
         deadline = time.monotonic() + grace
         for proc in procs:
             try:
@@ -177,47 +206,87 @@ class LocalCluster:
             self._stop([k for k in self.procs if k[0] in roles])
 
     def _supervise(self) -> int:
-        chief = ("chief", 0)
         while True:
             if self._signalled:
                 self._say(f"{signal.Signals(self._signalled).name} received: stopping every task")
                 return 128 + self._signalled
             time.sleep(0.2)
-            code = self.procs[chief].poll()
-            if code == 0:
-                self._say("chief finished; stopping the cluster")
-                return 0
-            if code is not None:
-                if not self._may_restart():
-                    self._say(f"chief failed with exit status {code}")
-                    return code
-                self._restart_chief(code)
-                continue
-            for (role, index), proc in list(self.procs.items()):
-                if role in ("worker", "evaluator") and proc.poll() is not None and proc.pid not in self._quiet:
-                    if role == "evaluator" and proc.returncode == 0:
-                        continue  # it evaluated the final checkpoint
-                    self._say(f"{task_name(role, index)} exited with status {proc.returncode}")
-                    self._quiet.add(proc.pid)
-                    if self._may_restart():
-                        self._say(f"restarting {task_name(role, index)}")
-                        self._start(role, index)
+            for key, proc in list(self.procs.items()):
+                code = proc.poll()
+                if code is None or proc.pid in self._handled or proc.pid in self._quiet:
+                    continue
+                self._handled.add(proc.pid)
+                self._relays[proc.pid].join(timeout=2)  # its last lines (an error message) first
+                if key == CHIEF and code == 0:
+                    self._say("chief finished; stopping the cluster")
+                    return 0
+                if key[0] == "evaluator" and code == 0:
+                    continue  # it evaluated the final checkpoint
+                if key[0] == "ps":
+                    self._say(f"{task_name(*key)} {how_it_ended(code)}")
+                    continue  # its variables are gone: the chief stops (status 3), and is dealt with then
+                status = self._on_failure(key, code)
+                if status is not None:
+                    return status
+                break  # the tasks changed: look again
 
-    def _may_restart(self) -> bool:
-        if not self.restart_on_failure or self.restarts >= self.max_restarts:
-            return False
+    def _on_failure(self, key: tuple[str, int], code: int) -> int | None:
+        """Restarts what a failed task needs; the launcher's exit status when it stops instead."""
+        name = task_name(*key)
+        self._say(f"{name} {how_it_ended(code)}")
+        if not self.restart_on_failure:
+            return exit_status(code) if key == CHIEF else None  # the coordinator runs on without a worker
+        with self._lock:
+            failed = self._failed.get(key, 0)
+            if failed < self.max_restarts:
+                self._failed[key] = failed + 1
+        if failed >= self.max_restarts:
+            self._say(f"giving up: the last {failed} restart(s) of {name} did not come up (--max-restarts "
+                      f"{self.max_restarts}); stopping every task. Last checkpoint: {self._last_checkpoint()}; "
+                      "run pfd-launch again to resume from it")
+            return exit_status(code) if key == CHIEF else LOST_TASK
         self.restarts += 1
-        return True
-
-    def _restart_chief(self, code: int) -> None:
-        dead_ps = [k for k, p in self.procs.items() if k[0] == "ps" and p.poll() is not None]
-        if dead_ps:
-            # Variables lived on the lost server: restart the servers; the chief restores the checkpoint.
-            self._say(f"chief failed ({code}) after {task_name(*dead_ps[0])} was lost: restarting the cluster")
-            servers = [k for k in self.procs if k[0] in ("ps", "worker")]
-            self._stop(servers)
-            for role, index in servers:
-                self._start(role, index)
+        lost_servers = [k for k, p in self.procs.items() if k[0] == "ps" and p.poll() is not None]
+        whole = key == CHIEF and (code == LOST_TASK or lost_servers)
+        taken = self._taken_ports(key)
+        if taken:
+            self._restart_all(key, f"{taken} is taken by another process, and the chief's cluster cannot change: "
+                                   "restarting every task, on free ports; the chief resumes from its last checkpoint")
+        elif whole:
+            self._restart_all(key, "a task of the cluster was lost: restarting every task; the chief resumes from "
+                                   "its last checkpoint")
         else:
-            self._say(f"chief failed ({code}): restarting it; it resumes from the last checkpoint")
-        self._start("chief", 0)
+            resumes = "; it resumes from its last checkpoint" if key == CHIEF else ""
+            self._say(f"restarting {name}{resumes}")
+            self._start(*key, restart=True)
+        return None
+
+    def _taken_ports(self, key: tuple[str, int]) -> str:
+        """`name's port 127.0.0.1:P` if another process listens on a port of the (exited) task `key`, else ''."""
+        taken = [port for port in ports_of(key[0], self.ports[key]) if not is_free(port)]
+        return f"{task_name(*key)}'s port 127.0.0.1:{taken[0]}" if taken else ""
+
+    def _restart_all(self, failed: tuple[str, int], reason: str) -> None:
+        """Stops every task and starts them all again, each on a free port (its own while that is free).
+
+        Only `failed`, the task whose failure this is, is on probation: its
+        coming up is what makes the restart a success.
+        """
+        self._say(reason)
+        self._stop_all()
+        for key in self.ports:
+            if not all(is_free(port) for port in ports_of(key[0], self.ports[key])):
+                self.ports[key] = free_port()
+        for role, index in self.topology.tasks():
+            self._start(role, index, restart=(role, index) == failed)
+
+    def _last_checkpoint(self) -> str:
+        """The checkpoint the chief would resume from (its CheckpointManager's state file), or 'none'."""
+        try:
+            with open(os.path.join(self.model_dir, "checkpoints", "checkpoint"), encoding="utf-8") as f:
+                found = re.search(r'^model_checkpoint_path: "(.*)"', f.read(), re.M)
+        except OSError:
+            found = None
+        if not found:
+            return "none"
+        return os.path.join(self.model_dir, "checkpoints", found.group(1))

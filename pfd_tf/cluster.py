@@ -16,14 +16,41 @@ import contextlib
 import dataclasses
 import json
 import os
+import socket
 import threading
 from typing import Mapping
 
 ROLES = ("chief", "worker", "ps", "evaluator")
+LOST_TASK = 3  # pfd-train's exit status when a task of the cluster is lost (and pfd-launch's, giving up)
 
 
 class ClusterError(ValueError):
-    """TF_CONFIG is malformed or inconsistent; the message names the key."""
+    """TF_CONFIG is malformed or inconsistent, or names an address this task cannot listen on."""
+
+
+def lost_task_message(detail: str, model_dir: str) -> str:
+    """What the chief says when a task is lost: which, why, and the checkpoint a relaunch resumes from."""
+    from pfd_tf._keras import tf
+
+    checkpoint = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    return (f"lost a task of the cluster ({detail}). Last checkpoint: {checkpoint or 'none'}; "
+            "relaunch the cluster to resume from it.")
+
+
+def require_free(address: str, what: str) -> None:
+    """ClusterError unless this process can listen on `address` (host:port): no other process listens there.
+
+    TensorFlow's servers fail on a taken port with a raw gRPC traceback
+    ("Could not start gRPC server"); this names the address and the key.
+    """
+    host, port = address.rsplit(":", 1)
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC's servers do
+        try:
+            probe.bind((host, int(port)))
+        except OSError as err:
+            raise ClusterError(f"{what}: cannot listen on {address} ({err.strerror}): another process holds "
+                               "the port") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +135,11 @@ def serve(task: Task, data_service_port_offset: int = 1) -> None:
     """
     from pfd_tf._keras import tf
 
+    address = task.cluster[task.type][task.index]
+    require_free(address, f"TF_CONFIG.cluster.{task.type}[{task.index}]")
+    dispatcher, own = data_service_addresses(task, data_service_port_offset)
+    if own is not None:
+        require_free(own, f"the tf.data worker of {task.name} (cluster.data_service_port_offset)")
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     server = tf.distribute.Server(
         resolver.cluster_spec(),
@@ -117,12 +149,11 @@ def serve(task: Task, data_service_port_offset: int = 1) -> None:
         start=True,
     )
     data_worker = None
-    if task.type == "worker":
+    if own is not None:
         from pfd_tf.data.service import start_worker
 
-        dispatcher, own = data_service_addresses(task, data_service_port_offset)
         data_worker = start_worker(own, dispatcher)
-    print(f"{task.name}: serving at {task.cluster[task.type][task.index]}", flush=True)
+    print(f"{task.name}: serving at {address}", flush=True)
     server.join()
     del data_worker
 
@@ -179,6 +210,7 @@ def make_strategy(config):
     from pfd_tf._keras import tf
 
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    require_free(resolver.cluster_spec().as_dict()["chief"][0], "TF_CONFIG.cluster.chief[0]")
     num_ps = len(resolver.cluster_spec().as_dict().get("ps", []))
     partitioner = TablePartitioner(config.cluster.min_shard_bytes, config.cluster.max_shards or num_ps)
     return tf.distribute.experimental.ParameterServerStrategy(resolver, variable_partitioner=partitioner)

@@ -165,6 +165,8 @@ def validate(config: Config) -> None:
         raise ConfigError("cluster.max_shards: must be >= 0 (0: one shard per parameter server)")
     if cluster.data_service_port_offset <= 0:
         raise ConfigError("cluster.data_service_port_offset: must be positive")
+    if not cluster.stall_timeout_seconds >= 0:  # NaN too
+        raise ConfigError("cluster.stall_timeout_seconds: must be >= 0 (0: no watchdog)")
 
     train = config.train
     for field in ("batch_size", "log_every", "eval_batch_size"):

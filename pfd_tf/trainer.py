@@ -278,5 +278,7 @@ def visit_summary(feature: str, visits) -> dict:
 def _as_input(strategy: tf.distribute.Strategy, dataset_fn):
     """What `fit`/`evaluate` take: a DatasetCreator under ParameterServerStrategy, else the dataset."""
     if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
-        return keras.utils.experimental.DatasetCreator(dataset_fn)
+        from pfd_tf.data.service import INPUT_OPTIONS  # no read-ahead beyond the tf.data service client's
+
+        return keras.utils.experimental.DatasetCreator(dataset_fn, input_options=INPUT_OPTIONS)
     return dataset_fn(None)

@@ -210,6 +210,8 @@ CONFIG_CASES = [
      "features[0].hash_buckets: the embedding tables need at least 29,802.3 GiB"),
     ("held-out file that is a training file", ["data.eval_files=[train/part-1.csv]"],
      "/train/part-1.csv is a training file too (data.train_files)"),
+
+    ("negative stall timeout", ["cluster.stall_timeout_seconds=-1"], "cluster.stall_timeout_seconds: must be >= 0"),
     ("regular feature on a privileged column",
      ['features=[{"name": "user_id", "kind": "categorical", "hash_buckets": 10, "dim": 2},'
       ' {"name": "dwell", "kind": "numeric", "boundaries": [1.0], "dim": 2, "role": "privileged"},'
@@ -507,6 +509,24 @@ def test_sighup_to_the_launcher_stops_every_task_with_129(tmp_path):
     code, out, left = _signal_launcher(tmp_path, signal.SIGHUP)
     assert code == 129, out[-3000:]
     assert "[launcher] SIGHUP received: stopping every task" in out
+    assert not left, f"tasks still running after the launcher's exit: {left}"
+
+
+def test_a_killed_chief_ends_the_launcher_with_137_as_a_shell_reports_it(tmp_path):
+    """A task killed by signal N is reported as 128 + N (Popen's -N, masked by sys.exit, was 247)."""
+    proc, model_dir, lines = _launch(tmp_path)
+    pids = _wait_until_serving(proc, model_dir, lines)
+    os.kill(pids["chief"], signal.SIGKILL)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        _end(proc, pids.values())
+        pytest.fail("the launcher did not end within 60 s of its chief's death")
+    left = _wait_gone(pids.values(), timeout=10)
+    _kill_left(left)
+    time.sleep(0.2)  # the reader thread takes the last lines
+    assert proc.returncode == 128 + signal.SIGKILL, "".join(lines)[-3000:]
+    assert "[launcher] chief was killed by SIGKILL (exit status 137)" in "".join(lines)
     assert not left, f"tasks still running after the launcher's exit: {left}"
 
 

@@ -354,18 +354,20 @@ def test_cluster_blocks_start_at_the_first_block_not_consumed():
     from pfd_tf.data.stream import cluster_blocks, epoch_order
 
     rows = [10, 20, 30]  # 60 rows per epoch
-    files, epochs = cluster_blocks(rows, seed=0, start_row=0, end_row=120)
-    order = [epoch_order(3, 0, e).numpy().tolist() for e in range(3)]
-    assert (files, epochs) == (order[0] + order[1] + order[2], [0] * 3 + [1] * 3 + [2] * 3)
+    order = [epoch_order(3, 0, e).numpy().tolist() for e in range(4)]
+    plan = cluster_blocks(rows, seed=0, start_row=0, end_row=120, margin_rows=5)
+    # Two epochs, the margin (the next block's first 5 rows), then the overflow: the epoch after, whole.
+    assert plan.run == tuple((i, e, -1) for e in (0, 1) for i in order[e]) + ((order[2][0], 2, 5),)
+    assert plan.overflow == tuple((i, 3, -1) for i in order[3])
     # From row 75 (epoch 1, 15 rows in): skip epoch 0 and the blocks of epoch 1 wholly before row 15.
-    files, epochs = cluster_blocks(rows, seed=0, start_row=75, end_row=120)
+    plan = cluster_blocks(rows, seed=0, start_row=75, end_row=120)
     done, kept = 0, []
     for index in order[1]:
         done += rows[index]
         if done > 15:
             kept.append(index)
-    assert files[:len(kept)] == kept and epochs[:len(kept)] == [1] * len(kept)
-    assert set(epochs) == {1, 2}
+    assert plan.run == tuple((i, 1, -1) for i in kept)
+    assert plan.overflow == tuple((i, 2, -1) for i in order[2])
 
 
 def test_eval_data_is_read_once_in_order(tmp_path):

@@ -85,10 +85,13 @@ def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = F
             """chief: the tf.data dispatcher and the strategy, once the run's checks have passed."""
             from pfd_tf.cluster import data_service_addresses, make_strategy
             from pfd_tf.data.service import start_dispatcher
+            from pfd_tf.stall_watchdog import watch_for_stalls
 
             offset = config.cluster.data_service_port_offset
             kept.append(start_dispatcher(task.cluster["chief"][0], offset, dispatcher_journal(model_dir, task)))
-            return make_strategy(config), data_service_addresses(task, offset)[0]
+            strategy = make_strategy(config)
+            kept.append(watch_for_stalls(strategy, task, config.cluster.stall_timeout_seconds, model_dir))
+            return strategy, data_service_addresses(task, offset)[0]
 
         metrics = train(config, model_dir, start_cluster=start_cluster if task is not None else None,
                         overwrite=overwrite, allow_data_change=allow_data_change)
@@ -101,12 +104,11 @@ def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = F
         return 4
     except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError) as err:
         # A parameter server (or the whole cluster) went away: its variables are gone.
-        checkpoint = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+        from pfd_tf.cluster import LOST_TASK, lost_task_message
+
         reason = str(err).strip().splitlines()[0][:300]
-        print(f"pfd-train: error: lost a task of the cluster ({type(err).__name__}: {reason}). "
-              f"Last checkpoint: {checkpoint or 'none'}; relaunch the cluster to resume from it.",
-              file=sys.stderr)
-        return 3
+        print(f"pfd-train: error: {lost_task_message(f'{type(err).__name__}: {reason}', model_dir)}", file=sys.stderr)
+        return LOST_TASK
     except (OSError, tf.errors.OpError) as err:
         from pfd_tf.checkpoints import out_of_space
 

@@ -78,9 +78,10 @@ def make_dataset_fn(
         if len(counts) != len(files):
             raise ValueError(f"rows_per_file: {len(counts)} counts for {len(files)} files")
         require_rows(files, counts, f"{split}_files")
-    blocks = None
+    plan = None
     if training and data_service:
-        blocks = stream.cluster_blocks(counts, seed, start_row, config.train.steps * batch_size)
+        plan = stream.cluster_blocks(counts, seed, start_row, config.train.steps * batch_size,
+                                     service.read_ahead_rows(batch_size))
 
     encoder = FeatureEncoder(config.features)
 
@@ -100,9 +101,10 @@ def make_dataset_fn(
     def build(start_row: int) -> tf.data.Dataset:
         if not training:
             return parse_batches(in_file_order(), batch_size, False).prefetch(tf.data.AUTOTUNE)
-        if blocks is not None:
-            records = stream.cluster_records(files, read, seed, blocks, config.data.shuffle_buffer)
-            return parse_batches(records, batch_size, True)
+        if plan is not None:  # elements of a few rows, which the training workers put together into batches
+            records = stream.cluster_batches(files, read, seed, plan, config.data.shuffle_buffer,
+                                             service.element_rows(batch_size), service.OVERFLOW_DELAY_SECONDS)
+            return records.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if config.data.cache:
             if not memory:
                 memory.update(_in_memory(parse_batches(in_file_order(), PARSE_BATCH, False)))
@@ -112,7 +114,7 @@ def make_dataset_fn(
             ds = parse_batches(records, batch_size, True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    registered = service.ServiceDataset(build(start_row), data_service) if blocks is not None else None
+    registered = service.ServiceDataset(build(start_row), data_service, batch_size) if plan is not None else None
 
     def starting_at(step: int):
         """The same training stream from step `step` on (what the next `fit` call reads)."""

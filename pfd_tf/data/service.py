@@ -11,20 +11,35 @@ visitation guarantees, is the tf.data service:
 - each worker runs a **tf.data worker** beside its `tf.distribute.Server`
   (on its port + the offset), which reads and parses the blocks the
   dispatcher hands it;
-- the training workers read batches from one shared job, with **dynamic
-  sharding** (`ShardingPolicy.DYNAMIC`): each block (one file of one epoch,
+- the training workers read from one shared job, with **dynamic sharding**
+  (`ShardingPolicy.DYNAMIC`): each block (one file of one epoch,
   `pfd_tf.data.stream.cluster_blocks`) goes to one tf.data worker and each
-  batch to one training worker, so within an epoch every row is read once
-  across all workers.  Batches a worker has read ahead (one at most, with
-  `max_outstanding_requests=1`) are what an epoch boundary or the end of a
-  run can shift: a row is read E times in E epochs within a batch per worker
-  (measured on 2 workers, tests/test_visitation.py: 2 batches of a 32-batch
-  epoch each way, 3 with steps_per_execution 8).
+  element to one training worker, so within an epoch every row is read once
+  across all workers.
 
-A lost worker takes its tf.data worker with it: the blocks it was reading
-are lost for that epoch (the rest of one file), and the dispatcher hands
-the rest to the others.  A restarted chief starts a new dispatcher and job,
-from the blocks its checkpoint had not consumed.
+Which rows a run trains.  At an epoch's end the tf.data workers are at
+different places, and some rows of the next epoch are trained before the
+last of this one's, none lost: a row is read E times in E epochs, except at
+the run's end, where what the training workers hold read ahead is never
+trained.  To keep that small, the tf.data workers send elements of
+`element_rows` rows (an eighth of a batch), which each training worker puts
+together into whole batches; a worker holds at most
+`MAX_OUTSTANDING_REQUESTS` + 1 elements ahead.  The run's blocks are
+followed by `read_ahead_rows` more (the margin, at least what the other
+workers can hold), and only then by the overflow, which waits
+`OVERFLOW_DELAY_SECONDS`: the run's rows still in other tf.data workers are
+read first.  So at most the margin's rows take the place of run rows, of
+the last epoch's (tests/test_visitation.py; measured in docs/results.md).
+
+A lost worker takes its tf.data worker with it: the block it was reading
+is lost for that epoch (its rest), and the dispatcher hands the rest to the
+others.  The others' clients keep asking the dead tf.data worker for the
+task it had, with a backoff growing to seconds; with
+`MAX_OUTSTANDING_REQUESTS` 2, one request waits on it while the other reads
+on (with 1, the others' reads crawled for ~100 s: tests/test_cluster_runtime.py).
+A lost run's rows are made up from the overflow, once it starts.  A
+restarted chief starts a new dispatcher and job, from the blocks its
+checkpoint had not consumed.
 """
 from __future__ import annotations
 
@@ -39,6 +54,12 @@ JOB_GC_SECONDS = 10
 # from its journal, kept the lost cluster's workers.
 HEARTBEAT_SECONDS = 1
 WORKER_TIMEOUT_SECONDS = 5
+MAX_OUTSTANDING_REQUESTS = 2  # a training worker's requests in flight: one may wait on a lost tf.data worker
+ELEMENTS_PER_BATCH = 8  # rows travel in elements of an eighth of a batch: little is held read ahead
+OVERFLOW_DELAY_SECONDS = 10  # longer than the run's last blocks take to be read elsewhere
+# No read-ahead on the training workers beyond the service client's: by default their MultiDeviceIterator
+# holds a batch on the host and one on the device, rows a run's end leaves untrained.
+INPUT_OPTIONS = tf.distribute.InputOptions(experimental_per_replica_buffer_size=0)
 
 
 def port_of(address: str) -> int:
@@ -61,8 +82,12 @@ def start_dispatcher(chief_address: str, offset: int, work_dir: str) -> tf.data.
     the first blocks: tests/test_visitation.py.)  A job no one reads is
     dropped after `JOB_GC_SECONDS`, a silent tf.data worker after `WORKER_TIMEOUT_SECONDS`.
     """
+    from pfd_tf.cluster import require_free
+
+    address = shifted(chief_address, offset)
+    require_free(address, "the chief's tf.data dispatcher (cluster.data_service_port_offset)")
     config = tf.data.experimental.service.DispatcherConfig(
-        port=port_of(shifted(chief_address, offset)),
+        port=port_of(address),
         work_dir=work_dir,
         fault_tolerant_mode=True,
         job_gc_check_interval_ms=1000,
@@ -80,6 +105,25 @@ def start_worker(worker_address: str, dispatcher_address: str) -> tf.data.experi
     return tf.data.experimental.service.WorkerServer(config)
 
 
+def element_rows(batch_size: int) -> int:
+    """Rows per element a tf.data worker sends (a training worker's batch is several)."""
+    return max(1, -(-batch_size // ELEMENTS_PER_BATCH))
+
+
+def read_ahead_rows(batch_size: int, workers: int | None = None) -> int:
+    """What the other training workers can hold read ahead: the margin after a run's rows.
+
+    Each holds up to MAX_OUTSTANDING_REQUESTS elements, and one in the
+    rebatching.  `workers`: the cluster's (TF_CONFIG), 2 without one.
+    """
+    if workers is None:
+        from pfd_tf.cluster import current_task
+
+        task = current_task()
+        workers = len(task.cluster["worker"]) if task is not None else 2
+    return max(1, workers - 1) * (MAX_OUTSTANDING_REQUESTS + 3) * element_rows(batch_size)
+
+
 class ServiceDataset:
     """A dataset registered with the dispatcher once, on the chief; each worker reads it by id.
 
@@ -87,23 +131,27 @@ class ServiceDataset:
     a dataset whose lookup tables (the FeatureEncoder's) live on the chief;
     registering here, where they are, lets the tf.data workers rebuild them.
     Call `read()` in the dataset function: one shared job, dynamic sharding,
-    one batch read ahead per worker.  The job is this object's own (a name
-    with a random part): `fit` calls of one chief share it and read on, a
-    restarted chief starts a new one.
+    the elements put together into batches of `batch_size`.  The job is this
+    object's own (a name with a random part): `fit` calls of one chief share
+    it and read on, a restarted chief starts a new one.
     """
 
-    def __init__(self, dataset: tf.data.Dataset, dispatcher_address: str):
+    def __init__(self, dataset: tf.data.Dataset, dispatcher_address: str, batch_size: int):
         self.job_name = f"pfd_train_{uuid.uuid4().hex[:12]}"
         self.service = f"grpc://{dispatcher_address}"
+        self.batch_size = batch_size
         self.element_spec = dataset.element_spec
         self.dataset_id = tf.data.experimental.service.register_dataset(self.service, dataset)
 
     def read(self) -> tf.data.Dataset:
-        return tf.data.experimental.service.from_dataset_id(
+        elements = tf.data.experimental.service.from_dataset_id(
             processing_mode=tf.data.experimental.service.ShardingPolicy.DYNAMIC,
             service=self.service,
             dataset_id=self.dataset_id,
             element_spec=self.element_spec,
             job_name=self.job_name,
-            max_outstanding_requests=1,
+            max_outstanding_requests=MAX_OUTSTANDING_REQUESTS,
         )
+        options = tf.data.Options()
+        options.experimental_optimization.inject_prefetch = False  # no read-ahead here either
+        return elements.rebatch(self.batch_size, drop_remainder=True).with_options(options)

@@ -20,17 +20,21 @@ memory with `data.cache`, `in_memory_batches`, are permuted whole each epoch).
 
 On a cluster the rows reach the workers through the tf.data service with
 dynamic sharding (`pfd_tf.data.service`), whose splits must come from the
-first dataset of the pipeline: `cluster_records` lists the run's blocks (one
-file of one epoch, in the same epoch orders) as that dataset.  The dispatcher
-hands each block to one tf.data worker, once; a restarted chief lists the
-blocks again from the first one its checkpoint has not consumed.
+first dataset of the pipeline: `cluster_blocks` lists the run's blocks (one
+file of one epoch, in the same epoch orders), `cluster_batches` reads them
+by position.  The dispatcher hands each block to one tf.data worker, once;
+a restarted chief lists the blocks again from the first one its checkpoint
+has not consumed.  Which rows a cluster run trains is then fixed up to what
+its workers hold read ahead when it ends (`cluster_blocks`).
 """
 from __future__ import annotations
 
-import math
+import dataclasses
 from typing import Callable, Sequence
 
 import numpy as np
+
+from tensorflow.python.data.experimental.ops import testing  # SleepDataset: holds the overflow back
 
 from pfd_tf._keras import tf
 
@@ -123,59 +127,101 @@ def in_memory_batches(table: dict, labels: tf.Tensor, seed: int, start_row: int,
                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class ClusterPlan:
+    """The blocks a cluster run's tf.data service hands out, in order: (file index, epoch, rows) each.
+
+    `run`: the run's own blocks, from the one `start_row` falls in to the
+    one `end_row - 1` does, then the margin (the next block's first rows;
+    `rows` -1: the whole block).  `overflow`: the epoch after, cycled for
+    ever after those, each block held back (`cluster_batches`): read only
+    when the run's rows are gone, e.g. with a lost worker's.
+    """
+
+    run: tuple[tuple[int, int, int], ...]
+    overflow: tuple[tuple[int, int, int], ...]
+
+
 def cluster_blocks(
-    rows_per_file: Sequence[int], seed: int, start_row: int, end_row: int
-) -> tuple[list[int], list[int]]:
-    """(file index, epoch) of every block a cluster run reads from `start_row` to `end_row`.
+    rows_per_file: Sequence[int], seed: int, start_row: int, end_row: int, margin_rows: int = 0
+) -> ClusterPlan:
+    """The blocks a cluster run reads from `start_row` to `end_row` (a ClusterPlan).
 
     Blocks whose rows all lie before `start_row` are left out; the block in
     which `start_row` falls is read again whole (a restarted chief cannot
-    know which of its rows the lost steps had trained).  One more epoch
-    follows the last needed one, for the batches the workers read ahead.
+    know which of its rows the lost steps had trained).  What the training
+    workers hold read ahead when the run ends is not trained: with only the
+    run's rows and `margin_rows` more ready to read (at least what they can
+    hold), those are the run's last rows lost; every other row of the run
+    is trained (tests/test_visitation.py).
     """
     per_epoch = sum(rows_per_file)
     if per_epoch <= 0:
         raise ValueError("no training rows")
-    first_epoch, offset = divmod(start_row, per_epoch)
-    last_epoch = max(first_epoch, math.ceil(end_row / per_epoch) - 1) + 1
-    files, epochs = [], []
-    for epoch in range(first_epoch, last_epoch + 1):
-        done = 0
-        for index in epoch_order(len(rows_per_file), seed, epoch).numpy().tolist():
-            done += rows_per_file[index]
-            if epoch == first_epoch and done <= offset:
+    run = []
+    epoch, position = start_row // per_epoch, start_row // per_epoch * per_epoch
+    while True:
+        order = epoch_order(len(rows_per_file), seed, epoch).numpy().tolist()
+        for index in order:
+            first, position = position, position + rows_per_file[index]
+            if position <= start_row:
                 continue
-            files.append(index)
-            epochs.append(epoch)
-    return files, epochs
+            if first >= end_row:
+                if margin_rows > 0:
+                    run.append((index, epoch, margin_rows))
+                after = epoch_order(len(rows_per_file), seed, epoch + 1).numpy().tolist()
+                return ClusterPlan(tuple(run), tuple((i, epoch + 1, -1) for i in after))
+            run.append((index, epoch, -1))
+        epoch += 1
 
 
-def cluster_records(
+def cluster_batches(
     files: Sequence[str],
     read: Callable[[tf.Tensor], tf.data.Dataset],
     seed: int,
-    blocks: tuple[list[int], list[int]],
+    plan: ClusterPlan,
     shuffle_buffer: int,
+    element_rows: int,
+    overflow_delay_seconds: float,
 ) -> tf.data.Dataset:
-    """Raw records for the tf.data service: its dynamic splits are the blocks of `cluster_blocks`.
+    """Raw-record batches of `element_rows` rows for the tf.data service; its dynamic splits are the blocks.
 
-    Each tf.data worker reads the blocks the dispatcher hands it one at a
-    time (reading several at once puts more blocks in flight, and at an epoch
-    boundary the rows of in-flight blocks are what one epoch lends the next:
-    with 4 at once on 2 workers a quarter of a 16-file epoch was),
-    each shuffled within windows by seeds drawn from its (seed, epoch, file);
-    the training workers' batches interleave the tf.data workers' outputs.
-    After the listed blocks the list repeats, so that `fit` never runs dry.
+    The splits are the positions 0, 1, 2, ... of `plan.run` followed by
+    `plan.overflow` for ever.  Each tf.data worker reads the blocks the
+    dispatcher hands it one at a time (reading several at once puts more
+    blocks in flight; one epoch lends the next what is in flight at its
+    end), each shuffled within windows by seeds drawn from its (seed,
+    epoch, file), in batches of `element_rows` (a block's last one
+    shorter): the training workers put their batches together from them
+    (`pfd_tf.data.service`), so that what a worker holds read ahead is a
+    few of these, not a few whole batches.  A tf.data worker's first
+    overflow block starts after `overflow_delay_seconds`: the run's rows
+    still being read elsewhere are read first.
     """
-    indices, epochs = blocks
-    paths = tf.constant([files[i] for i in indices])
-    block_seeds = tf.constant([_EPOCH_SEED_STRIDE * (seed * _EPOCH_SEED_STRIDE + e) + i
-                               for i, e in zip(indices, epochs)], tf.int64)
+    blocks = plan.run + plan.overflow
+    paths = tf.constant([files[i] for i, _, _ in blocks])
+    block_seeds = tf.constant([_EPOCH_SEED_STRIDE * (seed * _EPOCH_SEED_STRIDE + e) + i for i, e, _ in blocks],
+                              tf.int64)
+    limits = tf.constant([rows for _, _, rows in blocks], tf.int64)
+    in_run, in_overflow = len(plan.run), len(plan.overflow)
+    delay = tf.constant(int(overflow_delay_seconds * 1e6), tf.int64)
 
-    def block_rows(path, block_seed):
-        return window_shuffle(read(path), shuffle_buffer, block_seed)
+    def block(position):
+        overflow = position >= in_run
+        j = tf.where(overflow, in_run + (position - in_run) % in_overflow, position)
+        return paths[j], block_seeds[j], limits[j], overflow
 
-    source = tf.data.Dataset.from_tensor_slices((paths, block_seeds))
-    rows = source.interleave(block_rows, cycle_length=1,
-                             num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    return rows.repeat()
+    def hold_first_overflow(held, entry):  # per tf.data worker: its first overflow block waits, once
+        path, block_seed, limit, overflow = entry
+        wait = tf.logical_and(overflow, tf.logical_not(held))
+        return tf.logical_or(held, overflow), (path, block_seed, limit, tf.where(wait, delay, tf.constant(0, tf.int64)))
+
+    def block_rows(path, block_seed, limit, wait_microseconds):
+        rows = window_shuffle(read(path), shuffle_buffer, block_seed).take(limit)
+        held_back = tf.data.Dataset.range(1).apply(testing.sleep(wait_microseconds)).take(1)  # sleeps once
+        return held_back.flat_map(lambda _: rows).batch(element_rows)
+
+    positions = tf.data.Dataset.range(np.iinfo(np.int64).max)  # the dispatcher's splits: one position each
+    # flat_map, not a parallel interleave: that asks for the next splits ahead, and a tf.data worker holding
+    # whole blocks ahead when the run's blocks run out leaves them unread while the others read the overflow.
+    return positions.map(block).scan(tf.constant(False), hold_first_overflow).flat_map(block_rows)
