@@ -53,3 +53,39 @@ def test_the_thresholds(tiny_config_path, steps, rows, reasons):
         return
     said = [line for line in text.splitlines() if line.startswith("  - ")]
     assert len(said) == len(reasons) and all(reason in line for reason, line in zip(reasons, said)), text
+
+
+def test_the_readme_recipe_on_8000_criteo_rows_scores_above_0_65_through_pfd_eval(tmp_path):
+    """The README's small-data recipe, as a user runs it: configs/criteo.yaml on 8,000 Criteo-format rows
+    (`criteo_avazu_files.write_criteo`: 6,400 training rows, 1,600 held out) with batches of 256 for two
+    epochs, then `pfd-eval` on the held-out file: it must score what metrics.json says, and AUC >= 0.65."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from criteo_avazu_files import write_criteo
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    os.makedirs(tmp_path / "configs")
+    shutil.copy(os.path.join(root, "configs", "criteo.yaml"), tmp_path / "configs" / "criteo.yaml")
+    write_criteo(str(tmp_path / "data" / "criteo"), rows=8000, seed=0)
+    env = {**os.environ, "PYTHONPATH": root, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = str(tmp_path / "runs" / "criteo_small")
+    train = subprocess.run([sys.executable, "-m", "pfd_tf.cli.train", "--config", str(tmp_path / "configs" / "criteo.yaml"),
+                            "--model_dir", run, "--set", f"train.batch_size={RECIPE_BATCH}", "--set", "train.epochs=2"],
+                           capture_output=True, text=True, timeout=600, env=env)
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert "steps (fewer than" not in train.stderr  # 50 steps: no longer too short (few rows per field still warns)
+    scores = str(tmp_path / "scores.json")
+    score = subprocess.run([sys.executable, "-m", "pfd_tf.cli.eval", "--model_dir", run,
+                            "--files", str(tmp_path / "data" / "criteo" / "eval" / "*.txt"), "--out", scores],
+                           capture_output=True, text=True, timeout=600, env=env)
+    assert score.returncode == 0, score.stderr[-3000:]
+    with open(scores) as f:
+        scored = json.load(f)
+    with open(os.path.join(run, "metrics.json")) as f:
+        reported = json.load(f)
+    assert scored["rows"] == 1600
+    assert scored["student"]["auc"] == pytest.approx(reported["student"]["auc"], abs=1e-9)
+    assert scored["student"]["auc"] >= 0.65, scored["student"]
