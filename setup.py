@@ -24,7 +24,7 @@ setup(
         "pyyaml>=6.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "matplotlib>=3.8"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "matplotlib>=3.8"],  # pytest.ini: -n 2
         "plot": ["matplotlib>=3.8"],  # pfd-compare's PNG
         "peer": ["deepctr==0.9.4"],  # benchmarks/peer_baseline.py (0.9.3 does not import on TF 2.21)
     },

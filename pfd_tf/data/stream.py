@@ -169,8 +169,10 @@ def cluster_blocks(
             if first >= end_row:
                 if margin_rows > 0:
                     run.append((index, epoch, margin_rows))
-                after = epoch_order(len(rows_per_file), seed, epoch + 1).numpy().tolist()
-                return ClusterPlan(tuple(run), tuple((i, epoch + 1, -1) for i in after))
+                # The overflow: the epoch after the margin's, or without a margin the one the run stopped in.
+                later = epoch + 1 if margin_rows > 0 else epoch
+                after = epoch_order(len(rows_per_file), seed, later).numpy().tolist()
+                return ClusterPlan(tuple(run), tuple((i, later, -1) for i in after))
             run.append((index, epoch, -1))
         epoch += 1
 
