@@ -12,7 +12,9 @@ DATA_SERVICE_PORTS = 1  # the tf.data servers' ports beside each task's (the def
 
 
 def ports_of(role: str, port: int) -> list[int]:
-    """The ports a task listens on: its server's, and for chief and workers its tf.data server's."""
+    """The ports a task listens on: its server's, for chief and workers its tf.data server's; the evaluator none."""
+    if role == "evaluator":
+        return []
     return [port + k for k in range(1 + (DATA_SERVICE_PORTS if role in ("chief", "worker") else 0))]
 
 

@@ -53,7 +53,7 @@ def probe(address: str, timeout: float = PROBE_SECONDS) -> str | None:
                     return "closed the connection without answering"
                 received += chunk
     except socket.timeout:
-        return f"has not answered for {timeout:g} s (stopped or hung)"
+        return f"has not answered for {timeout:g} s: stopped or hung"
     except OSError as err:
         return f"cannot be reached ({err.strerror or err})"
     return None

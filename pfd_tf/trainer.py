@@ -190,10 +190,11 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
     # Each `fit` call reads on where the last step left off.  One machine: the stream from the
     # model's current step (pfd_tf.data.stream).  A cluster: one tf.data service job for the
     # chief's lifetime, from the step it started at; later `fit` calls join the job and read on.
+    fits = fit_plan(start_step, config.train.steps, config.train.log_every)
     cluster_train_fn = data_service and make_dataset_fn(
         config, "train", config.train.batch_size, training=True, start_step=start_step, data_service=data_service,
-        rows_per_file=train_counts)
-    for initial_epoch, epochs, steps_per_epoch in fit_plan(start_step, config.train.steps, config.train.log_every):
+        rows_per_file=train_counts, fit_ends=[epochs * config.train.log_every for _, epochs, _ in fits[:-1]])
+    for initial_epoch, epochs, steps_per_epoch in fits:
         if stopping is not None and stopping.record["stopped"]:
             break
         step = int(model.optimizer.iterations.numpy())

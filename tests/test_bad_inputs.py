@@ -192,6 +192,7 @@ def test_an_unwritable_model_dir_is_named(world, capsys):
 CONFIG_CASES = [
     ("nan learning rate", ["train.learning_rate=.nan"], "train.learning_rate: expected a finite number"),
     ("inf temperature", ["distill.temperature=.inf"], "distill.temperature: expected a finite number"),
+    ("negative stall timeout", ["cluster.stall_timeout_seconds=-1"], "cluster.stall_timeout_seconds: must be >= 0"),
     ("YAML error in --set", ["model.student_tower=[16, 8"], "--set 'model.student_tower=[16, 8': the value is not valid YAML"),
     ("swap step past the run", ["distill.swap_step=12"], "distill.swap_step: 12 is at or past the run's end"),
     ("warm-up past the run", ["train.warmup_steps=13"], "train.warmup_steps: 13 is past the run's end"),
@@ -210,8 +211,6 @@ CONFIG_CASES = [
      "features[0].hash_buckets: the embedding tables need at least 29,802.3 GiB"),
     ("held-out file that is a training file", ["data.eval_files=[train/part-1.csv]"],
      "/train/part-1.csv is a training file too (data.train_files)"),
-
-    ("negative stall timeout", ["cluster.stall_timeout_seconds=-1"], "cluster.stall_timeout_seconds: must be >= 0"),
     ("regular feature on a privileged column",
      ['features=[{"name": "user_id", "kind": "categorical", "hash_buckets": 10, "dim": 2},'
       ' {"name": "dwell", "kind": "numeric", "boundaries": [1.0], "dim": 2, "role": "privileged"},'

@@ -357,8 +357,8 @@ def test_cluster_blocks_start_at_the_first_block_not_consumed():
     order = [epoch_order(3, 0, e).numpy().tolist() for e in range(4)]
     plan = cluster_blocks(rows, seed=0, start_row=0, end_row=120, margin_rows=5)
     # Two epochs, the margin (the next block's first 5 rows), then the overflow: the epoch after, whole.
-    assert plan.run == tuple((i, e, -1) for e in (0, 1) for i in order[e]) + ((order[2][0], 2, 5),)
-    assert plan.overflow == tuple((i, 3, -1) for i in order[3])
+    assert plan.run == tuple((i, e, 0, -1, False) for e in (0, 1) for i in order[e]) + ((order[2][0], 2, 0, 5, True),)
+    assert plan.overflow == tuple((i, 3, 0, -1, True) for i in order[3])
     # From row 75 (epoch 1, 15 rows in): skip epoch 0 and the blocks of epoch 1 wholly before row 15.
     plan = cluster_blocks(rows, seed=0, start_row=75, end_row=120)
     done, kept = 0, []
@@ -366,8 +366,35 @@ def test_cluster_blocks_start_at_the_first_block_not_consumed():
         done += rows[index]
         if done > 15:
             kept.append(index)
-    assert plan.run == tuple((i, 1, -1) for i in kept)
-    assert plan.overflow == tuple((i, 2, -1) for i in order[2])
+    assert plan.run == tuple((i, 1, 0, -1, False) for i in kept)
+    assert plan.overflow == tuple((i, 3, 0, -1, True) for i in order[3])  # after the epoch the run ends at
+    # A fit call ending at row 100 (epoch 1, 40 rows in): its block and one each side are sent fine.
+    plan = cluster_blocks(rows, seed=0, start_row=0, end_row=120, fit_ends=[100], near=1)
+    at = 3 + next(k for k in range(3) if sum(rows[i] for i in order[1][:k + 1]) > 40)  # in epoch 1's blocks
+    assert {k for k, block in enumerate(plan.run) if block[4]} == {k for k in (at - 1, at, at + 1) if k < 6}
+
+
+def test_cluster_chunks_read_their_blocks_rows_in_the_same_order(tmp_path):
+    """The run's last blocks, cut into chunks (`skip`, `take`), read what the whole blocks read, in order,
+    across shuffle windows (8 rows) that chunks (6 rows) start inside of."""
+    from pfd_tf.data.stream import cluster_batches, cluster_blocks
+
+    rows = [37, 20, 30]
+    files = []
+    for k, n in enumerate(rows):
+        files.append(str(tmp_path / f"{k}.txt"))
+        with open(files[-1], "w") as f:
+            f.write("".join(f"{k}-{j}\n" for j in range(n)))
+
+    def read(plan):
+        batches = cluster_batches(files, tf.data.TextLineDataset, 3, plan, shuffle_buffer=8, element_rows=5,
+                                  overflow_delay_seconds=0)
+        return [row.decode() for batch in batches.take(25) for row in batch.numpy()][:87]
+
+    whole = cluster_blocks(rows, 3, 0, 87)
+    chunked = cluster_blocks(rows, 3, 0, 87, tail_blocks=2, chunk_rows=6)
+    assert [block[3] for block in chunked.run[1:]] == [6] * 5 + [6, 6, 6, 2]
+    assert read(chunked) == read(whole) and len(set(read(whole))) == 87
 
 
 def test_eval_data_is_read_once_in_order(tmp_path):

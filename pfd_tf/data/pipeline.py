@@ -47,6 +47,7 @@ def make_dataset_fn(
     start_step: int = 0,
     data_service: str | None = None,
     rows_per_file: Sequence[int] | None = None,
+    fit_ends: Sequence[int] = (),
 ) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
     """Builds `dataset_fn(input_context)` yielding `(ids_by_feature, label)` batches.
 
@@ -63,7 +64,9 @@ def make_dataset_fn(
     row, a damaged or truncated file, a file of the wrong format raise
     DataError before any step), unless `rows_per_file` (from
     `training_rows_per_file`, or the `dataset_fn.rows_per_file` of an
-    earlier build for the same files) saves counting them again.  The dataset_fn carries `files`,
+    earlier build for the same files) saves counting them again.  `fit_ends`:
+    the steps at which a `fit` call reading a cluster's stream ends before
+    the run's end (`pfd_tf.data.service.cluster_plan`).  The dataset_fn carries `files`,
     `rows_per_file` and `rows` (None for evaluation) and `starting_at`.
     """
     files = resolve_files(config, f"{split}_files")
@@ -80,8 +83,8 @@ def make_dataset_fn(
         require_rows(files, counts, f"{split}_files")
     plan = None
     if training and data_service:
-        plan = stream.cluster_blocks(counts, seed, start_row, config.train.steps * batch_size,
-                                     service.read_ahead_rows(batch_size))
+        plan = service.cluster_plan(counts, seed, start_row, config.train.steps * batch_size, batch_size,
+                                    [step * batch_size for step in fit_ends])
 
     encoder = FeatureEncoder(config.features)
 
@@ -102,8 +105,7 @@ def make_dataset_fn(
         if not training:
             return parse_batches(in_file_order(), batch_size, False).prefetch(tf.data.AUTOTUNE)
         if plan is not None:  # elements of a few rows, which the training workers put together into batches
-            records = stream.cluster_batches(files, read, seed, plan, config.data.shuffle_buffer,
-                                             service.element_rows(batch_size), service.OVERFLOW_DELAY_SECONDS)
+            records = service.cluster_batches(files, read, seed, plan, config.data.shuffle_buffer, batch_size)
             return records.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         if config.data.cache:
             if not memory:

@@ -18,34 +18,45 @@ visitation guarantees, is the tf.data service:
   across all workers.
 
 Which rows a run trains.  At an epoch's end the tf.data workers are at
-different places, and some rows of the next epoch are trained before the
-last of this one's, none lost: a row is read E times in E epochs, except at
-the run's end, where what the training workers hold read ahead is never
-trained.  To keep that small, the tf.data workers send elements of
-`element_rows` rows (an eighth of a batch), which each training worker puts
-together into whole batches; a worker holds at most
-`MAX_OUTSTANDING_REQUESTS` + 1 elements ahead.  The run's blocks are
-followed by `read_ahead_rows` more (the margin, at least what the other
-workers can hold), and only then by the overflow, which waits
-`OVERFLOW_DELAY_SECONDS`: the run's rows still in other tf.data workers are
-read first.  So at most the margin's rows take the place of run rows, of
-the last epoch's (tests/test_visitation.py; measured in docs/results.md).
+different places and some rows of the next epoch are trained before the
+last of this one's; none is lost.  What is lost is what a training worker
+holds read ahead when the `fit` call that reads it ends, the run's end
+included: a row is read E times in E epochs but for those.  So:
 
-A lost worker takes its tf.data worker with it: the block it was reading
-is lost for that epoch (its rest), and the dispatcher hands the rest to the
-others.  The others' clients keep asking the dead tf.data worker for the
-task it had, with a backoff growing to seconds; with
-`MAX_OUTSTANDING_REQUESTS` 2, one request waits on it while the other reads
-on (with 1, the others' reads crawled for ~100 s: tests/test_cluster_runtime.py).
-A lost run's rows are made up from the overflow, once it starts.  A
-restarted chief starts a new dispatcher and job, from the blocks its
-checkpoint had not consumed.
+- the training workers put their batches together from the elements the
+  tf.data workers send (`ServiceDataset.read`), with no read-ahead of their
+  own (`INPUT_OPTIONS`): a worker holds `HELD_ELEMENTS` elements at most
+  (three whole batches before);
+- the run's last blocks (one more than there are workers) are read in
+  chunks of `TAIL_CHUNK_BATCHES` batches, sent in elements of an eighth of
+  a batch (`ELEMENTS_PER_BATCH`; whole batches before them, as RPCs per
+  step cost throughput), so what is held at the end is small;
+- then comes a margin of `read_ahead_rows` rows (what the other workers may
+  hold), then the overflow, whose first block waits
+  `OVERFLOW_DELAY_SECONDS` on each tf.data worker: the run's last rows
+  still in other tf.data workers are read before it.
+
+At the run's end at most the margin is left unread (32 of 2,048 rows in
+tests/test_visitation.py, where 192 were); each earlier `fit` call's end
+(the remainder of `train.log_every`, a resumed chief) costs what every
+worker holds, and the run then waits `OVERFLOW_DELAY_SECONDS` once at its
+end for the overflow.  Measured in docs/results.md.
+
+A lost worker takes its tf.data worker with it: the rest of the block it
+was reading is lost, and the dispatcher hands the remaining blocks to the
+others.  Their clients keep asking the dead tf.data worker for the task it
+had, with a backoff growing to seconds: with `MAX_OUTSTANDING_REQUESTS` 2
+one request waits on it while the other reads on (with 1, the others'
+reads crawled for ~100 s: tests/test_cluster_runtime.py).  The lost rows
+are made up from the overflow.  A restarted chief starts a new dispatcher
+and job, from the blocks its checkpoint had not consumed.
 """
 from __future__ import annotations
 
 import uuid
 
 from pfd_tf._keras import tf
+from pfd_tf.data import stream
 
 JOB_GC_SECONDS = 10
 # A tf.data worker that has not reported for this long is dropped, its blocks handed to the others:
@@ -56,7 +67,9 @@ HEARTBEAT_SECONDS = 1
 WORKER_TIMEOUT_SECONDS = 5
 MAX_OUTSTANDING_REQUESTS = 2  # a training worker's requests in flight: one may wait on a lost tf.data worker
 ELEMENTS_PER_BATCH = 8  # rows travel in elements of an eighth of a batch: little is held read ahead
-OVERFLOW_DELAY_SECONDS = 10  # longer than the run's last blocks take to be read elsewhere
+HELD_ELEMENTS = MAX_OUTSTANDING_REQUESTS + 3  # what a training worker holds read ahead, at most (measured: 2 + 3)
+TAIL_CHUNK_BATCHES = 2  # the run's last blocks are read in chunks of this many batches
+OVERFLOW_DELAY_SECONDS = 5  # longer than the run's last chunks take to be read elsewhere
 # No read-ahead on the training workers beyond the service client's: by default their MultiDeviceIterator
 # holds a batch on the host and one on the device, rows a run's end leaves untrained.
 INPUT_OPTIONS = tf.distribute.InputOptions(experimental_per_replica_buffer_size=0)
@@ -106,22 +119,54 @@ def start_worker(worker_address: str, dispatcher_address: str) -> tf.data.experi
 
 
 def element_rows(batch_size: int) -> int:
-    """Rows per element a tf.data worker sends (a training worker's batch is several)."""
+    """Rows per element a tf.data worker sends at a run's end (a training worker's batch is several)."""
     return max(1, -(-batch_size // ELEMENTS_PER_BATCH))
 
 
+def _workers() -> int:
+    """Training workers in this cluster (TF_CONFIG); 2 without one (the in-process test clusters)."""
+    from pfd_tf.cluster import current_task
+
+    task = current_task()
+    return len(task.cluster["worker"]) if task is not None else 2
+
+
 def read_ahead_rows(batch_size: int, workers: int | None = None) -> int:
-    """What the other training workers can hold read ahead: the margin after a run's rows.
+    """The margin after a run's rows: what the other training workers can hold read ahead when it ends.
 
-    Each holds up to MAX_OUTSTANDING_REQUESTS elements, and one in the
-    rebatching.  `workers`: the cluster's (TF_CONFIG), 2 without one.
+    Each holds MAX_OUTSTANDING_REQUESTS elements in its tf.data service
+    client and a few it has pulled towards a batch it never completes: 3 at
+    the most, counted with TF_CPP_VMODULE=data_service_client=1 (`Returning
+    the next element`) against the steps trained.  No more: the margin is
+    read alongside the run's last rows, and each of its rows read is one of
+    theirs left unread.
     """
-    if workers is None:
-        from pfd_tf.cluster import current_task
+    workers = _workers() if workers is None else workers
+    return max(1, workers - 1) * HELD_ELEMENTS * element_rows(batch_size)
 
-        task = current_task()
-        workers = len(task.cluster["worker"]) if task is not None else 2
-    return max(1, workers - 1) * (MAX_OUTSTANDING_REQUESTS + 3) * element_rows(batch_size)
+
+def cluster_plan(rows_per_file, seed: int, start_row: int, end_row: int, batch_size: int,
+                 fit_ends=()) -> stream.ClusterPlan:
+    """The blocks of a cluster run (`stream.cluster_blocks`): its last ones in chunks, then the margin.
+
+    One block more than there are workers is cut into chunks of
+    `TAIL_CHUNK_BATCHES` batches: when the run's blocks run out, each
+    tf.data worker is at most a chunk from the end of its own, which the
+    overflow's delay leaves ample time to read.  Those, and the blocks
+    around each row of `fit_ends` (where an earlier `fit` call ends: as many
+    each side as there are workers), are sent in small elements.
+    """
+    workers = _workers()
+    return stream.cluster_blocks(rows_per_file, seed, start_row, end_row, read_ahead_rows(batch_size, workers),
+                                 tail_blocks=workers + 1, chunk_rows=TAIL_CHUNK_BATCHES * batch_size,
+                                 fit_ends=fit_ends, near=workers)
+
+
+def cluster_batches(files, read, seed: int, plan: stream.ClusterPlan, shuffle_buffer: int,
+                    batch_size: int) -> tf.data.Dataset:
+    """The raw-record elements the tf.data workers send (`stream.cluster_batches`), for `read()` to batch."""
+    return stream.cluster_batches(files, read, seed, plan, shuffle_buffer, batch_size, OVERFLOW_DELAY_SECONDS,
+                                  fine_element_rows=element_rows(batch_size))
 
 
 class ServiceDataset:

@@ -53,19 +53,21 @@ def _row_seed(seed: int, epoch):
     return seed * _EPOCH_SEED_STRIDE + tf.cast(epoch, tf.int64)
 
 
-def window_shuffle(rows: tf.data.Dataset, window: int, seed) -> tf.data.Dataset:
+def window_shuffle(rows: tf.data.Dataset, window: int, seed, first_window=0) -> tf.data.Dataset:
     """Shuffles `rows` within consecutive windows of `window` rows, each by its own stateless seed.
 
     Stateless (a pure function of `seed`, a tensor or an int, and the window's
     index), so the order is the same whether the stream is built in a
     tf.function, on a tf.data worker or eagerly, whatever the global seed.
+    `first_window`: the index of the window `rows` starts at (the rows of
+    those before it skipped unshuffled), so that any window is shuffled alike.
     """
     seed = tf.cast(seed, tf.int64)
 
     def shuffle(index, batch):
         return tf.random.experimental.stateless_shuffle(batch, seed=tf.stack([seed, index]))
 
-    return rows.batch(window).enumerate().map(shuffle).unbatch()
+    return rows.batch(window).enumerate(start=tf.cast(first_window, tf.int64)).map(shuffle).unbatch()
 
 
 def _cycle(files: Sequence[str]) -> int:
@@ -129,51 +131,68 @@ def in_memory_batches(table: dict, labels: tf.Tensor, seed: int, start_row: int,
 
 @dataclasses.dataclass(frozen=True)
 class ClusterPlan:
-    """The blocks a cluster run's tf.data service hands out, in order: (file index, epoch, rows) each.
+    """The blocks a cluster run's tf.data service hands out, in order: (file, epoch, skip, take, fine) each.
 
-    `run`: the run's own blocks, from the one `start_row` falls in to the
-    one `end_row - 1` does, then the margin (the next block's first rows;
-    `rows` -1: the whole block).  `overflow`: the epoch after, cycled for
-    ever after those, each block held back (`cluster_batches`): read only
-    when the run's rows are gone, e.g. with a lost worker's.
+    A block is `take` rows (-1: all) of file `file`'s rows in epoch
+    `epoch`'s order, after the first `skip`; `fine` ones are sent in small
+    elements (`cluster_batches`).  `run`: the run's own blocks, from the one
+    `start_row` falls in to the one `end_row - 1` does (up to that row), the
+    last few cut into chunks, then the margin (the next block's first rows).
+    `overflow`: the epoch after, cycled for ever after those; read only
+    when the run's rows are gone (a lost worker's), and held back a while.
     """
 
-    run: tuple[tuple[int, int, int], ...]
-    overflow: tuple[tuple[int, int, int], ...]
+    run: tuple[tuple[int, int, int, int, bool], ...]
+    overflow: tuple[tuple[int, int, int, int, bool], ...]
 
 
 def cluster_blocks(
-    rows_per_file: Sequence[int], seed: int, start_row: int, end_row: int, margin_rows: int = 0
+    rows_per_file: Sequence[int], seed: int, start_row: int, end_row: int, margin_rows: int = 0,
+    tail_blocks: int = 0, chunk_rows: int = 0, fit_ends: Sequence[int] = (), near: int = 0,
 ) -> ClusterPlan:
     """The blocks a cluster run reads from `start_row` to `end_row` (a ClusterPlan).
 
     Blocks whose rows all lie before `start_row` are left out; the block in
     which `start_row` falls is read again whole (a restarted chief cannot
-    know which of its rows the lost steps had trained).  What the training
-    workers hold read ahead when the run ends is not trained: with only the
-    run's rows and `margin_rows` more ready to read (at least what they can
-    hold), those are the run's last rows lost; every other row of the run
-    is trained (tests/test_visitation.py).
+    know which of its rows the lost steps had trained).
+
+    Which rows the run trains: all of them but what the training workers
+    hold read ahead when a `fit` call ends, at `end_row` and at each row of
+    `fit_ends`, provided that
+
+    - the blocks read then are fine (`near` blocks each side of the one a
+      fit call ends in; the last `tail_blocks`), so that that is little;
+    - at the run's end every tf.data worker is near the end of its own
+      blocks (the last `tail_blocks` are cut into chunks of `chunk_rows`)
+      and there are `margin_rows` more to read (at least what the workers
+      hold) before the overflow (tests/test_visitation.py).
     """
     per_epoch = sum(rows_per_file)
     if per_epoch <= 0:
         raise ValueError("no training rows")
-    run = []
+    run = []  # (file, epoch, the stream row it starts at)
     epoch, position = start_row // per_epoch, start_row // per_epoch * per_epoch
     while True:
-        order = epoch_order(len(rows_per_file), seed, epoch).numpy().tolist()
-        for index in order:
+        for index in epoch_order(len(rows_per_file), seed, epoch).numpy().tolist():
             first, position = position, position + rows_per_file[index]
             if position <= start_row:
                 continue
-            if first >= end_row:
-                if margin_rows > 0:
-                    run.append((index, epoch, margin_rows))
-                # The overflow: the epoch after the margin's, or without a margin the one the run stopped in.
-                later = epoch + 1 if margin_rows > 0 else epoch
-                after = epoch_order(len(rows_per_file), seed, later).numpy().tolist()
-                return ClusterPlan(tuple(run), tuple((i, later, -1) for i in after))
-            run.append((index, epoch, -1))
+            if first < end_row:
+                run.append((index, epoch, first))
+                continue
+            fine = {k for k in range(len(run) - tail_blocks, len(run))}
+            for row in fit_ends:
+                at = [k for k, (i, _, start) in enumerate(run) if start <= row < start + rows_per_file[i]]
+                fine.update(k for a in at for k in range(a - near, a + near + 1))
+            whole = [(i, e, 0, -1, k in fine) for k, (i, e, _) in enumerate(run[:max(0, len(run) - tail_blocks)])]
+            chunked = []
+            for i, e, start in run[len(whole):]:
+                rows = min(rows_per_file[i], end_row - start)  # the last block: only up to the run's end
+                step = chunk_rows or rows
+                chunked += [(i, e, skip, min(step, rows - skip), True) for skip in range(0, rows, step)]
+            margin = [(index, epoch, 0, margin_rows, True)] if margin_rows > 0 else []
+            after = epoch_order(len(rows_per_file), seed, epoch + 1).numpy().tolist()
+            return ClusterPlan(tuple(whole + chunked + margin), tuple((i, epoch + 1, 0, -1, True) for i in after))
         epoch += 1
 
 
@@ -185,6 +204,7 @@ def cluster_batches(
     shuffle_buffer: int,
     element_rows: int,
     overflow_delay_seconds: float,
+    fine_element_rows: int | None = None,
 ) -> tf.data.Dataset:
     """Raw-record batches of `element_rows` rows for the tf.data service; its dynamic splits are the blocks.
 
@@ -194,34 +214,40 @@ def cluster_batches(
     blocks in flight; one epoch lends the next what is in flight at its
     end), each shuffled within windows by seeds drawn from its (seed,
     epoch, file), in batches of `element_rows` (a block's last one
-    shorter): the training workers put their batches together from them
-    (`pfd_tf.data.service`), so that what a worker holds read ahead is a
-    few of these, not a few whole batches.  A tf.data worker's first
-    overflow block starts after `overflow_delay_seconds`: the run's rows
-    still being read elsewhere are read first.
+    shorter), fine blocks in batches of `fine_element_rows`: the training
+    workers put their batches together from them (`pfd_tf.data.service`),
+    so that what a worker holds read ahead when a `fit` call ends is a few
+    small ones.  A tf.data worker's first overflow block starts after
+    `overflow_delay_seconds`: the run's rows still being read elsewhere are
+    read first.
     """
     blocks = plan.run + plan.overflow
-    paths = tf.constant([files[i] for i, _, _ in blocks])
-    block_seeds = tf.constant([_EPOCH_SEED_STRIDE * (seed * _EPOCH_SEED_STRIDE + e) + i for i, e, _ in blocks],
+    paths = tf.constant([files[i] for i, *_ in blocks])
+    block_seeds = tf.constant([_EPOCH_SEED_STRIDE * (seed * _EPOCH_SEED_STRIDE + e) + i for i, e, *_ in blocks],
                               tf.int64)
-    limits = tf.constant([rows for _, _, rows in blocks], tf.int64)
+    skips = tf.constant([skip for _, _, skip, _, _ in blocks], tf.int64)
+    takes = tf.constant([take for _, _, _, take, _ in blocks], tf.int64)
+    per_element = tf.constant([fine_element_rows or element_rows if fine else element_rows
+                               for *_, fine in blocks], tf.int64)
     in_run, in_overflow = len(plan.run), len(plan.overflow)
     delay = tf.constant(int(overflow_delay_seconds * 1e6), tf.int64)
 
     def block(position):
         overflow = position >= in_run
         j = tf.where(overflow, in_run + (position - in_run) % in_overflow, position)
-        return paths[j], block_seeds[j], limits[j], overflow
+        return paths[j], block_seeds[j], skips[j], takes[j], per_element[j], overflow
 
     def hold_first_overflow(held, entry):  # per tf.data worker: its first overflow block waits, once
-        path, block_seed, limit, overflow = entry
+        *where, overflow = entry
         wait = tf.logical_and(overflow, tf.logical_not(held))
-        return tf.logical_or(held, overflow), (path, block_seed, limit, tf.where(wait, delay, tf.constant(0, tf.int64)))
+        return tf.logical_or(held, overflow), (*where, tf.where(wait, delay, tf.constant(0, tf.int64)))
 
-    def block_rows(path, block_seed, limit, wait_microseconds):
-        rows = window_shuffle(read(path), shuffle_buffer, block_seed).take(limit)
+    def block_rows(path, block_seed, skip, take, per_element, wait_microseconds):
+        windows = skip // shuffle_buffer  # whole windows before the chunk are skipped unshuffled
+        rows = window_shuffle(read(path).skip(windows * shuffle_buffer), shuffle_buffer, block_seed, windows)
+        rows = rows.skip(skip - windows * shuffle_buffer).take(take)
         held_back = tf.data.Dataset.range(1).apply(testing.sleep(wait_microseconds)).take(1)  # sleeps once
-        return held_back.flat_map(lambda _: rows).batch(element_rows)
+        return held_back.flat_map(lambda _: rows).batch(per_element)
 
     positions = tf.data.Dataset.range(np.iinfo(np.int64).max)  # the dispatcher's splits: one position each
     # flat_map, not a parallel interleave: that asks for the next splits ahead, and a tf.data worker holding
