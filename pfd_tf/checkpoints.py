@@ -47,6 +47,9 @@ def step_of(prefix: str) -> int:
 
 def listed(directory: str) -> list[str]:
     """The checkpoints the state file in `directory` lists, oldest first (absolute prefixes)."""
+    # Absolute first: TensorFlow joins a relative state entry to the directory it was given, so a relative
+    # directory would come back relative and be joined twice (run/checkpoints/run/checkpoints/ckpt-N).
+    directory = os.path.abspath(directory)
     state = tf.train.get_checkpoint_state(directory)
     if state is None:
         return []

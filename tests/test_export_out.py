@@ -81,3 +81,16 @@ def test_an_out_that_is_not_an_export_directory_is_refused_and_left_alone(traine
     assert f"pfd-export: error: --out {out}: {message}" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert snapshot(str(tmp_path)) == before
+
+
+def test_a_relative_model_dir_and_out_export_the_run(trained, tmp_path):
+    """`cd` into the run's parent and name both by relative paths, as a user types them (the state file's
+    checkpoint was once joined to the relative directory twice: run/checkpoints/run/checkpoints/ckpt-N)."""
+    parent, name = os.path.split(trained)
+    proc = subprocess.run([sys.executable, "-m", "pfd_tf.cli.export", "--model_dir", name, "--out", "relative_export"],
+                          capture_output=True, text=True, timeout=600, cwd=parent, env={**os.environ, "PYTHONPATH": ROOT})
+    try:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert os.path.exists(os.path.join(parent, "relative_export", "student", "saved_model.pb"))
+    finally:
+        shutil.rmtree(os.path.join(parent, "relative_export"), ignore_errors=True)
