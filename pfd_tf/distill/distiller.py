@@ -64,7 +64,7 @@ from typing import Mapping
 from pfd_tf._keras import keras, tf
 from pfd_tf.distill import routing
 from pfd_tf.distill.ensemble import gate_loss_on
-from pfd_tf.distill.losses import logloss
+from pfd_tf.distill.losses import logloss, rows_l2
 from pfd_tf.distill.metrics import metrics_for
 from pfd_tf.distill.terms import Hint, SoftLabel
 from pfd_tf.models.feature_bank import FeatureBank
@@ -288,18 +288,11 @@ class Distiller(keras.Model):
         return logits
 
     def _regularized(self, out: dict, bank: FeatureBank) -> dict:
-        """Adds `loss_l2` = embedding_l2 * (sum of squares of the rows this batch read) / batch size.
-
-        L2 on the rows a batch reads, not on whole tables: a whole-table
-        penalty would make every table's gradient dense (each parameter
-        server shard pushed in full every step).  Rows read by several
-        networks (Share&Sync) are penalized once; a frozen teacher's tables not at all.
-        """
+        """Adds `loss_l2` (`pfd_tf.distill.losses.rows_l2`) on the trainable rows this batch read: rows read
+        by several networks (Share&Sync) are penalized once; a frozen teacher's tables not at all."""
         if not self.embedding_l2:
             return out
-        rows = bank.trainable_rows()
-        batch = tf.cast(tf.shape(rows[0])[0], tf.float32)
-        out["loss_l2"] = self.embedding_l2 * tf.add_n([tf.reduce_sum(tf.square(r)) for r in rows]) / batch
+        out["loss_l2"] = rows_l2(bank.trainable_rows(), self.embedding_l2)
         out["loss"] = out["loss"] + out["loss_l2"]
         return out
 
