@@ -49,6 +49,7 @@ from typing import Mapping
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.callbacks import NonFiniteLossError
+from pfd_tf.names import SERVED, auc_key, logloss_key
 
 LN2 = math.log(2.0)
 CURE = "a lower train.learning_rate (or a longer train.warmup_steps) usually cures a divergence"
@@ -108,10 +109,10 @@ def check_held_out(results: Mapping[str, float], model, held_out: Mapping[str, i
     constant = entropy(held_out["positives"], held_out["rows"])
     limit = constant + margin
     for who in model.student_names if model.train_student else ():
-        value = results.get(f"{who}_logloss")
+        value = results.get(logloss_key(who))
         if value is None or float(value) <= limit:
             continue
-        auc = f", AUC {results[f'{who}_auc']:.4f}" if f"{who}_auc" in results else ""
+        auc = f", AUC {results[auc_key(who)]:.4f}" if auc_key(who) in results else ""
         raise DivergedError(
             f"training diverged: the held-out log loss of {_network(model, who)} is {float(value):.4g}{auc}, "
             f"above the constant predictor's {constant:.4f} (the held-out rows' base rate "
@@ -122,6 +123,6 @@ def check_held_out(results: Mapping[str, float], model, held_out: Mapping[str, i
 
 def _network(model, who: str) -> str:
     """`the student`, `student 'small'` (another student), `teacher 'fm'`."""
-    if who == "student":
+    if who == SERVED:
         return "the student"
     return f"{'student' if who in model.student_names else 'teacher'} {who!r}"

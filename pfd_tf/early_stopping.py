@@ -25,6 +25,7 @@ import shutil
 from pfd_tf._keras import keras, tf
 from pfd_tf.config import Config, ConfigError, EarlyStopping
 from pfd_tf.data.files import real_files
+from pfd_tf.names import SERVED, auc_key
 
 RECORD = "early_stopping.json"
 BEST = "best"
@@ -61,9 +62,9 @@ def score(results: dict, rule: EarlyStopping, teachers: list[str]) -> tuple[floa
     """(value to minimize, what it is) from an Evaluator's results."""
     if rule is EarlyStopping.DISTILLATION:
         return float(results["loss_distill"]), "validation loss_distill"
-    if "student_auc" in results:
-        return -float(results["student_auc"]), "validation student_auc (negated)"
-    aucs = [float(results[f"{name}_auc"]) for name in teachers]
+    if auc_key(SERVED) in results:
+        return -float(results[auc_key(SERVED)]), f"validation {auc_key(SERVED)} (negated)"
+    aucs = [float(results[auc_key(name)]) for name in teachers]
     return -sum(aucs) / len(aucs), f"validation mean AUC of {', '.join(teachers)} (negated)"
 
 

@@ -26,9 +26,10 @@ import numpy as np
 from pfd_tf._keras import tf
 from pfd_tf.config import Config
 from pfd_tf.data.pipeline import eval_steps, make_dataset_fn
+from pfd_tf.distill.build import build_distiller
+from pfd_tf.distill.distiller import Distiller
 from pfd_tf.metrics import exact_auc, logloss_from_logits
-from pfd_tf.models.build import build_distiller
-from pfd_tf.models.distiller import Distiller
+from pfd_tf.names import PRESET_TEACHER, SERVED, auc_key, logloss_key
 from pfd_tf.optim import make_optimizer
 
 ECE_BINS = 20
@@ -112,8 +113,8 @@ class Evaluator:
             who = key[: -len("_logits")]
             z = np.concatenate(logits[key])
             if not one_class:
-                results[f"{who}_auc"] = exact_auc(y, z)
-            results[f"{who}_logloss"] = logloss_from_logits(y, z)
+                results[auc_key(who)] = exact_auc(y, z)
+            results[logloss_key(who)] = logloss_from_logits(y, z)
             results.update({f"{who}_{name}": value for name, value in calibration(y, z).items()})
         results["step"] = int(self.model.optimizer.iterations.numpy())
         return results
@@ -121,11 +122,11 @@ class Evaluator:
 
 def network_metrics(results: dict, who: str) -> dict | None:
     """{"logloss", "auc"} of one network (`student`, a teacher's name, `ensemble`), or None if not scored."""
-    if f"{who}_logloss" not in results:
+    if logloss_key(who) not in results:
         return None
-    out = {"logloss": float(results[f"{who}_logloss"])}
-    if f"{who}_auc" in results:
-        out["auc"] = float(results[f"{who}_auc"])
+    out = {"logloss": float(results[logloss_key(who)])}
+    if auc_key(who) in results:
+        out["auc"] = float(results[auc_key(who)])
     return out
 
 
@@ -134,8 +135,8 @@ def summarize(results: dict, teacher_names) -> dict:
     every teacher by name, the ensemble of several teachers, and each teacher's mean weight in it
     (alpha_i of Eq. (11) of Zhu et al.; 1/M for the average)."""
     return {
-        "student": network_metrics(results, "student"),
-        "teacher": network_metrics(results, "teacher"),
+        SERVED: network_metrics(results, SERVED),
+        PRESET_TEACHER: network_metrics(results, PRESET_TEACHER),
         "teachers": {name: network_metrics(results, name) for name in teacher_names},
         "ensemble": network_metrics(results, "ensemble"),
         "ensemble_weights": {name: float(results[f"alpha_{name}"]) for name in teacher_names

@@ -43,10 +43,10 @@ from pfd_tf.data.pipeline import DataError, diagnose, make_dataset_fn
 from pfd_tf.divergence import StopOnDivergence, check_held_out
 from pfd_tf.evaluation import Evaluator, summarize
 from pfd_tf.export_two_tower import export_all
-from pfd_tf.models.build import build_distiller
 from pfd_tf.distill import gate_data
+from pfd_tf.distill.build import build_distiller
+from pfd_tf.distill.distiller import Distiller
 from pfd_tf.distill.pretrained import load_teacher
-from pfd_tf.models.distiller import Distiller
 from pfd_tf.models.towers import recalibrate_batch_norm
 from pfd_tf.optim import make_optimizer
 

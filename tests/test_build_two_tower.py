@@ -8,7 +8,7 @@ import numpy as np
 import pfd_tf  # noqa: F401
 from pfd_tf._keras import tf
 from pfd_tf import config as config_lib
-from pfd_tf.models.build import build_distiller
+from pfd_tf.distill.build import build_distiller
 from pfd_tf.models.ranker import Ranker
 from pfd_tf.models.sequence import SequenceEmbedding
 from pfd_tf.models.two_tower import TwoTowerRanker

@@ -8,7 +8,7 @@ import pfd_tf  # noqa: F401
 from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.data.pipeline import make_dataset_fn
-from pfd_tf.models.build import build_distiller
+from pfd_tf.distill.build import build_distiller
 
 LR = 0.1
 
@@ -157,7 +157,7 @@ def test_baseline_trains_the_student_alone(config, batch):
 
 def test_teacher_only_pretraining_moves_the_teacher_alone(config, batch):
     """Ind&Async's first stage: the loss is the teacher's log-loss; no student weight moves."""
-    from pfd_tf.models.losses import logloss
+    from pfd_tf.distill.losses import logloss
 
     model = _model(config, ["model.sharing=independent", "distill.teacher_only=true"])
     assert not model.student.trainable_variables

@@ -14,7 +14,7 @@ import pytest
 import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 from pfd_tf import config as config_lib
 from pfd_tf.config import ConfigError, EmbeddingInit
-from pfd_tf.models.build import build_distiller
+from pfd_tf.distill.build import build_distiller
 
 
 def _tables(distiller) -> dict[str, np.ndarray]:

@@ -15,7 +15,7 @@ import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 from pfd_tf._keras import tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import ConfigError
-from pfd_tf.models.build import build_distiller
+from pfd_tf.distill.build import build_distiller
 
 L2 = 0.25
 B = 6

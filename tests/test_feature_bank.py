@@ -12,7 +12,7 @@ from pfd_tf import config as config_lib
 from pfd_tf.config import FeatureKind, FeatureSpec
 from pfd_tf.features import PAD_ID, vocabulary_size
 from pfd_tf.data import synthetic_ctr
-from pfd_tf.models.build import build_distiller
+from pfd_tf.distill.build import build_distiller
 from pfd_tf.models.embedding import FeatureEmbedding, build_tables
 from pfd_tf.models.feature_bank import FeatureBank
 from pfd_tf.models.sequence import SequenceEmbedding

@@ -9,7 +9,8 @@ from pfd_tf._keras import tf
 from pfd_tf import config as config_lib
 from pfd_tf.distill import routing
 from pfd_tf.distill.logit_matching import LogitMatching, authors_lambda, authors_scale
-from pfd_tf.models.build import build_distiller, dummy_ids
+from pfd_tf.distill.build import build_distiller
+from pfd_tf.models.build import dummy_ids
 from pfd_tf.models.feature_bank import FeatureBank
 from pfd_tf.models.network import NetworkOutput
 

@@ -8,7 +8,7 @@ import pytest
 
 import pfd_tf  # noqa: F401
 from pfd_tf._keras import tf
-from pfd_tf.models.losses import distillation_loss, logloss
+from pfd_tf.distill.losses import distillation_loss, logloss
 
 
 def _sigmoid(x):

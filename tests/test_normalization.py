@@ -187,7 +187,7 @@ def test_each_normalization_builds_its_layers(normalization, expected):
 
 
 def test_config_picks_the_normalization_for_every_tower(tmp_path):
-    from pfd_tf.models.build import build_distiller
+    from pfd_tf.distill.build import build_distiller
 
     path, _ = write_click_world(str(tmp_path), rows=50)
     config = config_lib.load(path, ["model.normalization=layer"])

@@ -20,7 +20,7 @@ from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import ZooModel
 from pfd_tf.distill import routing
-from pfd_tf.models.build import build_distiller
+from pfd_tf.distill.build import build_distiller
 from pfd_tf.trainer import build_and_compile
 
 ZOO = [m.value for m in ZooModel if m is not ZooModel.TWO_TOWER]
@@ -127,7 +127,7 @@ def test_a_second_student_has_its_own_losses_and_never_moves_the_served_one(tmp_
     """Students are a mapping too: an FM student `small` beside the served DNN student, a LUPI teacher (privileged
     features only).  The two students share the regular tables (`students_shared`); each student's losses move its
     own variables and the tables, never the other student's own variables, never the teacher."""
-    from pfd_tf.models.distiller import Distiller
+    from pfd_tf.distill.distiller import Distiller
     from pfd_tf.models.zoo import build_linear_tables, build_network
 
     raw = _raw("dnn")

@@ -354,7 +354,7 @@ def test_cli_ctr_scenario(tmp_path):
 def test_the_written_config_trains_pfd_md_with_a_target_attention_teacher(out, tmp_path):
     """The world's own config, as written, trains PFD+MD: a DNN teacher that attends
     over the behaviours with the candidate, and a two-tower student without it."""
-    from pfd_tf.models.build import build_distiller
+    from pfd_tf.distill.build import build_distiller
     from pfd_tf.models.target_attention import TargetAttention
     from pfd_tf.models.towers import DenseBatchNorm
     from pfd_tf.models.two_tower import TwoTowerRanker

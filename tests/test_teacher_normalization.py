@@ -15,7 +15,7 @@ import pytest
 import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 from pfd_tf import config as config_lib
 from pfd_tf.config import ConfigError, Normalization
-from pfd_tf.models.build import build_distiller
+from pfd_tf.distill.build import build_distiller
 from pfd_tf.models.towers import DenseBatchNorm
 from pfd_tf.models.two_tower import TwoTowerRanker
 from pfd_tf.models.zoo.layers.deep import DeepPart

@@ -17,7 +17,8 @@ import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 from pfd_tf._keras import tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import ConfigError, FeatureView, Mode, ZooModel
-from pfd_tf.models.build import build_distiller, dummy_ids
+from pfd_tf.distill.build import build_distiller
+from pfd_tf.models.build import dummy_ids
 from conftest import write_tiny_world
 
 FEATURES = [

@@ -22,7 +22,7 @@ from typing import Sequence
 from pfd_tf._keras import keras, tf
 from pfd_tf.distill import routing
 from pfd_tf.models.feature_bank import FeatureBank
-from pfd_tf.models.losses import logloss
+from pfd_tf.distill.losses import logloss
 
 
 class AverageEnsemble(keras.layers.Layer):

@@ -12,7 +12,8 @@ import os
 
 from pfd_tf._keras import tf
 from pfd_tf.config import Config, ConfigError, Mode
-from pfd_tf.models.distiller import Distiller, teacher_attribute
+from pfd_tf.distill.distiller import Distiller
+from pfd_tf.names import teacher_attribute
 
 
 def teacher_checkpoint(path: str) -> str:

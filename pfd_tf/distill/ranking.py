@@ -82,7 +82,7 @@ def listwise_softmax(teacher: tf.Tensor, student: tf.Tensor, mask: tf.Tensor, te
     """Mean over lists of tau^2 * CE(softmax(t / tau), softmax(s / tau)) over the list's real items.
 
     tau^2 keeps the gradient's scale as tau grows (Hinton et al.; the soft
-    label's convention, `pfd_tf.models.losses.distillation_loss`).  A list
+    label's convention, `pfd_tf.distill.losses.distillation_loss`).  A list
     of one item has loss 0; a list with no real item does not count.
     """
     if temperature <= 0:

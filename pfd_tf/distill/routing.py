@@ -28,8 +28,9 @@ from typing import Mapping
 
 from pfd_tf._keras import tf
 from pfd_tf.models.network import NetworkOutput
+from pfd_tf.names import SERVED
 
-STUDENT = "student"
+STUDENT = SERVED  # the served student's own group is named after it
 SHARED = "shared"
 STUDENTS_SHARED = "students_shared"
 TEACHERS_SHARED = "teachers_shared"

@@ -14,12 +14,12 @@ from typing import Mapping
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.distill import routing
-from pfd_tf.models.losses import distillation_loss
+from pfd_tf.distill.losses import distillation_loss
 from pfd_tf.models.network import NetworkOutput
 
 
 class SoftLabel:
-    """Eq. (8): L_CE(sigmoid(z_T / tau), sigmoid(z_S / tau)), times tau^2 (`pfd_tf.models.losses`).
+    """Eq. (8): L_CE(sigmoid(z_T / tau), sigmoid(z_S / tau)), times tau^2 (`pfd_tf.distill.losses`).
 
     z_T is the one teacher's logit, or the ensemble's (Eq. (10)).
     """

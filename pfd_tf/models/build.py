@@ -1,4 +1,4 @@
-"""Builds the teachers, the student and their input components from a config.
+"""Builds the teachers' and the students' networks and their input components from a config.
 
 This is where the sharing of input components (Section 4 and Tables 7-8 of
 the PFD paper) is decided:
@@ -25,8 +25,11 @@ sequence when `model.teacher_target_features` names the candidate's features
 (`TargetAttention`); a student never does.  Any other network is a model of
 the zoo (`pfd_tf.models.zoo`), per `teachers[i].model` and `student.model`.
 
-Every function here only constructs objects; call them under
-`strategy.scope()` to place variables on parameter servers.
+Networks only: what trains them together (the distiller, its terms and
+ensemble) is composed above, in `pfd_tf.distill.build`; nothing here imports
+`pfd_tf.distill` (`tests/test_layering.py`).  Every function here only
+constructs objects; call them under `strategy.scope()` to place variables on
+parameter servers.
 """
 from __future__ import annotations
 
@@ -34,18 +37,15 @@ import dataclasses
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import tf
-from pfd_tf.config import (Architecture, Config, Ensemble, FeatureKind, FeatureSpec, GateData, ModelConfig,
-                           NetworkConfig, Normalization, Side, Sharing, TeacherConfig, ZooModel)
-from pfd_tf.distill.ensemble import AverageEnsemble, GatingEnsemble
-from pfd_tf.distill.terms import Hint
-from pfd_tf.features import vocabulary_size
-from pfd_tf.models.distiller import SERVED, Distiller, teacher_attribute
+from pfd_tf.config import (Architecture, Config, FeatureKind, FeatureSpec, ModelConfig, NetworkConfig, Normalization,
+                           Side, Sharing, TeacherConfig, ZooModel)
 from pfd_tf.models.embedding import FeatureEmbedding, build_tables
 from pfd_tf.models.ranker import Ranker
 from pfd_tf.models.sequence import BehaviourSequenceEncoder, SequenceEmbedding
 from pfd_tf.models.target_attention import TargetAttention
 from pfd_tf.models.towers import MLPTower
 from pfd_tf.models.two_tower import ProjectionTower, TwoTowerRanker
+from pfd_tf.names import SERVED, teacher_attribute
 
 
 def _behaviour_names(config: Config) -> tuple[str, ...]:
@@ -165,9 +165,9 @@ def build_student(config: Config, tables: Mapping | None = None, behaviour=None,
         behaviour = _behaviour(config, tables, "student_behaviour")
     linear = linear or _TablePool("linear", linear=True)
     if config.model.architecture is Architecture.TWO_TOWER:
-        return _two_tower(config, config.student_features, tables, behaviour, "student")
+        return _two_tower(config, config.student_features, tables, behaviour, SERVED)
     return _network(config, config.student, config.student_features, tables, linear, behaviour,
-                    config.student.tower or config.model.student_tower, "student")
+                    config.student.tower or config.model.student_tower, SERVED)
 
 
 def build_teacher(config: Config, teacher: TeacherConfig, tables: Mapping, behaviour, linear):
@@ -195,43 +195,41 @@ def _teacher(config: Config, teacher: TeacherConfig, pool: _TablePool, linear: _
     return build_teacher(config, teacher, tables, behaviour, linear)
 
 
-def build_distiller(config: Config) -> Distiller:
-    """Teachers + student wired as `config.model.sharing` says, weights created."""
+@dataclasses.dataclass(frozen=True)
+class Networks:
+    """What a config trains: `students` (name -> network, the served one first, named `SERVED`) and
+    `teachers` (name -> network, in `config.teacher_specs` order), their tables shared as the config says."""
+
+    students: dict
+    teachers: dict
+
+    def all(self) -> list:
+        """Every network, students first: the order their weights are created in."""
+        return [*self.students.values(), *self.teachers.values()]
+
+    def build_weights(self, config: Config) -> None:
+        """Creates every network's variables now (`build_weights`), students first."""
+        for network in self.all():
+            build_weights(network, config)
+
+
+def build_networks(config: Config, weights: bool = True) -> Networks:
+    """The students and teachers of `config`, wired as `config.model.sharing` says.
+
+    `weights=False` leaves their variables to the caller (`Networks.build_weights`): the distiller
+    (`pfd_tf.distill.build`) creates its own variables first, so that the variables' order of creation,
+    hence their placement on parameter servers, stays what it was.
+    """
     shareable, student_tables = _student_tables(config)
     student_behaviour = _behaviour(config, student_tables, "student_behaviour")
     pool = _TablePool("embedding", tables=shareable, model=config.model)
     linear = _TablePool("linear", linear=True)
     teachers = {t.name: _teacher(config, t, pool, linear, shareable, student_behaviour) for t in config.teacher_specs}
-    distill = config.distill
-    ensemble = None
-    if len(teachers) > 1:
-        ensemble = GatingEnsemble(len(teachers), name="gate") if distill.ensemble is Ensemble.GATING \
-            else AverageEnsemble(name="average")
-    hint = None
-    if distill.hint_weight and teachers:
-        hint = Hint(distill.hint_teacher or next(iter(teachers)), distill.hint_teacher_layer,
-                    distill.hint_student_layer, name="hint")
-    distiller = Distiller(
-        students={SERVED: build_student(config, student_tables, student_behaviour, linear)},
-        teachers=teachers,
-        lambda_=distill.lambda_,
-        swap_step=distill.swap_step,
-        temperature=distill.temperature,
-        train_student=not distill.teacher_only,
-        visit_feature=config.train.count_visits,
-        embedding_l2=config.train.embedding_l2,
-        visit_ids=vocabulary_size(config.feature(config.train.count_visits)) if config.train.count_visits else 0,
-        ensemble=ensemble,
-        gate_on_validation=distill.gate_data is GateData.VALIDATION,
-        hint=hint,
-        hint_weight=distill.hint_weight,
-        name="distiller",
-    )
-    for network in [*distiller.students.values(), *teachers.values()]:
-        build_weights(network, config)
-    if hint is not None and distiller.train_student:  # W's shape is known once both hidden outputs are
-        distiller.compute_losses(dummy_ids(config.features), tf.zeros([2]), training=False)
-    return distiller
+    networks = Networks(students={SERVED: build_student(config, student_tables, student_behaviour, linear)},
+                        teachers=teachers)
+    if weights:
+        networks.build_weights(config)
+    return networks
 
 
 def dummy_ids(features: Sequence[FeatureSpec], batch: int = 2) -> dict[str, tf.Tensor]:

@@ -29,7 +29,7 @@ import dataclasses
 from typing import Iterable, Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
-from pfd_tf.models.losses import logloss
+from pfd_tf.distill.losses import logloss
 
 THETA, OMEGA = "theta", "omega"  # Algorithm 1's names of the model's and the calibration's parameters
 

@@ -19,7 +19,7 @@ lowered to at most -m; a teacher already right with probability at least
 sigmoid(m) is unchanged.  The soft label is behind `stop_gradient`: neither
 the teacher nor P, Q learn from L^{A-KD} ("the student will not mislead the
 teacher", Section 3.2; Eq. (10) "does not affect training of the teacher
-model").  Eq. (6) has no tau^2 factor (unlike `pfd_tf.models.losses.
+model").  Eq. (6) has no tau^2 factor (unlike `pfd_tf.distill.losses.
 distillation_loss`, Hinton et al.'s scaling): it is written as printed.
 
 `crossdistil_losses` assembles one step's losses for two tasks: L^{Model} of
@@ -33,7 +33,7 @@ import dataclasses
 from typing import Mapping
 
 from pfd_tf._keras import tf
-from pfd_tf.models.losses import logloss
+from pfd_tf.distill.losses import logloss
 from pfd_tf.multitask.calibration import PlattScaling, calibration_loss
 from pfd_tf.multitask.quadruplets import FIRST, SECOND, Quadruplets, augmented_ranking_loss
 

@@ -25,7 +25,7 @@ import enum
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import tf
-from pfd_tf.models.losses import logloss
+from pfd_tf.distill.losses import logloss
 from pfd_tf.multitask.shared_bottom import SharedBottom
 from pfd_tf.multitask.towers import MultiTaskNetwork, TaskTowers
 

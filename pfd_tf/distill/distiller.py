@@ -64,23 +64,11 @@ from typing import Mapping
 from pfd_tf._keras import keras, tf
 from pfd_tf.distill import routing
 from pfd_tf.distill.ensemble import gate_loss_on
+from pfd_tf.distill.losses import logloss, rows_l2
+from pfd_tf.distill.metrics import metrics_for
 from pfd_tf.distill.terms import Hint, SoftLabel
 from pfd_tf.models.feature_bank import FeatureBank
-from pfd_tf.models.distiller_metrics import metrics_for
-from pfd_tf.models.losses import logloss
-
-SERVED = routing.STUDENT  # the name of the student `call` returns, the one exported
-
-
-def teacher_attribute(name: str) -> str:
-    """Where a teacher sits in the distiller, hence in its checkpoints: `model/teacher` for the preset's
-    one teacher (today's layout), `model/teacher_<name>` for a teacher of a `teachers:` list."""
-    return "teacher" if name == "teacher" else f"teacher_{name}"
-
-
-def student_attribute(name: str) -> str:
-    """Where a student sits: `model/student` for the served one, `model/student_<name>` for another."""
-    return SERVED if name == SERVED else f"student_{name}"
+from pfd_tf.names import PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
 
 
 class Distiller(keras.Model):
@@ -113,7 +101,7 @@ class Distiller(keras.Model):
             raise ValueError("pass teacher or teachers, not both")
         if student is not None and students:
             raise ValueError("pass student or students, not both")
-        teachers = dict(teachers or ({"teacher": teacher} if teacher is not None else {}))
+        teachers = dict(teachers or ({PRESET_TEACHER: teacher} if teacher is not None else {}))
         students = dict(students or ({SERVED: student} if student is not None else {}))
         if next(iter(students), None) != SERVED:
             raise ValueError(f"the first student is the served one and is named {SERVED!r}; got {list(students)}")
@@ -300,18 +288,11 @@ class Distiller(keras.Model):
         return logits
 
     def _regularized(self, out: dict, bank: FeatureBank) -> dict:
-        """Adds `loss_l2` = embedding_l2 * (sum of squares of the rows this batch read) / batch size.
-
-        L2 on the rows a batch reads, not on whole tables: a whole-table
-        penalty would make every table's gradient dense (each parameter
-        server shard pushed in full every step).  Rows read by several
-        networks (Share&Sync) are penalized once; a frozen teacher's tables not at all.
-        """
+        """Adds `loss_l2` (`pfd_tf.distill.losses.rows_l2`) on the trainable rows this batch read: rows read
+        by several networks (Share&Sync) are penalized once; a frozen teacher's tables not at all."""
         if not self.embedding_l2:
             return out
-        rows = bank.trainable_rows()
-        batch = tf.cast(tf.shape(rows[0])[0], tf.float32)
-        out["loss_l2"] = self.embedding_l2 * tf.add_n([tf.reduce_sum(tf.square(r)) for r in rows]) / batch
+        out["loss_l2"] = rows_l2(bank.trainable_rows(), self.embedding_l2)
         out["loss"] = out["loss"] + out["loss_l2"]
         return out
 

@@ -1,10 +1,11 @@
 """The distiller's progress metrics: what Keras logs each epoch and TensorBoard shows.
 
-Part of `pfd_tf.models.distiller`.
+Part of `pfd_tf.distill.distiller`; the names are `pfd_tf.names`' keys.
 """
 from __future__ import annotations
 
 from pfd_tf._keras import keras
+from pfd_tf.names import auc_key, logloss_key
 
 # Progress AUCs only (held-out AUCs are exact, pfd_tf.evaluation): few evenly spaced thresholds, so
 # each step's update and read of their accumulators stays cheap next to the embedding lookups.
@@ -24,8 +25,8 @@ def metrics_for(model) -> list[tuple[str, keras.metrics.Metric, bool]]:
     def scored(who):
         key = f"{who}_logits"
         return [(f"loss_{who}", mean(name=f"loss_{who}"), False),
-                (key, keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name=f"{who}_auc"), True),
-                (key, keras.metrics.BinaryCrossentropy(from_logits=True, name=f"{who}_logloss"), True)]
+                (key, keras.metrics.AUC(num_thresholds=AUC_THRESHOLDS, from_logits=True, name=auc_key(who)), True),
+                (key, keras.metrics.BinaryCrossentropy(from_logits=True, name=logloss_key(who)), True)]
 
     metrics = [("loss", mean(name="loss"), False)]
     if model.train_student:

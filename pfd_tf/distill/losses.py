@@ -1,4 +1,4 @@
-"""The three loss terms of Eq. (5) of the PFD paper, as plain functions.
+"""The three loss terms of Eq. (5) of the PFD paper, and the embedding rows' L2, as plain functions.
 
 L_t and L_s are the log-loss of Eq. (6) on the hard labels.  L_d is the
 cross entropy of the student against the teacher's soft label
@@ -26,3 +26,14 @@ def distillation_loss(teacher_logits: tf.Tensor, student_logits: tf.Tensor, temp
     soft_labels = tf.sigmoid(tf.stop_gradient(teacher_logits) / temperature)
     per_example = tf.nn.sigmoid_cross_entropy_with_logits(labels=soft_labels, logits=student_logits / temperature)
     return (temperature**2) * tf.reduce_mean(per_example)
+
+
+def rows_l2(rows: list[tf.Tensor], weight: float) -> tf.Tensor:
+    """`train.embedding_l2`: weight * (sum of squares of the embedding rows a batch read) / batch size.
+
+    L2 on the rows a batch reads, not on whole tables: a whole-table penalty
+    would make every table's gradient dense (each parameter server shard
+    pushed in full every step).  `rows`: `[batch, ...]` tensors, each row once.
+    """
+    batch = tf.cast(tf.shape(rows[0])[0], tf.float32)
+    return weight * tf.add_n([tf.reduce_sum(tf.square(r)) for r in rows]) / batch
