@@ -231,6 +231,9 @@ class TrainConfig:
     # loss more than `divergence_margin` above the held-out rows' label entropy (the constant predictor's).
     divergence_margin: float = 5.0
     divergence_training_margin: float = 20.0
+    # At the end of a run that exported: what `pfd-report` measures (parameters, FLOPs and latency of every
+    # export and every teacher), printed and written to model_dir/cost_report.json (pfd_tf.cost_report).
+    cost_report: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

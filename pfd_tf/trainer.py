@@ -267,7 +267,18 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
         print(f"metrics: {path}", flush=True)
         for name, where in exports.items():
             print(f"export ({name}): {where}", flush=True)
+    if config.train.cost_report and exports:
+        report_costs(model_dir)
     return metrics
+
+
+def report_costs(model_dir: str) -> None:
+    """train.cost_report: what `pfd-report MODEL_DIR` measures, printed and written to cost_report.json."""
+    from pfd_tf import cost_report
+
+    results = cost_report.report(model_dir)
+    print(cost_report.table(results), flush=True)
+    print(f"cost report: {cost_report.write(model_dir, results)}", flush=True)
 
 
 def visit_summary(feature: str, visits) -> dict:

@@ -94,3 +94,20 @@ def test_what_cannot_be_measured_is_refused_before_anything_is_written(run, tmp_
     with pytest.raises(ReportError, match="no checkpoint to rebuild the teachers from"):
         report(str(bare))
     assert sorted(os.listdir(bare)) == ["config.fingerprint.json", "config.yaml"]
+
+
+def test_train_cost_report_measures_at_the_end_of_the_run(tmp_path, capsys):
+    """`train.cost_report: true`: pfd-train's run ends with what pfd-report measures, printed and in
+    cost_report.json (the tiny world's default PFD: an MLP teacher and student)."""
+    from pfd_tf.cli.train import run_task
+
+    config = write_tiny_world(str(tmp_path))
+    model_dir = str(tmp_path / "run")
+    assert run_task(config, model_dir, ["train.steps=6", "train.cost_report=true"]) == 0
+    out = capsys.readouterr().out
+    assert f"cost report: {os.path.join(model_dir, REPORT)}" in out
+    results = json.load(open(os.path.join(model_dir, REPORT)))
+    assert set(results["models"]) == {"student", "teacher/teacher"}, results["models"].keys()
+    assert results["ratios"]["teacher/teacher / student"]["flops_per_example"] > 1
+    assert run_task(config, str(tmp_path / "plain"), ["train.steps=6"]) == 0  # off by default
+    assert not os.path.exists(str(tmp_path / "plain" / REPORT))
