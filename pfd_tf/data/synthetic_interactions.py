@@ -93,7 +93,8 @@ ORDERS = ("first", "second", "third", "fourth")
 DEFAULT_ROWS = 400_000
 EPOCHS = 1
 LEARNING_RATE = 0.4
-"""Adagrad's peak rate of the written config, chosen on world 100 (docs/results.md)."""
+"""Adagrad's peak rate of the written config, chosen on world 100 by benchmarks/interactions_rate.py (its
+run was not recorded in docs/results.md)."""
 
 
 @dataclasses.dataclass(frozen=True)
