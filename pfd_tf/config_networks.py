@@ -11,12 +11,8 @@ import re
 from pfd_tf.config_schema import (Architecture, Config, ConfigError, EarlyStopping, Ensemble, FeatureView, GateData,
                                   Mode, NetworkConfig, ZooModel)
 
-# Models that cross fields through their `[batch, fields, dim]` stack (pfd_tf.models.zoo.NEEDS_STACK).
-STACKED = frozenset({ZooModel.FM, ZooModel.DEEPFM, ZooModel.XDEEPFM, ZooModel.AUTOINT, ZooModel.FIBINET,
-                     ZooModel.DAGFM})
-BILINEAR = ("field_all", "field_each", "field_interaction")
-CIN_ACTIVATIONS = ("relu", "linear")
-DAGFM_TYPES = ("inner", "outer")
+from pfd_tf.models.zoo import registry
+
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _RESERVED = {"student", "ensemble", "gate", "hint", "lambda", "loss", "distill", "l2"}
 
@@ -82,22 +78,9 @@ def validate_gate_data(config: Config) -> None:
                           "teachers on rows they did not train on; merging trains every network on them")
 
 
-# The hidden outputs of each network (`NetworkOutput.hidden`) besides its DNN part's `deep_0`..`deep_{n-1}`;
-# `tests/test_zoo_networks.py` holds every network of the zoo to this table.
-HIDDEN = {
-    ZooModel.LR: ("final",), ZooModel.FM: ("fm", "final"), ZooModel.DNN: ("final",),
-    ZooModel.WIDE_DEEP: ("final",), ZooModel.DEEPFM: ("fm", "final"), ZooModel.DCN: ("cross", "final"),
-    ZooModel.DCN_V2: ("cross", "final"), ZooModel.XDEEPFM: ("cin", "final"),
-    ZooModel.AUTOINT: ("attention", "final"), ZooModel.FIBINET: ("senet", "bilinear", "final"),
-    ZooModel.TWO_TOWER: ("user", "item", "final"), ZooModel.DAGFM: ("dagfm", "final"),
-}
-_NO_DNN_PART = frozenset({ZooModel.LR, ZooModel.FM, ZooModel.TWO_TOWER, ZooModel.DAGFM})
-
-
 def hidden_names(model: ZooModel, tower: tuple[int, ...]) -> tuple[str, ...]:
     """The names a hint may attach to (Eq. (9) of Zhu et al. 2020) on network `model` whose DNN part is `tower`."""
-    deep = () if model in _NO_DNN_PART else tuple(f"deep_{i}" for i in range(len(tower)))
-    return deep + HIDDEN[model]
+    return registry.get(model).hidden_names(tower)
 
 
 def _validate_hint_layers(config: Config) -> None:
@@ -139,35 +122,13 @@ def _validate_network(config: Config, network: NetworkConfig, key: str, features
     if any(u <= 0 for u in network.tower):
         raise ConfigError(f"{key}.tower: layer sizes must be positive")
     model = network.model
-    if model in (ZooModel.DCN, ZooModel.DCN_V2) and network.cross_layers <= 0:
-        raise ConfigError(f"{key}.cross_layers: must be positive")
-    if model is ZooModel.DCN_V2 and network.cross_rank <= 0:
-        raise ConfigError(f"{key}.cross_rank: must be positive (the low-rank projection's size)")
-    if model is ZooModel.XDEEPFM and (not network.cin_layers or any(u <= 0 for u in network.cin_layers)):
-        raise ConfigError(f"{key}.cin_layers: list positive feature-map counts")
-    if model is ZooModel.XDEEPFM and network.cin_activation not in CIN_ACTIVATIONS:
-        raise ConfigError(f"{key}.cin_activation: unknown value {network.cin_activation!r} (choose one of: "
-                          f"{', '.join(CIN_ACTIVATIONS)})")
-    if model is ZooModel.XDEEPFM and any(size % 2 for size in network.cin_layers[:-1]):
-        raise ConfigError(f"{key}.cin_layers: every layer but the last feeds half its maps on (split-half, "
-                          f"as xDeepFM), so needs an even count; got {list(network.cin_layers)}")
-    if model is ZooModel.AUTOINT:
-        for field in ("attention_layers", "attention_heads", "attention_dim"):
-            if getattr(network, field) <= 0:
-                raise ConfigError(f"{key}.{field}: must be positive")
-    if model is ZooModel.FIBINET:
-        if network.senet_reduction <= 0:
-            raise ConfigError(f"{key}.senet_reduction: must be positive")
-        if network.bilinear not in BILINEAR:
-            raise ConfigError(f"{key}.bilinear: unknown value {network.bilinear!r} (choose one of: "
-                              f"{', '.join(BILINEAR)})")
-    if model is ZooModel.DAGFM:
-        if network.dagfm_type not in DAGFM_TYPES:
-            raise ConfigError(f"{key}.dagfm_type: unknown value {network.dagfm_type!r} (choose one of: "
-                              f"{', '.join(DAGFM_TYPES)})")
-        if network.dagfm_layers <= 0:
-            raise ConfigError(f"{key}.dagfm_layers: must be positive (the propagation layers)")
-    if model in STACKED:
+    entry = registry.get(model)
+    for param in entry.params:  # the checks the model's registry entry declares, in order
+        for check in param.checks:
+            problem = check(getattr(network, param.key))
+            if problem:
+                raise ConfigError(f"{key}.{param.key}: {problem}")
+    if entry.needs_stack:
         dims = {f.dim for f in features}
         if len(dims) > 1:
             first = features[0]

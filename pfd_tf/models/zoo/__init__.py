@@ -15,104 +15,25 @@ this package builds those models and their parts, one file per model:
     fibinet     LR + DNN(bilinear(SENET(fields)), bilinear(fields))
     dagfm       Dense(pooled node states of a field DAG)   KD-DAGFM
 
-`dnn` and `two_tower` are the `Ranker` and `TwoTowerRanker` that
-`pfd_tf.models.build` makes.  Tables are not made here: `build_network`
-takes the (possibly shared) embedding tables, and the first-order
-(`linear_tables`, one wide, `build_linear_tables`) of the models in
-`NEEDS_FIRST_ORDER`; the models in `NEEDS_STACK` cross fields pairwise and
-need one embedding size for all their features.
+Each model is declared once, in `pfd_tf.models.zoo.entries` (its
+parameters and their checks, hidden outputs, input needs, builder), and
+registered in `pfd_tf.models.zoo.registry`; the config checks, the
+builder (`pfd_tf.models.zoo.builder`) and the docs read that entry.  The
+registry loads without TensorFlow (the config layer reads it before
+TensorFlow loads), so this package's names are loaded from `builder` on
+first use (PEP 562), not when `pfd_tf.models.zoo.registry` is imported.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping, Sequence
+import importlib
 
-from pfd_tf._keras import keras
-from pfd_tf.config import FeatureSpec, ModelConfig, NetworkConfig, ZooModel
-from pfd_tf.features import vocabulary_size
-from pfd_tf.models.zoo import autoint, dagfm, dcn, deepfm, fibinet, fm, lr, wide_deep, xdeepfm
-from pfd_tf.models.zoo.body import Body
-from pfd_tf.models.zoo.network import ZooNetwork
-
-NEEDS_STACK: frozenset[ZooModel] = frozenset(
-    {ZooModel.FM, ZooModel.DEEPFM, ZooModel.XDEEPFM, ZooModel.AUTOINT, ZooModel.FIBINET, ZooModel.DAGFM})
-NEEDS_FIRST_ORDER: frozenset[ZooModel] = frozenset(
-    {ZooModel.LR, ZooModel.FM, ZooModel.WIDE_DEEP, ZooModel.DEEPFM, ZooModel.XDEEPFM, ZooModel.FIBINET})
-
-_BODIES: dict[ZooModel, Callable[..., Body]] = {
-    ZooModel.LR: lr.make_body,
-    ZooModel.FM: fm.make_body,
-    ZooModel.WIDE_DEEP: wide_deep.make_body,
-    ZooModel.DEEPFM: deepfm.make_body,
-    ZooModel.DCN: dcn.make_body,
-    ZooModel.DCN_V2: dcn.make_low_rank_body,
-    ZooModel.XDEEPFM: xdeepfm.make_body,
-    ZooModel.AUTOINT: autoint.make_body,
-    ZooModel.FIBINET: fibinet.make_body,
-    ZooModel.DAGFM: dagfm.make_body,
-}
+_FROM_BUILDER = ("NEEDS_FIRST_ORDER", "NEEDS_STACK", "ZooNetwork", "build_linear_tables", "build_network")
 
 
-def build_network(network: NetworkConfig, model: ModelConfig, features: Sequence[FeatureSpec],
-                  tables: Mapping[str, keras.layers.Embedding], linear_tables: Mapping[str, keras.layers.Embedding],
-                  tower: Sequence[int], name: str) -> ZooNetwork:
-    """The zoo network `network.model` over `features`, named `name`; its variables come at its first call.
-
-    Args:
-        network: the model and its sizes (`cross_layers`, `cin_layers`, ...).
-        model: the normalization, LeakyReLU slope and dropout of the DNN part.
-        features: what the network reads, in field order.
-        tables: feature name -> embedding table, for every feature.
-        linear_tables: feature name -> one-wide first-order table, for every
-            feature of a model in `NEEDS_FIRST_ORDER` (ignored by the others).
-        tower: the DNN part's hidden widths, resolved by the caller.
-        name: the network's name (its variables' scope).
-
-    Raises:
-        ValueError: for `dnn` and `two_tower` (not zoo models), no features,
-            a missing or wrongly sized table, or unequal embedding sizes for
-            a model in `NEEDS_STACK`.
-    """
-    kind = ZooModel(network.model)
-    if kind not in _BODIES:
-        raise ValueError(f"model {kind.value!r} is not built by the zoo: the Ranker / TwoTowerRanker of "
-                         "pfd_tf.models.build are the dnn and two_tower networks")
-    features = tuple(features)
-    if not features:
-        raise ValueError(f"network {name!r} ({kind.value}) has no features")
-    _check_tables(kind, name, features, tables, linear_tables)
-    body = _BODIES[kind](network, model, tuple(int(width) for width in tower), name=kind.value)
-    linear = linear_tables if kind in NEEDS_FIRST_ORDER else {}
-    return ZooNetwork(features, tables, linear, body, name=name)
+def __getattr__(name: str):
+    if name in _FROM_BUILDER:
+        return getattr(importlib.import_module("pfd_tf.models.zoo.builder"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _check_tables(kind: ZooModel, name: str, features, tables, linear_tables) -> None:
-    missing = [spec.name for spec in features if spec.name not in tables]
-    if missing:
-        raise ValueError(f"network {name!r} ({kind.value}): no embedding table for feature {missing[0]!r}")
-    if kind in NEEDS_FIRST_ORDER:
-        missing = [spec.name for spec in features if spec.name not in linear_tables]
-        if missing:
-            raise ValueError(f"network {name!r} ({kind.value}) has a first-order part and needs a linear table "
-                             f"for every feature; none for {missing[0]!r}")
-        wide = [spec.name for spec in features if linear_tables[spec.name].output_dim != 1]
-        if wide:
-            raise ValueError(f"network {name!r} ({kind.value}): linear table of {wide[0]!r} has width "
-                             f"{linear_tables[wide[0]].output_dim}, not 1")
-    if kind in NEEDS_STACK:
-        dims = {spec.name: tables[spec.name].output_dim for spec in features}
-        if len(set(dims.values())) > 1:
-            listed = ", ".join(f"{feature}={dim}" for feature, dim in dims.items())
-            raise ValueError(f"network {name!r} ({kind.value}) crosses fields pairwise and needs equal embedding "
-                             f"sizes, got {listed}")
-
-
-def build_linear_tables(features: Sequence[FeatureSpec], prefix: str = "linear") -> dict[str, keras.layers.Embedding]:
-    """One one-wide first-order table per feature, `{prefix}_{feature}`, zero-initialized (LR starts at 0)."""
-    return {
-        spec.name: keras.layers.Embedding(vocabulary_size(spec), 1, embeddings_initializer="zeros",
-                                          name=f"{prefix}_{spec.name}")
-        for spec in features
-    }
-
-
-__all__ = ["NEEDS_FIRST_ORDER", "NEEDS_STACK", "ZooNetwork", "build_linear_tables", "build_network"]
+__all__ = list(_FROM_BUILDER)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import itertools
 
 from pfd_tf._keras import keras, tf
-
-BILINEAR_TYPES = ("field_all", "field_each", "field_interaction")
+from pfd_tf.models.zoo.entries import BILINEAR as BILINEAR_TYPES  # the values the config accepts for bilinear
 
 
 @keras.utils.register_keras_serializable(package="pfd_tf")

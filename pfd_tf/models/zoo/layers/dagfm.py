@@ -24,8 +24,7 @@ import math
 import numpy as np
 
 from pfd_tf._keras import keras, tf
-
-DAGFM_TYPES = ("inner", "outer")
+from pfd_tf.models.zoo.entries import DAGFM_TYPES  # the values the config accepts for dagfm_type
 
 
 @keras.utils.register_keras_serializable(package="pfd_tf")
