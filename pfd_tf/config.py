@@ -4,7 +4,8 @@ A config has six sections: `data` (files and label), `features` (the schema:
 which features exist and which are privileged), `model` (towers and how the
 teacher and student share input embeddings), `distill` (Eq. (5) and
 Algorithm 1 of the PFD paper: mode, lambda, swapping step, temperature;
-ensembles and hints; or the same as a list of terms, `distill.terms`), `train` (optimizer, batch size, steps) and `cluster`
+ensembles and hints; or the list of terms they stand for, `distill.terms`),
+`train` (optimizer, batch size, steps) and `cluster`
 (sharding over parameter servers); and two optional ones, `teachers` (a
 list of zoo networks, each over a feature view, co-trained or pre-trained)
 and `student` (the student's zoo network).  Every error names the offending key,

@@ -32,9 +32,11 @@ network, each co-trained (its L_T added, Eq. (6)) or frozen (pre-train
 scheme: inference mode, no loss).  Several teachers' logits become one soft
 label through `ensemble` (average or gating, Eq. (10)-(11); the gate's own
 loss is `loss_gate`).  The student's loss is Eq. (7),
-(1 - lambda_i) L_CE + lambda_i L_KD + hint_i L_hint, whose distillation
-terms are objects (`pfd_tf.distill.terms`) that see the teachers' outputs
-through `pfd_tf.distill.routing.detach`.  `loss_groups` says which variable
+(1 - lambda_i) L_CE + lambda_i L_KD + hint_i L_hint, generalized to a list
+of terms (`terms`, `pfd_tf.distill.term_list`: soft label, hint, logit
+matching, each with its target student, weight and start step, from the
+config's `distill.terms` or its shorthand), objects that see the teachers'
+outputs through `pfd_tf.distill.routing.detach`.  `loss_groups` says which variable
 groups each loss may move (`pfd_tf.distill.routing`).
 
 Students are a mapping too (`students`, name -> network; one, named
@@ -47,7 +49,8 @@ moves the served student's own variables, nor they its.
 The keys of `compute_losses`, for metrics, evaluation and logs: per teacher
 `<name>_logits` and `loss_<name>` (the one preset teacher is named
 `teacher`: `teacher_logits`, `loss_teacher`), `student_logits`,
-`loss_student`, `loss_distill`, `loss_hint`, `ensemble_logits`,
+`loss_student`, each term's key (`loss_distill`, `loss_logit_matching`,
+`loss_hint`), `ensemble_logits`,
 `loss_gate`, `alpha_<name>` (each teacher's mean ensemble weight), `lambda`,
 `loss_l2`, `loss`.
 
@@ -68,7 +71,7 @@ from pfd_tf.distill.losses import logloss, rows_l2
 from pfd_tf.distill.metrics import metrics_for
 from pfd_tf.config_schema import DistillConfig
 from pfd_tf.config_terms_checks import expand_terms
-from pfd_tf.distill.term_list import WeightedTerm, build_terms
+from pfd_tf.distill.term_list import WeightedTerm, add_terms, build_terms, check_terms, mixed_weight
 from pfd_tf.models.feature_bank import FeatureBank
 from pfd_tf.names import PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
 
@@ -136,7 +139,7 @@ class Distiller(keras.Model):
         if terms is None:
             shorthand = DistillConfig(lambda_=lambda_, swap_step=swap_step, temperature=temperature)
             terms = build_terms(expand_terms(shorthand, self.teacher_names, self.student_names), self.teacher_names)
-        self.terms = self._checked_terms(tuple(terms) if teachers else (), students, teachers)
+        self.terms = check_terms(tuple(terms) if teachers else (), students, teachers)
         for term in self.terms:  # a term with variables (the hint's W) at `model/<attribute>` in checkpoints
             if isinstance(term.loss, keras.layers.Layer):
                 setattr(self, term.attribute, term.loss)
@@ -185,20 +188,6 @@ class Distiller(keras.Model):
         """The served student's logits."""
         return self.student(ids, training=training)
 
-    @staticmethod
-    def _checked_terms(terms: tuple, students: Mapping, teachers: Mapping) -> tuple:
-        keys = set()
-        for term in terms:
-            if term.student not in students:
-                raise ValueError(f"{term.key} trains student {term.student!r}; the students are {list(students)}")
-            named = getattr(term.loss, "teacher", None)
-            if named is not None and named not in teachers:
-                raise ValueError(f"{term.key} reads teacher {named!r}; the teachers are {list(teachers)}")
-            if term.key in keys:
-                raise ValueError(f"two terms have the loss key {term.key!r}")
-            keys.add(term.key)
-        return terms
-
     @property
     def hint_layers(self) -> list:
         """The terms with variables of their own (the hint's W, Eq. (9) of Zhu et al.): group `hint`."""
@@ -210,8 +199,7 @@ class Distiller(keras.Model):
     def current_lambda(self, student: str = SERVED) -> tf.Tensor:
         """lambda_i of Algorithm 1 for `student`: the weight its mixing terms take from its label loss at this
         step (0 before the swapping step, lambda from it on, for the shorthand)."""
-        weights = [term.weight_at(self._step()) for term in self.terms if term.mix and term.student == student]
-        return tf.add_n(weights) if weights else tf.constant(0.0)
+        return mixed_weight(self.terms, student, self._step())
 
     def shared_inputs(self) -> list:
         """Input layers (e.g. the behaviour-sequence encoder) that the student and a co-trained teacher both use.
@@ -282,32 +270,9 @@ class Distiller(keras.Model):
         if gate_loss is not None:
             out["loss_gate"] = gate_loss
         out["lambda"] = self.current_lambda()
-        loss = self._with_terms(loss, students, soft_logits, seen, out)
+        loss = add_terms(loss, self.terms, self._step(), students, soft_logits, seen, out)
         out["loss"] = loss + out.get("loss_gate", 0.0)
         return self._regularized(out, bank)
-
-    def _with_terms(self, loss: tf.Tensor, students: Mapping, soft_logits: tf.Tensor, seen: Mapping,
-                    out: dict) -> tf.Tensor:
-        """`loss` plus each student's label loss and the terms, weighted at this step
-        (`pfd_tf.distill.term_list`): per student, w_label,i L_s + its mixing terms (Eq. (5): (1 - lambda_i) L_s
-        + lambda_i L_d), then the terms added on top (the hint of Eq. (7)) in the list's order.  The sums run in
-        the order they always did, so the shorthand's loss is the same float."""
-        step = self._step()
-        weights = {}
-        for term in self.terms:
-            out[term.key] = term.loss(students[term.student], soft_logits, seen)
-            weights[term.key] = term.weight_at(step)
-        for name in students:
-            mixing = [term for term in self.terms if term.mix and term.student == name]
-            label_weight = 1.0 - (tf.add_n([weights[t.key] for t in mixing]) if mixing else 0.0)
-            student_loss = label_weight * out[f"loss_{name}"]
-            for term in mixing:
-                student_loss += weights[term.key] * out[term.key]
-            loss += student_loss
-        for term in self.terms:
-            if not term.mix:
-                loss += weights[term.key] * out[term.key]
-        return loss
 
     def _soft_logits(self, seen: Mapping, labels, out: dict) -> tf.Tensor:
         """The logit the student's soft label comes from: the one teacher's, or the ensemble's (Eq. (10))."""

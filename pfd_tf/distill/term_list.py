@@ -18,7 +18,7 @@ and `groups`, as in `pfd_tf.distill.terms`), its keys in
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from pfd_tf._keras import tf
 from pfd_tf.config_terms import HINT, LOGIT_MATCHING, SOFT_LABEL, TermConfig
@@ -70,3 +70,52 @@ def build_terms(terms: Sequence[TermConfig], teachers: Sequence[str]) -> tuple[W
     """The config's terms as losses with their weights and start steps (schedules resolved: `start_step`)."""
     return tuple(WeightedTerm(BUILDERS[term.kind](term, teachers), float(term.weight), term.student,
                               int(term.schedule.start_step), bool(term.mix)) for term in terms)
+
+
+def check_terms(terms: tuple[WeightedTerm, ...], students: Mapping, teachers: Mapping) -> tuple[WeightedTerm, ...]:
+    """`terms`, once each is seen to train a student there is and read a teacher there is, under its own key."""
+    keys = set()
+    for term in terms:
+        if term.student not in students:
+            raise ValueError(f"{term.key} trains student {term.student!r}; the students are {list(students)}")
+        named = getattr(term.loss, "teacher", None)
+        if named is not None and named not in teachers:
+            raise ValueError(f"{term.key} reads teacher {named!r}; the teachers are {list(teachers)}")
+        if term.key in keys:
+            raise ValueError(f"two terms have the loss key {term.key!r}")
+        keys.add(term.key)
+    return terms
+
+
+def mixed_weight(terms: Sequence[WeightedTerm], student: str, step: tf.Tensor) -> tf.Tensor:
+    """lambda_i of `student` at `step`: the sum of its mixing terms' weights, what its label loss gives up."""
+    weights = [term.weight_at(step) for term in terms if term.mix and term.student == student]
+    return tf.add_n(weights) if weights else tf.constant(0.0)
+
+
+def add_terms(loss: tf.Tensor, terms: Sequence[WeightedTerm], step: tf.Tensor, students: Mapping,
+              soft_logits: tf.Tensor, teachers: Mapping, out: dict) -> tf.Tensor:
+    """`loss` plus each student's label loss `out["loss_<name>"]` and the terms, weighted at `step`.
+
+    Per student, w_label,i L_s + its mixing terms (Eq. (5): (1 - lambda_i)
+    L_s + lambda_i L_d), then the terms added on top (the hint of Eq. (7))
+    in the list's order; each term's value goes to `out[term.key]`.  The
+    sums run in the order the shorthand's always did, so its loss is the
+    same float.  `teachers`: the teachers' outputs, detached
+    (`pfd_tf.distill.routing.detach`).
+    """
+    weights = {}
+    for term in terms:
+        out[term.key] = term.loss(students[term.student], soft_logits, teachers)
+        weights[term.key] = term.weight_at(step)
+    for name in students:
+        mixing = [term for term in terms if term.mix and term.student == name]
+        label_weight = 1.0 - (tf.add_n([weights[t.key] for t in mixing]) if mixing else 0.0)
+        student_loss = label_weight * out[f"loss_{name}"]
+        for term in mixing:
+            student_loss += weights[term.key] * out[term.key]
+        loss += student_loss
+    for term in terms:
+        if not term.mix:
+            loss += weights[term.key] * out[term.key]
+    return loss
