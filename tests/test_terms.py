@@ -156,6 +156,16 @@ def test_each_bad_term_is_refused_naming_its_key(tiny_config_path, terms, extra,
         _config(tiny_config_path, {"mode": "pfd", "terms": terms, **extra})
 
 
+def test_early_stopping_by_distillation_needs_a_soft_label_term(tiny_config_path):
+    raw = _raw(tiny_config_path, {"mode": "pfd", "terms": [MATCH]}, early_stopping="distillation")
+    raw["data"]["validation_files"] = ["test/*.csv"]
+    with pytest.raises(ConfigError, match=r"^train\.early_stopping: distillation scores the served student's "
+                                          r"soft-label loss; distill\.terms has no soft_label term"):
+        config_lib.from_dict(raw, os.path.dirname(tiny_config_path))
+    raw["distill"]["terms"].append(SOFT)
+    config_lib.from_dict(raw, os.path.dirname(tiny_config_path))
+
+
 def test_the_list_round_trips_and_a_shorthand_config_is_written_as_before(tiny_config_path):
     listed = _config(tiny_config_path, {"mode": "pfd", "terms": [
         {"kind": "soft_label", "weight": 0.3, "schedule": {"start_fraction": 0.25}}, MATCH]})
@@ -172,7 +182,8 @@ def test_the_list_round_trips_and_a_shorthand_config_is_written_as_before(tiny_c
 
 
 def test_a_term_list_trains_from_yaml_through_the_cli(tmp_path):
-    """Soft label + logit matching + hint from a config file, through `python -m pfd_tf.cli.train`."""
+    """Soft label + logit matching + hint from a config file, through `python -m pfd_tf.cli.train` (about 20 s: a
+    run that trains, and one refused at load)."""
     path = write_tiny_world(str(tmp_path / "world"))
     raw = _raw(path, {"mode": "pfd", "terms": [
         {"kind": "soft_label", "weight": 0.3, "temperature": 2.0, "schedule": {"start_fraction": 0.25}},
