@@ -36,8 +36,8 @@ loss is `loss_gate`).  The student's loss is Eq. (7),
 of terms (`terms`, `pfd_tf.distill.term_list`: soft label, hint, logit
 matching, each with its target student, weight and start step, from the
 config's `distill.terms` or its shorthand), objects that see the teachers'
-outputs through `pfd_tf.distill.routing.detach`.  `loss_groups` says which variable
-groups each loss may move (`pfd_tf.distill.routing`).
+outputs through `pfd_tf.distill.routing.detach`.  `loss_groups` says which
+variable groups each loss may move (`pfd_tf.distill.routing`).
 
 Students are a mapping too (`students`, name -> network; one, named
 `student`, unless given).  The first is the served one and must be named
@@ -65,12 +65,12 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
+from pfd_tf.config_schema import DistillConfig
+from pfd_tf.config_terms_checks import expand_terms
 from pfd_tf.distill import routing
 from pfd_tf.distill.ensemble import gate_loss_on
 from pfd_tf.distill.losses import logloss, rows_l2
 from pfd_tf.distill.metrics import metrics_for
-from pfd_tf.config_schema import DistillConfig
-from pfd_tf.config_terms_checks import expand_terms
 from pfd_tf.distill.term_list import WeightedTerm, add_terms, build_terms, check_terms, mixed_weight
 from pfd_tf.models.feature_bank import FeatureBank
 from pfd_tf.names import PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
