@@ -4,7 +4,8 @@ A config has six sections: `data` (files and label), `features` (the schema:
 which features exist and which are privileged), `model` (towers and how the
 teacher and student share input embeddings), `distill` (Eq. (5) and
 Algorithm 1 of the PFD paper: mode, lambda, swapping step, temperature;
-ensembles and hints), `train` (optimizer, batch size, steps) and `cluster`
+ensembles and hints; or the list of terms they stand for, `distill.terms`),
+`train` (optimizer, batch size, steps) and `cluster`
 (sharding over parameter servers); and two optional ones, `teachers` (a
 list of zoo networks, each over a feature view, co-trained or pre-trained)
 and `student` (the student's zoo network).  Every error names the offending key,
@@ -18,8 +19,9 @@ what a run resolves from its data: `resolve_length`, `with_feature_stats`).
 from pfd_tf.config_schema import (  # noqa: F401
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
     EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, Mode, ModelConfig, NetworkConfig, Normalization,
-    NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel, save,
-    saved_dict)
+    NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TermConfig, TermSchedule,
+    TrainConfig, ZooModel, save, saved_dict)
 from pfd_tf.config_checks import (  # noqa: F401
     DEFAULT_STEPS, check_schedule, features_needing_stats, resolve_length, validate, with_feature_stats)
+from pfd_tf.config_terms_checks import expand_terms  # noqa: F401
 from pfd_tf.config_parse import PARTNERS, apply_overrides, from_dict, load  # noqa: F401

@@ -12,6 +12,7 @@ import re
 from typing import Mapping
 
 from pfd_tf.config_networks import validate_networks
+from pfd_tf.config_terms_checks import check_term_starts, resolve_term_starts, validate_terms
 from pfd_tf.config_schema import (
     Architecture, Config, ConfigError, DataFormat, FeatureKind, FeatureSpec, Mode, Normalization, NumericEncoding, Sharing,
     Side)
@@ -157,6 +158,7 @@ def validate(config: Config) -> None:
             )
 
     validate_networks(config)
+    validate_terms(config)
 
     cluster = config.cluster
     if cluster.min_shard_bytes <= 0:
@@ -411,11 +413,14 @@ def check_schedule(config: Config, length: str = "train.steps") -> None:
     if distilling and distill.swap_step >= steps:
         raise ConfigError(f"distill.swap_step: {distill.swap_step} is at or past the run's end ({length}: "
                           f"{steps} steps): lambda would be 0 for the whole run")
+    if distilling:
+        check_term_starts(config, length)
 
 
 def resolve_length(config: Config, train_rows: int) -> Config:
     """The config with the run's length in steps: train.epochs, train.warmup_fraction and
-    distill.swap_fraction turned into train.steps, train.warmup_steps and distill.swap_step.
+    distill.swap_fraction turned into train.steps, train.warmup_steps and distill.swap_step (and each
+    term's schedule.start_fraction into its start_step).
 
     `train_rows` is the number of training rows (counted once when the run
     starts).  Raises ConfigError when the warm-up or the swapping step
@@ -431,7 +436,7 @@ def resolve_length(config: Config, train_rows: int) -> Config:
     resolved = dataclasses.replace(
         config,
         train=dataclasses.replace(train, steps=steps, epochs=0.0, warmup_steps=warmup, warmup_fraction=0.0),
-        distill=dataclasses.replace(distill, swap_step=swap, swap_fraction=0.0),
+        distill=resolve_term_starts(dataclasses.replace(distill, swap_step=swap, swap_fraction=0.0), steps),
     )
     check_schedule(resolved, length)
     return resolved

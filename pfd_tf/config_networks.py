@@ -84,17 +84,29 @@ def hidden_names(model: ZooModel, tower: tuple[int, ...]) -> tuple[str, ...]:
 
 
 def _validate_hint_layers(config: Config) -> None:
-    """Both ends of the hint must be hidden outputs the two networks have, named before anything trains."""
-    distill, specs = config.distill, config.teacher_specs
-    teacher = next((t for t in specs if t.name == distill.hint_teacher), specs[0])
+    """Both ends of the shorthand's hint must be hidden outputs the two networks have, named before anything
+    trains."""
+    distill = config.distill
+    problem = hint_end_problem(config, distill.hint_teacher, distill.hint_teacher_layer, distill.hint_student_layer)
+    if problem:
+        raise ConfigError(f"distill.hint_{problem[0]}: {problem[1]}")
+
+
+def hint_end_problem(config: Config, teacher_name: str, teacher_layer: str,
+                     student_layer: str) -> tuple[str, str] | None:
+    """(`teacher_layer` or `student_layer`, what is wrong) when a hint from teacher `teacher_name` (empty: the
+    first) joins a hidden output one of the two networks lacks; None when both ends exist."""
+    specs = config.teacher_specs
+    teacher = next((t for t in specs if t.name == teacher_name), specs[0])
     student_model = ZooModel.TWO_TOWER if config.model.architecture is Architecture.TWO_TOWER else config.student.model
-    ends = [("hint_teacher_layer", distill.hint_teacher_layer, f"teacher {teacher.name!r} ({teacher.model.value})",
+    ends = [("teacher_layer", teacher_layer, f"teacher {teacher.name!r} ({teacher.model.value})",
              hidden_names(teacher.model, teacher.tower or config.model.teacher_tower)),
-            ("hint_student_layer", distill.hint_student_layer, f"the student ({student_model.value})",
+            ("student_layer", student_layer, f"the student ({student_model.value})",
              hidden_names(student_model, config.student.tower or config.model.student_tower))]
     for key, layer, who, names in ends:
         if layer not in names:
-            raise ConfigError(f"distill.{key}: {who} has no hidden output {layer!r} (it has: {', '.join(names)})")
+            return key, f"{who} has no hidden output {layer!r} (it has: {', '.join(names)})"
+    return None
 
 
 def validate_early_stopping(config: Config) -> None:

@@ -18,6 +18,7 @@ from pfd_tf.config_schema import (
     NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel)
 from pfd_tf.config_schema import Derive
 from pfd_tf.config_checks import DEFAULT_STEPS, refuse_zero_length, validate
+from pfd_tf.config_terms_checks import parse_terms
 
 
 # --------------------------------------------------------------------------
@@ -136,7 +137,11 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
             item["vocabulary"] = [str(v) for v in item["vocabulary"]]
         features.append(_build(FeatureSpec, item, f"features[{i}]"))
     teachers = _teachers(raw)
-    distill = _build(DistillConfig, raw.get("distill"), "distill", {"lambda": "lambda_"})
+    raw_distill = raw.get("distill")
+    terms = parse_terms(raw_distill, _build)
+    if isinstance(raw_distill, Mapping):
+        raw_distill = {key: value for key, value in raw_distill.items() if key != "terms"}
+    distill = dataclasses.replace(_build(DistillConfig, raw_distill, "distill", {"lambda": "lambda_"}), terms=terms)
     if teachers:
         distill = dataclasses.replace(distill, mode=Mode.TEACHERS)
     config = Config(

@@ -16,6 +16,7 @@ import yaml
 
 from pfd_tf.config_features import (  # noqa: F401  (re-exported)
     FEATURE_DEFAULTS, Derive, FeatureKind, FeatureSpec, NumericEncoding, NumericTransform, Role, Side)
+from pfd_tf.config_terms import TermConfig, TermSchedule, term_dict  # noqa: F401  (re-exported)
 from pfd_tf.config_zoo import (  # noqa: F401  (re-exported)
     Ensemble, FeatureView, GateData, NetworkConfig, TeacherConfig, ZooModel)
 
@@ -188,6 +189,9 @@ class DistillConfig:
     hint_teacher: str = ""  # the teacher whose hidden output is the hint (empty: the first)
     hint_teacher_layer: str = "final"
     hint_student_layer: str = "final"
+    # The distillation terms of the student's loss as a list (`pfd_tf.config_terms`); empty: the shorthand above
+    # (lambda, temperature, swap_*, hint_*) stands for them (`pfd_tf.config_terms_checks.expand_terms`).
+    terms: tuple[TermConfig, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -353,11 +357,25 @@ class Config:
         out = _plain(dataclasses.asdict(self))
         out.pop("base_dir")
         out["distill"]["lambda"] = out["distill"].pop("lambda_")
+        _terms_or_shorthand(out["distill"], self.distill.terms)
         for spec in out["features"]:
             defaults = FEATURE_DEFAULTS
             for key in [k for k, v in spec.items() if k in defaults and v == defaults[k]]:
                 del spec[key]
         return out
+
+
+def _terms_or_shorthand(distill: dict[str, Any], terms: tuple[TermConfig, ...]) -> None:
+    """`distill` as written: without `terms` when the shorthand keys stand for them (so a config.yaml, and
+    its fingerprint, are what they were before the list existed); with them, without the shorthand keys
+    (at their defaults, which a config with `terms` may not set)."""
+    if not terms:
+        del distill["terms"]
+        return
+    for key in ("lambda", "temperature", "swap_step", "swap_fraction", "hint_weight", "hint_teacher",
+                "hint_teacher_layer", "hint_student_layer"):
+        del distill[key]
+    distill["terms"] = [_plain(term_dict(term)) for term in terms]
 
 
 def _plain(value: Any) -> Any:

@@ -109,6 +109,32 @@ def test_every_loss_moves_only_its_groups(model, frozen_checkpoint):
 
 
 @pytest.mark.parametrize("model", ["dnn", "deepfm"])
+def test_terms_built_from_the_list_move_only_their_groups(model, frozen_checkpoint):
+    """`distill.terms` (`pfd_tf.config_terms`): a soft label from the gated ensemble, logit matching and a hint
+    from the co-trained teacher by name.  Each term moves only what `loss_groups` declares for it; no term moves
+    a teacher."""
+    raw = _raw(model, frozen_checkpoint)
+    raw["distill"] = {"ensemble": "gating", "terms": [
+        {"kind": "soft_label", "weight": 0.3, "temperature": 2.0},
+        {"kind": "logit_matching", "weight": 0.2, "teacher": "co"},
+        {"kind": "hint", "weight": 0.1, "teacher": "frozen", "teacher_layer": "deep_0"}]}
+    distiller = build_and_compile(config_lib.from_dict(raw), tf.distribute.get_strategy())
+    groups, allowed = distiller.variable_groups(), distiller.loss_groups()
+    assert set(allowed) == {"loss_student", "loss_co", "loss_distill", "loss_logit_matching", "loss_hint",
+                            "loss_gate"}
+    ids, labels = _batch()
+    with tf.GradientTape(persistent=True) as tape:
+        out = distiller.compute_losses(ids, labels, training=True)
+    must_move = {"loss_distill": {routing.STUDENT, routing.SHARED},
+                 "loss_logit_matching": {routing.STUDENT, routing.SHARED},
+                 "loss_hint": {routing.HINT, routing.STUDENT}}
+    for loss, must in must_move.items():
+        moved = {group for group, variables in groups.items() if _moved(tape, out[loss], variables)}
+        assert must <= moved <= allowed[loss], (loss, moved)
+        assert not any(group.startswith("teacher") for group in moved)
+
+
+@pytest.mark.parametrize("model", ["dnn", "deepfm"])
 def test_a_frozen_teacher_never_moves_its_statistics_included(model, frozen_checkpoint):
     distiller = build_and_compile(config_lib.from_dict(_raw(model, frozen_checkpoint)), tf.distribute.get_strategy())
     frozen = distiller.teachers["frozen"]

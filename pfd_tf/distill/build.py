@@ -3,18 +3,19 @@
 `pfd_tf.models.build.build_networks` decides which networks there are and
 who shares which table; this module adds the distillation around them: the
 ensemble of several teachers (average or the gating network of Eq. (11) of
-Zhu et al. 2020), the hint term (Eq. (9)), and the `Distiller` of Algorithm 1
-of the PFD paper with the config's lambda, swapping step and temperature.
+Zhu et al. 2020), the distillation terms of the config's `distill.terms`
+(or of the shorthand keys they expand from: `pfd_tf.config.expand_terms`),
+and the `Distiller` of Algorithm 1 of the PFD paper around them.
 
 Call it under `strategy.scope()` to place variables on parameter servers.
 """
 from __future__ import annotations
 
 from pfd_tf._keras import tf
-from pfd_tf.config import Config, Ensemble, GateData
+from pfd_tf.config import Config, Ensemble, GateData, expand_terms
 from pfd_tf.distill.distiller import Distiller
 from pfd_tf.distill.ensemble import AverageEnsemble, GatingEnsemble
-from pfd_tf.distill.terms import Hint
+from pfd_tf.distill.term_list import build_terms
 from pfd_tf.features import vocabulary_size
 from pfd_tf.models.build import build_networks, dummy_ids
 
@@ -29,27 +30,20 @@ def build_distiller(config: Config) -> Distiller:
     if len(teachers) > 1:
         ensemble = GatingEnsemble(len(teachers), name="gate") if distill.ensemble is Ensemble.GATING \
             else AverageEnsemble(name="average")
-    hint = None
-    if distill.hint_weight and teachers:
-        hint = Hint(distill.hint_teacher or next(iter(teachers)), distill.hint_teacher_layer,
-                    distill.hint_student_layer, name="hint")
+    terms = build_terms(expand_terms(distill, tuple(teachers), tuple(networks.students)), tuple(teachers))
     distiller = Distiller(
         students=networks.students,
         teachers=teachers,
-        lambda_=distill.lambda_,
-        swap_step=distill.swap_step,
-        temperature=distill.temperature,
+        terms=terms,
         train_student=not distill.teacher_only,
         visit_feature=config.train.count_visits,
         embedding_l2=config.train.embedding_l2,
         visit_ids=vocabulary_size(config.feature(config.train.count_visits)) if config.train.count_visits else 0,
         ensemble=ensemble,
         gate_on_validation=distill.gate_data is GateData.VALIDATION,
-        hint=hint,
-        hint_weight=distill.hint_weight,
         name="distiller",
     )
     networks.build_weights(config)
-    if hint is not None and distiller.train_student:  # W's shape is known once both hidden outputs are
+    if distiller.hint_layers and distiller.train_student:  # W's shape is known once both hidden outputs are
         distiller.compute_losses(dummy_ids(config.features), tf.zeros([2]), training=False)
     return distiller

@@ -32,10 +32,12 @@ network, each co-trained (its L_T added, Eq. (6)) or frozen (pre-train
 scheme: inference mode, no loss).  Several teachers' logits become one soft
 label through `ensemble` (average or gating, Eq. (10)-(11); the gate's own
 loss is `loss_gate`).  The student's loss is Eq. (7),
-(1 - lambda_i) L_CE + lambda_i L_KD + hint_i L_hint, whose distillation
-terms are objects (`pfd_tf.distill.terms`) that see the teachers' outputs
-through `pfd_tf.distill.routing.detach`.  `loss_groups` says which variable
-groups each loss may move (`pfd_tf.distill.routing`).
+(1 - lambda_i) L_CE + lambda_i L_KD + hint_i L_hint, generalized to a list
+of terms (`terms`, `pfd_tf.distill.term_list`: soft label, hint, logit
+matching, each with its target student, weight and start step, from the
+config's `distill.terms` or its shorthand), objects that see the teachers'
+outputs through `pfd_tf.distill.routing.detach`.  `loss_groups` says which
+variable groups each loss may move (`pfd_tf.distill.routing`).
 
 Students are a mapping too (`students`, name -> network; one, named
 `student`, unless given).  The first is the served one and must be named
@@ -47,7 +49,8 @@ moves the served student's own variables, nor they its.
 The keys of `compute_losses`, for metrics, evaluation and logs: per teacher
 `<name>_logits` and `loss_<name>` (the one preset teacher is named
 `teacher`: `teacher_logits`, `loss_teacher`), `student_logits`,
-`loss_student`, `loss_distill`, `loss_hint`, `ensemble_logits`,
+`loss_student`, each term's key (`loss_distill`, `loss_logit_matching`,
+`loss_hint`), `ensemble_logits`,
 `loss_gate`, `alpha_<name>` (each teacher's mean ensemble weight), `lambda`,
 `loss_l2`, `loss`.
 
@@ -59,14 +62,16 @@ gate moves by those rows only and nothing else moves by them.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
+from pfd_tf.config_schema import DistillConfig
+from pfd_tf.config_terms_checks import expand_terms
 from pfd_tf.distill import routing
 from pfd_tf.distill.ensemble import gate_loss_on
 from pfd_tf.distill.losses import logloss, rows_l2
 from pfd_tf.distill.metrics import metrics_for
-from pfd_tf.distill.terms import Hint, SoftLabel
+from pfd_tf.distill.term_list import WeightedTerm, add_terms, build_terms, check_terms, mixed_weight
 from pfd_tf.models.feature_bank import FeatureBank
 from pfd_tf.names import PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
 
@@ -85,16 +90,17 @@ class Distiller(keras.Model):
         embedding_l2: float = 0.0,
         teachers: Mapping | None = None,
         ensemble: keras.layers.Layer | None = None,
-        hint: Hint | None = None,
-        hint_weight: float = 0.0,
+        terms: Sequence[WeightedTerm] | None = None,
         students: Mapping | None = None,
         gate_on_validation: bool = False,
         **kwargs,
     ):
         """`student`: the one student, or `students`: name -> network, the first named `student` (not both).
         `teacher`: one teacher (named `teacher`), or `teachers`: name -> network (not both).
-        `ensemble`: combines several teachers' logits (`pfd_tf.distill.ensemble`); `hint` (with
-        `hint_weight`): a hint term (`pfd_tf.distill.terms.Hint`) into the student it names.
+        `ensemble`: combines several teachers' logits (`pfd_tf.distill.ensemble`).
+        `terms`: the students' distillation terms (`pfd_tf.distill.term_list`); not given, `lambda_`,
+        `swap_step` and `temperature` are shorthand for them (`pfd_tf.config.expand_terms`: a soft label
+        into each student).
         `gate_on_validation`: each training element carries a second batch, the gate's only rows."""
         super().__init__(**kwargs)
         if teacher is not None and teachers:
@@ -128,16 +134,15 @@ class Distiller(keras.Model):
                                         or not train_student):
             raise ValueError("gate_on_validation needs a trainable gate (a gating ensemble of several teachers) "
                              "and a student to train")
-        self.lambda_ = float(lambda_)
-        self.swap_step = int(swap_step)
-        self.temperature = float(temperature)
         self.train_student = bool(train_student)
         self.embedding_l2 = float(embedding_l2)
-        self.soft_label = SoftLabel(temperature)
-        self.hint = hint if hint_weight else None
-        self.hint_weight = float(hint_weight) if hint is not None else 0.0
-        if self.hint is not None and self.hint.student not in students:
-            raise ValueError(f"the hint trains student {self.hint.student!r}; the students are {list(students)}")
+        if terms is None:
+            shorthand = DistillConfig(lambda_=lambda_, swap_step=swap_step, temperature=temperature)
+            terms = build_terms(expand_terms(shorthand, self.teacher_names, self.student_names), self.teacher_names)
+        self.terms = check_terms(tuple(terms) if teachers else (), students, teachers)
+        for term in self.terms:  # a term with variables (the hint's W) at `model/<attribute>` in checkpoints
+            if isinstance(term.loss, keras.layers.Layer):
+                setattr(self, term.attribute, term.loss)
         if not train_student:
             # The students are frozen, but not what a teacher shares with them (tables, a behaviour encoder):
             # teachers pre-trained together on shared tables (Share&Sync) must move them.
@@ -183,13 +188,18 @@ class Distiller(keras.Model):
         """The served student's logits."""
         return self.student(ids, training=training)
 
-    def current_lambda(self) -> tf.Tensor:
-        """lambda_i of Algorithm 1: 0 before the swapping step, lambda from it on."""
-        return tf.where(self._swapped(), self.lambda_, 0.0)
+    @property
+    def hint_layers(self) -> list:
+        """The terms with variables of their own (the hint's W, Eq. (9) of Zhu et al.): group `hint`."""
+        return [term.loss for term in self.terms if isinstance(term.loss, keras.layers.Layer)]
 
-    def _swapped(self) -> tf.Tensor:
-        step = self.optimizer.iterations if self.optimizer is not None else tf.constant(0, tf.int64)
-        return tf.cast(step, tf.int64) >= self.swap_step
+    def _step(self) -> tf.Tensor:
+        return self.optimizer.iterations if self.optimizer is not None else tf.constant(0, tf.int64)
+
+    def current_lambda(self, student: str = SERVED) -> tf.Tensor:
+        """lambda_i of Algorithm 1 for `student`: the weight its mixing terms take from its label loss at this
+        step (0 before the swapping step, lambda from it on, for the shorthand)."""
+        return mixed_weight(self.terms, student, self._step())
 
     def shared_inputs(self) -> list:
         """Input layers (e.g. the behaviour-sequence encoder) that the student and a co-trained teacher both use.
@@ -203,9 +213,8 @@ class Distiller(keras.Model):
 
     def variable_groups(self) -> dict[str, list]:
         """`pfd_tf.distill.routing.variable_groups` of this distiller."""
-        hints = [self.hint] if self.hint is not None else []
-        return routing.variable_groups(self.students if self.train_student else {}, self.teachers, hints,
-                                       self.ensemble)
+        return routing.variable_groups(self.students if self.train_student else {}, self.teachers,
+                                       self.hint_layers, self.ensemble)
 
     def loss_groups(self) -> dict[str, frozenset]:
         """Loss key -> the variable groups it may move (`pfd_tf.distill.routing`); L2 may move any table."""
@@ -214,10 +223,8 @@ class Distiller(keras.Model):
             return groups
         for name in self.student_names:
             groups[f"loss_{name}"] = routing.student_loss_groups(name)
-            if self.teacher_names:
-                groups[self.soft_label.key_for(name)] = self.soft_label.groups(name)
-        if self.hint is not None:
-            groups[self.hint.key_for(self.hint.student)] = self.hint.groups(self.hint.student)
+        for term in self.terms:
+            groups[term.key] = term.loss.groups(term.student)
         if self.teacher_names and self.ensemble is not None and self.ensemble.trainable_variables:
             groups["loss_gate"] = frozenset({routing.GATE})
         return groups
@@ -262,16 +269,8 @@ class Distiller(keras.Model):
         soft_logits = self._soft_logits(seen, labels, out)
         if gate_loss is not None:
             out["loss_gate"] = gate_loss
-        lam = self.current_lambda()
-        out["lambda"] = lam
-        for name, student in students.items():
-            key = self.soft_label.key_for(name)
-            out[key] = self.soft_label(student, soft_logits, seen)
-            loss += (1.0 - lam) * out[f"loss_{name}"] + lam * out[key]
-        if self.hint is not None:
-            key = self.hint.key_for(self.hint.student)
-            out[key] = self.hint(students[self.hint.student], soft_logits, seen)
-            loss += tf.where(self._swapped(), self.hint_weight, 0.0) * out[key]
+        out["lambda"] = self.current_lambda()
+        loss = add_terms(loss, self.terms, self._step(), students, soft_logits, seen, out)
         out["loss"] = loss + out.get("loss_gate", 0.0)
         return self._regularized(out, bank)
 

@@ -35,7 +35,7 @@ from typing import Mapping
 
 from pfd_tf._keras import tf
 from pfd_tf.distill import routing
-from pfd_tf.distill.terms import key_for
+from pfd_tf.distill.terms import key_for, teacher_logits
 from pfd_tf.models.network import NetworkOutput
 
 AUTHORS_LABEL_WEIGHT = 0.1  # alpha of the authors' run configurations
@@ -74,12 +74,6 @@ class LogitMatching:
 
     def __call__(self, student: NetworkOutput, soft_logits: tf.Tensor,
                  teachers: Mapping[str, NetworkOutput]) -> tf.Tensor:
-        if self.teacher is None:
-            target = soft_logits
-        elif self.teacher in teachers:
-            target = teachers[self.teacher].logits
-        else:
-            raise ValueError(f"logit matching names teacher {self.teacher!r}; the teachers are "
-                             f"{', '.join(sorted(teachers)) or 'none'}")
-        target = tf.stop_gradient(tf.cast(target, student.logits.dtype))
+        target = tf.stop_gradient(tf.cast(teacher_logits(self.teacher, soft_logits, teachers, "logit matching"),
+                                         student.logits.dtype))
         return tf.reduce_mean(tf.square(target - student.logits))

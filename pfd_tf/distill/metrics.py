@@ -16,8 +16,8 @@ def metrics_for(model) -> list[tuple[str, keras.metrics.Metric, bool]]:
     """(key of `compute_losses`, metric, whether it reads the labels) for each progress metric.
 
     Names as Keras logs them: `loss`; per student and per teacher `loss_<name>`, `<name>_auc`,
-    `<name>_logloss` (the served student is `student`); `loss_distill` (`loss_distill_<name>` for another
-    student), `loss_hint`, `lambda`, `loss_l2`; with several teachers `ensemble_auc`, `ensemble_logloss`,
+    `<name>_logloss` (the served student is `student`); each distillation term's key (`loss_distill`,
+    `loss_distill_<name>` for another student, `loss_logit_matching`, `loss_hint`), `lambda`, `loss_l2`; with several teachers `ensemble_auc`, `ensemble_logloss`,
     `loss_gate`, `alpha_<name>`.
     """
     mean = keras.metrics.Mean
@@ -37,13 +37,10 @@ def metrics_for(model) -> list[tuple[str, keras.metrics.Metric, bool]]:
     if model.embedding_l2:
         metrics.append(("loss_l2", mean(name="loss_l2"), False))
     if model.teacher_names and model.train_student:
-        for name in model.student_names:
-            key = model.soft_label.key_for(name)
-            metrics.append((key, mean(name=key), False))
+        mixing = [term.key for term in model.terms if term.mix]
+        metrics += [(key, mean(name=key), False) for key in mixing]
         metrics.append(("lambda", mean(name="lambda"), False))
-        if model.hint is not None:
-            key = model.hint.key_for(model.hint.student)
-            metrics.append((key, mean(name=key), False))
+        metrics += [(term.key, mean(name=term.key), False) for term in model.terms if not term.mix]
         if model.ensemble is not None:
             metrics += scored("ensemble")[1:]
             if model.ensemble.trainable_variables:

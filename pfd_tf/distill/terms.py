@@ -1,7 +1,9 @@
 """Distillation terms L_KD(S, T) of the student's loss, Eq. (7) of Zhu et al. 2020.
 
 The student's loss is gamma * L_CE(y, y_S) + sum over terms of weight * L_KD
-(in the PFD paper's notation, Eq. (5): (1 - lambda) L_s + lambda L_d).  Each
+(in the PFD paper's notation, Eq. (5): (1 - lambda) L_s + lambda L_d); the
+weights and schedules are `pfd_tf.distill.term_list`'s, from the config's
+`distill.terms` (`pfd_tf.config_terms`).  Each
 term sees the teachers' outputs detached (`pfd_tf.distill.routing.detach`)
 and declares the variable groups it may move (`groups(student)`, for the
 student it trains), which `tests/test_routing.py` holds it to.  A term's loss
@@ -21,13 +23,15 @@ from pfd_tf.models.network import NetworkOutput
 class SoftLabel:
     """Eq. (8): L_CE(sigmoid(z_T / tau), sigmoid(z_S / tau)), times tau^2 (`pfd_tf.distill.losses`).
 
-    z_T is the one teacher's logit, or the ensemble's (Eq. (10)).
+    z_T is the one teacher's logit, or the ensemble's (Eq. (10)), or, with
+    `teacher` set, that teacher's own logit.
     """
 
     key = "loss_distill"
 
-    def __init__(self, temperature: float = 1.0):
+    def __init__(self, temperature: float = 1.0, teacher: str | None = None):
         self.temperature = float(temperature)
+        self.teacher = teacher
 
     def groups(self, student: str = routing.STUDENT) -> frozenset[str]:
         return routing.student_loss_groups(student)
@@ -36,7 +40,8 @@ class SoftLabel:
         return key_for(self.key, student)
 
     def __call__(self, student: NetworkOutput, soft_logits: tf.Tensor, teachers: Mapping[str, NetworkOutput]):
-        return distillation_loss(soft_logits, student.logits, self.temperature)
+        return distillation_loss(teacher_logits(self.teacher, soft_logits, teachers, "the soft label"),
+                                 student.logits, self.temperature)
 
 
 class Hint(keras.layers.Layer):
@@ -74,6 +79,16 @@ class Hint(keras.layers.Layer):
 def key_for(key: str, student: str) -> str:
     """A term's loss key for `student`: `key` for the served student, `<key>_<student>` for another."""
     return key if student == routing.STUDENT else f"{key}_{student}"
+
+
+def teacher_logits(teacher: str | None, soft_logits: tf.Tensor, teachers: Mapping[str, NetworkOutput],
+                   who: str = "a term") -> tf.Tensor:
+    """The logit term `who` distils from: the soft label's (`teacher` None), or teacher `teacher`'s own."""
+    if teacher is None:
+        return soft_logits
+    if teacher not in teachers:
+        raise ValueError(f"{who} names teacher {teacher!r}; the teachers are {', '.join(sorted(teachers)) or 'none'}")
+    return teachers[teacher].logits
 
 
 def _hidden(output: NetworkOutput, layer: str, who: str) -> tf.Tensor:

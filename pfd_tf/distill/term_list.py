@@ -1,0 +1,121 @@
+"""The student's distillation terms as a list: each loss with its target student, weight and schedule.
+
+`build_terms` turns the config's term list (`pfd_tf.config_terms`, the
+shorthand expanded by `pfd_tf.config.expand_terms`) into `WeightedTerm`s,
+which `Distiller.compute_losses` loops over:
+
+    L = w_label,i * L_s + sum over terms k of w_k,i * L_k,
+    w_k,i = weight_k if step i >= start_k else 0,
+    w_label,i = 1 - sum of w_k,i over the student's terms with mix
+
+(Eq. (5) of the PFD paper for one soft label: lambda_i = 0 before the
+swapping step k of Algorithm 1, lambda after; Eq. (7) of Zhu et al. 2020
+with a hint added on top).  A new kind of term is its loss (a callable
+`(student_output, soft_logits, teachers) -> loss` with `key`, `key_for`
+and `groups`, as in `pfd_tf.distill.terms`), its keys in
+`pfd_tf.config_terms.KINDS`, and its builder in `BUILDERS` here.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Mapping, Sequence
+
+from pfd_tf._keras import tf
+from pfd_tf.config_terms import HINT, LOGIT_MATCHING, SOFT_LABEL, TermConfig
+from pfd_tf.distill.logit_matching import LogitMatching
+from pfd_tf.distill.terms import Hint, SoftLabel
+from pfd_tf.names import SERVED
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightedTerm:
+    """`loss` into student `student`, weighing `weight` from step `start_step` on and 0 before; with `mix`, its
+    weight is taken from the student's label loss (Eq. (5))."""
+
+    loss: Any
+    weight: float
+    student: str = SERVED
+    start_step: int = 0
+    mix: bool = True
+
+    @property
+    def key(self) -> str:
+        """Its loss key in `compute_losses` and the logs: `loss_distill`, `loss_hint_<student>`, ..."""
+        return self.loss.key_for(self.student)
+
+    @property
+    def attribute(self) -> str:
+        """Where a term with variables (the hint's W) sits in the distiller, hence in checkpoints: `hint` for the
+        served student's hint, as before the list existed."""
+        return self.key[len("loss_"):]
+
+    def weight_at(self, step: tf.Tensor) -> tf.Tensor:
+        """w_k,i: `weight` from `start_step` on, 0 before (the switch of Algorithm 1)."""
+        return tf.where(tf.cast(step, tf.int64) >= self.start_step, self.weight, 0.0)
+
+
+def _hint(term: TermConfig, teachers: Sequence[str]) -> Hint:
+    return Hint(term.teacher or teachers[0], term.teacher_layer, term.student_layer, student=term.student,
+                name=HINT if term.student == SERVED else f"{HINT}_{term.student}")
+
+
+BUILDERS: dict[str, Callable[[TermConfig, Sequence[str]], Any]] = {
+    SOFT_LABEL: lambda term, teachers: SoftLabel(term.temperature, term.teacher or None),
+    HINT: _hint,
+    LOGIT_MATCHING: lambda term, teachers: LogitMatching(term.teacher or None),
+}
+
+
+def build_terms(terms: Sequence[TermConfig], teachers: Sequence[str]) -> tuple[WeightedTerm, ...]:
+    """The config's terms as losses with their weights and start steps (schedules resolved: `start_step`)."""
+    return tuple(WeightedTerm(BUILDERS[term.kind](term, teachers), float(term.weight), term.student,
+                              int(term.schedule.start_step), bool(term.mix)) for term in terms)
+
+
+def check_terms(terms: tuple[WeightedTerm, ...], students: Mapping, teachers: Mapping) -> tuple[WeightedTerm, ...]:
+    """`terms`, once each is seen to train a student there is and read a teacher there is, under its own key."""
+    keys = set()
+    for term in terms:
+        if term.student not in students:
+            raise ValueError(f"{term.key} trains student {term.student!r}; the students are {list(students)}")
+        named = getattr(term.loss, "teacher", None)
+        if named is not None and named not in teachers:
+            raise ValueError(f"{term.key} reads teacher {named!r}; the teachers are {list(teachers)}")
+        if term.key in keys:
+            raise ValueError(f"two terms have the loss key {term.key!r}")
+        keys.add(term.key)
+    return terms
+
+
+def mixed_weight(terms: Sequence[WeightedTerm], student: str, step: tf.Tensor) -> tf.Tensor:
+    """lambda_i of `student` at `step`: the sum of its mixing terms' weights, what its label loss gives up."""
+    weights = [term.weight_at(step) for term in terms if term.mix and term.student == student]
+    return tf.add_n(weights) if weights else tf.constant(0.0)
+
+
+def add_terms(loss: tf.Tensor, terms: Sequence[WeightedTerm], step: tf.Tensor, students: Mapping,
+              soft_logits: tf.Tensor, teachers: Mapping, out: dict) -> tf.Tensor:
+    """`loss` plus each student's label loss `out["loss_<name>"]` and the terms, weighted at `step`.
+
+    Per student, w_label,i L_s + its mixing terms (Eq. (5): (1 - lambda_i)
+    L_s + lambda_i L_d), then the terms added on top (the hint of Eq. (7))
+    in the list's order; each term's value goes to `out[term.key]`.  The
+    sums run in the order the shorthand's always did, so its loss is the
+    same float.  `teachers`: the teachers' outputs, detached
+    (`pfd_tf.distill.routing.detach`).
+    """
+    weights = {}
+    for term in terms:
+        out[term.key] = term.loss(students[term.student], soft_logits, teachers)
+        weights[term.key] = term.weight_at(step)
+    for name in students:
+        mixing = [term for term in terms if term.mix and term.student == name]
+        label_weight = 1.0 - (tf.add_n([weights[t.key] for t in mixing]) if mixing else 0.0)
+        student_loss = label_weight * out[f"loss_{name}"]
+        for term in mixing:
+            student_loss += weights[term.key] * out[term.key]
+        loss += student_loss
+    for term in terms:
+        if not term.mix:
+            loss += weights[term.key] * out[term.key]
+    return loss
