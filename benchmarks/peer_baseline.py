@@ -144,7 +144,8 @@ def main(argv=None):
                   + f"; chosen {epochs}; pfd_tf: {' '.join(pick) or 'the config'}", flush=True)
             for seed in seeds:
                 results += done.get(f"{prefix}|{scenario}|{model}|pfd_tf|{seed}|{' '.join(pick)}", lambda: train_pfd_tf(
-                    paths[seed], scenario, seed, overrides + pick, os.path.join(base, "runs", model), model))
+                    paths[seed], scenario, seed, overrides + pick, os.path.join(base, "runs", model), model,
+                    scored_if_diverged=True))
                 metrics = done.get(f"{prefix}|{scenario}|{model}|deepctr|{seed}|{epochs}", lambda: train_peer(
                     peer, peer_config(paths[seed], overrides), seed, [epochs], model)[epochs])
                 results.append({"scenario": scenario, "seed": seed, "model": f"{peer_name(model)} ({epochs} epochs)",
@@ -283,9 +284,12 @@ def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at, mode
 # pfd_tf's side
 # --------------------------------------------------------------------------
 def train_pfd_tf(config_path: str, scenario: str, seed: int, user_overrides, runs_dir: str,
-                 model_kind: str = "dnn") -> list[dict]:
+                 model_kind: str = "dnn", scored_if_diverged: bool = False) -> list[dict]:
     """pfd_tf's baseline student with the world's config, and its MLP student when that is not already it
-    (a zoo model's student, `student.model` among the overrides, is never two-tower)."""
+    (a zoo model's student, `student.model` among the overrides, is never two-tower).
+
+    `scored_if_diverged` (the evaluation worlds): a run that blows up is a row with AUC 0.5 marked
+    `diverged`; otherwise (the validation world's grid) the error goes to the caller."""
     overrides = ["distill.mode=baseline", f"train.seed={seed}"]
     variants = [overrides + list(user_overrides)]
     if model_kind == "dnn" and config_lib.load(config_path, variants[0]).model.architecture is not Architecture.MLP:
@@ -293,9 +297,19 @@ def train_pfd_tf(config_path: str, scenario: str, seed: int, user_overrides, run
     rows = []
     for variant in variants:
         architecture = config_lib.load(config_path, variant).model.architecture.value
-        metrics = run(config_path, os.path.join(runs_dir, f"baseline-{architecture}-seed{seed}"), variant)
-        student = metrics["student"]
         name = f"pfd_tf baseline student ({architecture})" if model_kind == "dnn" else f"pfd_tf {model_kind}"
+        try:
+            metrics = run(config_path, os.path.join(runs_dir, f"baseline-{architecture}-seed{seed}"), variant)
+        except NonFiniteLossError as err:
+            if not scored_if_diverged:
+                raise
+            # The point the validation world chose blew up on this world: a user would get exit 4 and no
+            # model, i.e. the constant predictor (AUC 0.5).  Scored so, and marked, rather than ending the run.
+            print(f"{scenario} seed {seed} {name}: diverged ({err})", flush=True)
+            rows.append({"scenario": scenario, "seed": seed, "model": name, "zoo": model_kind, "side": "pfd_tf",
+                         "architecture": architecture, "auc": 0.5, "logloss": float("nan"), "diverged": True})
+            continue
+        student = metrics["student"]
         rows.append({"scenario": scenario, "seed": seed, "model": name, "zoo": model_kind,
                      "side": "pfd_tf", "architecture": architecture, "epochs": metrics["epochs"],
                      "auc": student["auc"], "logloss": student["logloss"],

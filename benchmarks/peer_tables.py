@@ -30,12 +30,20 @@ class Done:
         return self.values[key]
 
 
+DIVERGED_NOTE = ("\n† diverged (the divergence guard stopped it, exit 4, nothing exported): scored as the constant "
+                 "predictor, AUC 0.5, log loss not defined")
+
+
+def _cell(value, diverged: bool) -> str:
+    return f"{value:.4f}†" if diverged else f"{value:.4f}"
+
+
 def print_tables(scenario: str, seeds, rows, args) -> None:
     """AUC and log loss by model and seed, then pfd_tf - DeepCTR per seed."""
     models = list(dict.fromkeys(r["model"] for r in rows))  # pfd_tf rows first, as trained
 
     def values(model, key):
-        by_seed = {r["seed"]: r[key] for r in rows if r["model"] == model}
+        by_seed = {r["seed"]: r.get(key, False if key == "diverged" else None) for r in rows if r["model"] == model}
         return [by_seed[s] for s in seeds]
 
     for key, title in (("auc", "held-out AUC"), ("logloss", "held-out log loss")):
@@ -44,7 +52,10 @@ def print_tables(scenario: str, seeds, rows, args) -> None:
         print("|---" * (len(seeds) + 2) + "|")
         for model in models:
             cells = values(model, key)
-            print(f"| {model} | " + " | ".join(f"{v:.4f}" for v in cells) + f" | {fmt(cells)} |")
+            marks = values(model, "diverged")
+            print(f"| {model} | " + " | ".join(_cell(v, m) for v, m in zip(cells, marks)) + f" | {fmt(cells)} |")
+    if any(r.get("diverged") for r in rows):
+        print(DIVERGED_NOTE)
     peer = next(r["model"] for r in rows if r["side"] == "deepctr")
     print()
     for model in (m for m in models if m != peer):
@@ -65,10 +76,13 @@ def print_parity(seeds, results, models, args) -> None:
             sides = {}
             for side in ("pfd_tf", "deepctr"):
                 first = next(r["model"] for r in rows if r["side"] == side)
-                by_seed = {r["seed"]: r["auc"] for r in rows if r["model"] == first}
+                by_seed = {r["seed"]: (r["auc"], r.get("diverged", False)) for r in rows if r["model"] == first}
                 sides[side] = (first, [by_seed[s] for s in seeds])
-            gaps = [a - b for a, b in zip(sides["pfd_tf"][1], sides["deepctr"][1])]
-            for name, values in sides.values():
-                print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {statistics.mean(values):.4f} |")
+            gaps = [a[0] - b[0] for a, b in zip(sides["pfd_tf"][1], sides["deepctr"][1])]
+            for name, cells in sides.values():
+                mean = statistics.mean(v for v, _ in cells)
+                print(f"| {name} | " + " | ".join(_cell(v, m) for v, m in cells) + f" | {mean:.4f} |")
             print(f"| {NAMES[model]}: difference | " + " | ".join(f"{g:+.4f}" for g in gaps)
                   + f" | **{statistics.mean(gaps):+.4f}** |")
+    if any(r.get("diverged") for r in results):
+        print(DIVERGED_NOTE)
