@@ -544,7 +544,7 @@ def test_a_killed_launcher_takes_every_task_with_it(tmp_path):
 def test_the_launcher_names_the_variable_the_lifeline_reads():
     """launch/ does not import pfd_tf (it would load TensorFlow); the two names must agree."""
     from launch import local
-    from pfd_tf import lifeline
+    from pfd_tf.cluster import lifeline
 
     assert local.LAUNCHER_PID == lifeline.ENV
 

@@ -59,12 +59,12 @@ on the paper's traffic (Table 2); with weak additive effects (0.3 and 0.3,
 the first version of this world, trained at rate 0.05) the DNN teacher was the
 *less* accurate one and PFD+MD's student did not beat PFD's.
 
-All sizes and coefficients live in the frozen :class:`CtrWorld` dataclass.
-:func:`generate_ctr` simulates (:func:`simulate_ctr`, numpy only, vectorised)
-and writes ``train/day-XX.csv``, ``test/day-XX.csv`` and ``config.yaml`` in
-the layout and with the helpers of the CVR world (:mod:`pfd_tf.datasets.cvr`); its
-parameters are in :mod:`pfd_tf.datasets.ctr_world`, the config it writes in
-:mod:`pfd_tf.datasets.ctr_config`; it is registered as the ``ctr`` scenario of ``pfd-data``.
+All sizes and coefficients live in the frozen :class:`CtrWorld` dataclass
+(:mod:`pfd_tf.datasets.ctr_world`).  :func:`generate_ctr` simulates
+(:func:`simulate_ctr`, numpy only, vectorised) and writes ``train/day-XX.csv``,
+``test/day-XX.csv`` and ``config.yaml`` (:mod:`pfd_tf.datasets.ctr_config`)
+through the shared writer (:mod:`pfd_tf.datasets.writer`); it is the ``ctr``
+scenario of ``pfd-data``.
 """
 from __future__ import annotations
 

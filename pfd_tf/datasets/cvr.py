@@ -31,11 +31,13 @@ Generative story of the CVR scenario (one row per click, label = purchase)::
     intent), images_viewed: Bernoulli / Poisson with intent and price in the logit
 
 ``base`` is solved so that the purchase rate equals ``CvrWorld.purchase_rate``.
-All sizes and coefficients live in the frozen :class:`CvrWorld` dataclass.
+All sizes and coefficients live in the frozen :class:`CvrWorld` dataclass
+(:mod:`pfd_tf.datasets.cvr_world`).
 
 The public entry point is :func:`generate_cvr`, which simulates a world
 (:func:`simulate_cvr`, numpy only, vectorised) and writes it as day-split
-CSV files plus a ``config.yaml`` (:func:`write_dataset`). The TFDS builders in
+CSV files plus a ``config.yaml`` (:func:`write_dataset`, through the shared
+writer :mod:`pfd_tf.datasets.writer`). The TFDS builders in
 :mod:`pfd_tf.datasets.tfds_builders` reuse :func:`simulate_cvr` directly.
 """
 from __future__ import annotations
