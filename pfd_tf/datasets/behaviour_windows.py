@@ -82,4 +82,3 @@ class WindowStats:
         prev = self.keys[np.maximum(hi - 1, 0)]
         found = (hi > 0) & (prev // self.span == group)
         return np.where(found, prev % self.span, -1)
-

@@ -290,5 +290,3 @@ def generate_ctr(out_dir: str, rows: int = DEFAULT_ROWS, seed: int = 0, days: in
     ``world`` overrides :class:`CtrWorld` fields (e.g. ``interacted_scale=2.0``)."""
     world = CtrWorld.for_rows(rows, days, **world)
     return write_ctr_dataset(simulate_ctr(world, seed), world, seed, out_dir)
-
-

@@ -115,4 +115,3 @@ def write_ctr_dataset(columns: Mapping[str, np.ndarray], world: CtrWorld, seed: 
     lines = [",".join(r) for r in zip(*text)]
     header = ",".join(names)
     return write_days(out_dir, header, lines, columns[DAY], world.days, ctr_config(columns, world, seed))
-

@@ -78,7 +78,6 @@ def _recent_categories(rng, world, user, user_cat_cdf) -> np.ndarray:
     return np.asarray(["|".join(tokens[s:e]) for s, e in zip(starts, ends)])
 
 
-
 def simulate_cvr(world: CvrWorld, seed: int, latents: bool = False) -> dict[str, np.ndarray]:
     """Simulates one click log; returns ``{column: array}`` in CVR_COLUMNS order.
 

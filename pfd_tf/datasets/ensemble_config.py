@@ -32,7 +32,6 @@ Adagrad at 1.6 also kills xDeepFM's CIN maps and its DNN part (ReLU units pushed
 first steps), which Adam at these rates leaves alive."""
 
 
-
 TEACHERS = [
     # The ensemble paper's teachers are DeepFM, DCN and xDeepFM (Section 3.4.1); here FM stands
     # for the second-order model, so that the teachers differ by the orders they express.

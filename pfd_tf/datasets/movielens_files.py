@@ -115,4 +115,3 @@ def read_ratings(path: str, user_ids: np.ndarray, movie_ids: np.ndarray) -> dict
     return {"user": np.searchsorted(user_ids, np.asarray(users, np.int64)),
             "movie": np.searchsorted(movie_ids, np.asarray(movies, np.int64)),
             "rating": np.asarray(ratings, np.int64), "timestamp": np.asarray(times, np.int64)}
-

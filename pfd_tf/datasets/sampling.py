@@ -1,5 +1,5 @@
 """The draws every synthetic world shares: Zipf popularity, grouped inverse-CDF sampling, a base logit
-solved for a target rate, taste-driven category choice.
+solved for a target rate, taste-driven category choice, centred per-value latent vectors.
 
 They were written for the CVR world (:mod:`pfd_tf.datasets.cvr`) and are reused, unchanged, by the
 CTR, ensemble, interactions, dial and multi-task worlds: a change here changes every world's data.
@@ -15,6 +15,7 @@ def vocab(n: int) -> tuple[str, ...]:
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, elementwise."""
     return 1.0 / (1.0 + np.exp(-x))
 
 
@@ -47,7 +48,6 @@ def solve_base(logit: np.ndarray, rate: float) -> float:
     return 0.5 * (lo + hi)
 
 
-
 def taste_category_cdf(taste: np.ndarray, cat_vec: np.ndarray, sharpness: float) -> np.ndarray:
     """Each user's softmax(sharpness * taste . category) CDF, offset by the user's
     index and flattened, so one `searchsorted` samples categories for many users."""
@@ -57,7 +57,6 @@ def taste_category_cdf(taste: np.ndarray, cat_vec: np.ndarray, sharpness: float)
     cdf = np.cumsum(prob, axis=1)
     cdf[:, -1] = 1.0
     return (cdf + np.arange(len(taste))[:, None]).ravel()
-
 
 
 def grouped_cdf(group: np.ndarray, weight: np.ndarray, n_groups: int):
