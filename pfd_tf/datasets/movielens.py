@@ -52,7 +52,7 @@ import sys
 import numpy as np
 import yaml
 
-from pfd_tf.data.pipeline import DataError
+from pfd_tf.data.files import DataError
 from pfd_tf.datasets.ctr_config import MODEL
 from pfd_tf.datasets.movielens_files import read_movies, read_ratings, read_users
 from pfd_tf.datasets.movielens_table import HIST_MAX_LEN, LABEL, ML_COLUMNS, ML_FEATURES, RatingsTable

@@ -11,7 +11,7 @@ import re
 
 import numpy as np
 
-from pfd_tf.data.pipeline import DataError
+from pfd_tf.data.files import DataError
 
 NO_GENRE = "(no genres listed)"  # a movie without genres (keeps the sequences aligned)
 _YEAR = re.compile(r"\((\d{4})\)\s*$")
