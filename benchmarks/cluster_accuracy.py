@@ -20,7 +20,8 @@ import sys
 import tempfile
 
 import pfd_tf  # noqa: F401
-from pfd_tf.data.synthetic_ctr import DEFAULT_ROWS, generate_ctr
+from pfd_tf.datasets.ctr import generate_ctr
+from pfd_tf.datasets.ctr_world import DEFAULT_ROWS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 
 import pfd_tf  # noqa: F401
-from pfd_tf.data.synthetic import generate_cvr
+from pfd_tf.datasets.cvr import generate_cvr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

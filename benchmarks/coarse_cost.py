@@ -32,7 +32,7 @@ import pfd_tf  # noqa: F401
 from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.data.pipeline import resolve_files
-from pfd_tf.data.synthetic_ctr import generate_ctr
+from pfd_tf.datasets.ctr import generate_ctr
 from pfd_tf.export_two_tower import export_two_tower, raw_columns
 from pfd_tf.models.two_tower import ProjectionTower
 from pfd_tf.trainer import train

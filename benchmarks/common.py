@@ -7,7 +7,7 @@ import statistics
 import pfd_tf  # noqa: F401
 from pfd_tf._keras import keras
 from pfd_tf import config as config_lib
-from pfd_tf.data.scenarios import world_overrides
+from pfd_tf.datasets.scenarios import world_overrides
 from pfd_tf.trainer import train
 
 

@@ -29,7 +29,7 @@ from common import add_world_argument, parse_world
 
 from pfd_tf._keras import tf
 from pfd_tf.compare.comparison import run_comparison
-from pfd_tf.data.scenarios import SCENARIOS
+from pfd_tf.datasets.scenarios import SCENARIOS
 
 
 def main():

@@ -45,7 +45,7 @@ from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.compare.split import validation_split
 from pfd_tf.compare.stats import paired_t_test
-from pfd_tf.data.synthetic_ensemble import generate_ensemble
+from pfd_tf.datasets.ensemble import generate_ensemble
 from pfd_tf.trainer import train
 
 TEACHERS = {  # sizes as the world's config.yaml has them
@@ -144,7 +144,7 @@ def main():
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--tune-seed", type=int, default=100)
     parser.add_argument("--rows", type=int, default=200_000)
-    # The world's config trains with Adam (pfd_tf.data.synthetic_ensemble.OPTIMIZER); issue 12's tables were
+    # The world's config trains with Adam (pfd_tf.datasets.ensemble_config.OPTIMIZER); issue 12's tables were
     # Adagrad's: --set train.optimizer=adagrad --rates 0.4,1.6,3.2.
     parser.add_argument("--rates", default="0.001,0.002,0.004")
     parser.add_argument("--hint-weight", type=float, default=0.1)

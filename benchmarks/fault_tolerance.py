@@ -21,7 +21,7 @@ import time
 
 import pfd_tf  # noqa: F401
 from pfd_tf._keras import tf
-from pfd_tf.data.synthetic import generate_cvr
+from pfd_tf.datasets.cvr import generate_cvr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

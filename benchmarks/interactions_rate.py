@@ -8,7 +8,7 @@ World --seed (100: never an evaluation world) is written by `pfd-data
 DAGFM student on soft labels) trains at each rate on the training days but
 the last, and is scored on that last training day (`pfd_tf.compare.split`),
 never on the test day.  The rate of the best student AUC is the one to write
-into `pfd_tf.data.synthetic_interactions.LEARNING_RATE`.  Prints, and writes
+into `pfd_tf.datasets.interactions.LEARNING_RATE`.  Prints, and writes
 to OUT/rates.json, each rate's student and teacher AUC and log loss.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ import common  # noqa: F401  (Keras 2 before TensorFlow)
 from pfd_tf._keras import keras
 from pfd_tf import config as config_lib
 from pfd_tf.compare.split import validation_split
-from pfd_tf.data.synthetic_interactions import generate_interactions
+from pfd_tf.datasets.interactions import generate_interactions
 from pfd_tf.trainer import train
 
 

@@ -29,7 +29,9 @@ import numpy as np
 import yaml
 from common import add_world_argument, parse_world, run
 
-from pfd_tf.data.synthetic_ctr import DEFAULT_ROWS, CtrWorld, simulate_ctr, write_ctr_dataset
+from pfd_tf.datasets.ctr import simulate_ctr
+from pfd_tf.datasets.ctr_config import write_ctr_dataset
+from pfd_tf.datasets.ctr_world import DEFAULT_ROWS, CtrWorld
 
 ORACLE = "oracle_logit"
 

@@ -54,7 +54,7 @@ import pfd_tf  # noqa: F401
 from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.data.pipeline import make_dataset_fn
-from pfd_tf.data.synthetic import generate_cvr
+from pfd_tf.datasets.cvr import generate_cvr
 from pfd_tf.distill.build import build_distiller
 from pfd_tf.distill.losses import logloss
 from pfd_tf.optim import make_optimizer

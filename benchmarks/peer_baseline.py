@@ -75,7 +75,7 @@ from pfd_tf._keras import keras
 from pfd_tf.callbacks import NonFiniteLossError
 from pfd_tf.config import Architecture, Config
 from pfd_tf.data.pipeline import make_dataset_fn
-from pfd_tf.data.scenarios import SCENARIOS
+from pfd_tf.datasets.scenarios import SCENARIOS
 from pfd_tf.metrics import exact_auc, logloss_from_logits
 
 

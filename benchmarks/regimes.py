@@ -5,7 +5,7 @@
 
 For each id-space size (``ROWS_PER_ID_SETTINGS``: rows per user and per item)
 and each dial setting (``DIAL_SETTINGS``: the share rho of the label noise the
-privileged feature explains), both fixed in `pfd_tf.data.synthetic_dial`
+privileged feature explains), both fixed in `pfd_tf.datasets.dial`
 before any comparison was run, this is one pfd-compare run
 (`run_comparison`, as `benchmarks/compare_methods.py`): baseline, PFD and
 LUPI, each method's rate chosen from ``--rates`` on the validation split of
@@ -53,8 +53,8 @@ from pfd_tf._keras import tf
 from pfd_tf.compare.comparison import run_comparison
 from pfd_tf.compare.diagnostic import spearman
 from pfd_tf.compare.stats import paired_t_test, t_two_sided_p
-from pfd_tf.data.synthetic_dial import (DIAL_SETTINGS, ROWS_PER_ID_SETTINGS, DialWorld, generate_dial,
-                                        oracle_quantities, simulate_dial)
+from pfd_tf.datasets.dial import generate_dial, oracle_quantities, simulate_dial
+from pfd_tf.datasets.dial_world import DIAL_SETTINGS, ROWS_PER_ID_SETTINGS, DialWorld
 from regimes_report import METHODS, channels_markdown, markdown, plot, same_rate_markdown
 
 

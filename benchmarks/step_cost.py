@@ -21,7 +21,8 @@ import pfd_tf  # noqa: F401
 from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.data.pipeline import make_dataset_fn
-from pfd_tf.data.synthetic_ctr import HIST_SEQUENCES, generate_ctr
+from pfd_tf.datasets.ctr import generate_ctr
+from pfd_tf.datasets.ctr_world import HIST_SEQUENCES
 from pfd_tf.trainer import build_and_compile
 
 

@@ -37,7 +37,8 @@ import time
 
 from common import add_world_argument, fmt, parse_world, run
 
-from pfd_tf.data.synthetic_ctr import DEFAULT_ROWS, generate_ctr
+from pfd_tf.datasets.ctr import generate_ctr
+from pfd_tf.datasets.ctr_world import DEFAULT_ROWS
 
 INDEPENDENT = ["model.sharing=independent", "model.student_private_features=[]"]
 MANNERS = {

@@ -8,7 +8,7 @@ shell reports it: 128 + N for a chief killed by signal N (137 for SIGKILL).
 Ctrl-C (SIGINT), SIGTERM (`timeout`, `kill`, service managers) and SIGHUP
 (a closed terminal) stop the cluster the same way and exit with 128 + the
 signal's number (130, 143, 129).  A launcher killed outright (SIGKILL)
-cannot stop anything: each task then ends by itself (`pfd_tf.lifeline`,
+cannot stop anything: each task then ends by itself (`pfd_tf.cluster.lifeline`,
 armed through `PFD_LAUNCHER_PID`).
 
 With `restart_on_failure` it does what the compose file's restart policy
@@ -47,8 +47,8 @@ from launch.ports import free_port, is_free, ports_of
 from launch.topology import TASK_ENV, TASK_ENV_DEFAULTS, Topology, task_command, task_name, tf_config
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # each stops the cluster as Ctrl-C does
-LAUNCHER_PID = "PFD_LAUNCHER_PID"  # pfd_tf.lifeline.ENV (not imported: it would load TensorFlow here)
-LOST_TASK = 3  # pfd-train's exit status for a lost task of the cluster (pfd_tf.cluster.LOST_TASK)
+LAUNCHER_PID = "PFD_LAUNCHER_PID"  # pfd_tf.cluster.lifeline.ENV (not imported: it would load TensorFlow here)
+LOST_TASK = 3  # pfd-train's exit status for a lost task of the cluster (pfd_tf.cluster.spec.LOST_TASK)
 CHIEF = ("chief", 0)
 # What a task prints once it is up: a restart counts as failed until then.
 UP = {
@@ -108,7 +108,7 @@ class LocalCluster:
     def _start(self, role: str, index: int, restart: bool = False) -> None:
         """Starts one task, from the main thread only.
 
-        The task's lifeline (`pfd_tf.lifeline`) fires when the thread that
+        The task's lifeline (`pfd_tf.cluster.lifeline`) fires when the thread that
         forked it exits, so a task started from a helper thread would be
         killed when that thread ends: `run` and `_supervise`, the only
         callers, run on the main thread, which lives as long as the launcher.

@@ -36,7 +36,7 @@ import numpy as np
 from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import Config
-from pfd_tf.cluster import table_partitioning
+from pfd_tf.cluster.strategy import table_partitioning
 from pfd_tf import checkpoints, early_stopping, finite_json, run_dir, run_plan
 from pfd_tf.callbacks import CheckpointEveryEpoch, EpochTimer, Progress, StopOnNonFiniteLoss
 from pfd_tf.data.pipeline import DataError, diagnose, make_dataset_fn
@@ -119,7 +119,7 @@ def train(
     """Trains teacher and student as the config says; returns what metrics.json holds.
 
     Under ParameterServerStrategy, `data_service` is the address of the tf.data
-    service's dispatcher that feeds the workers (`pfd_tf.data.service`);
+    service's dispatcher that feeds the workers (`pfd_tf.cluster.data_service`);
     or `start_cluster(config) -> (strategy, data_service)` starts them once
     the checks have passed (the chief of `pfd-train`).
     Everything that can be checked before training is, before anything is
@@ -290,7 +290,7 @@ def visit_summary(feature: str, visits) -> dict:
 def _as_input(strategy: tf.distribute.Strategy, dataset_fn):
     """What `fit`/`evaluate` take: a DatasetCreator under ParameterServerStrategy, else the dataset."""
     if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
-        from pfd_tf.data.service import INPUT_OPTIONS  # no read-ahead beyond the tf.data service client's
+        from pfd_tf.cluster.data_service import INPUT_OPTIONS  # no read-ahead beyond the tf.data service client's
 
         return keras.utils.experimental.DatasetCreator(dataset_fn, input_options=INPUT_OPTIONS)
     return dataset_fn(None)

@@ -32,7 +32,7 @@ def free_port() -> int:
 
 def start_data_service(num_workers: int) -> str:
     """A tf.data service dispatcher and one tf.data worker per training worker; returns the dispatcher."""
-    from pfd_tf.data.service import start_worker
+    from pfd_tf.cluster.data_service import start_worker
 
     dispatcher = tf.data.experimental.service.DispatchServer(
         tf.data.experimental.service.DispatcherConfig(port=free_port()))
@@ -71,7 +71,7 @@ def main(argv):
     cluster = start_cluster(num_workers=2, num_ps=2)
     data_service = start_data_service(num_workers=2)
     resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(cluster, rpc_layer="grpc")
-    from pfd_tf.cluster import TablePartitioner
+    from pfd_tf.cluster.strategy import TablePartitioner
 
     strategy = tf.distribute.experimental.ParameterServerStrategy(
         resolver, variable_partitioner=TablePartitioner(min_shard_bytes=1, max_shards=2))

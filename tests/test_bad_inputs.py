@@ -544,7 +544,7 @@ def test_a_killed_launcher_takes_every_task_with_it(tmp_path):
 def test_the_launcher_names_the_variable_the_lifeline_reads():
     """launch/ does not import pfd_tf (it would load TensorFlow); the two names must agree."""
     from launch import local
-    from pfd_tf import lifeline
+    from pfd_tf.cluster import lifeline
 
     assert local.LAUNCHER_PID == lifeline.ENV
 
@@ -655,7 +655,7 @@ def test_overwrite_refuses_a_foreign_file_the_globs_would_read(written, tmp_path
 
 def test_overwrite_refuses_a_directory_pfd_data_did_not_write(tmp_path):
     """No manifest, so every CSV under train/ is foreign; a config.yaml of the user's would be overwritten."""
-    from pfd_tf.data.output_dir import OutputDirError, write_dataset_into
+    from pfd_tf.datasets.output_dir import OutputDirError, write_dataset_into
 
     def write(directory):
         os.makedirs(os.path.join(directory, "train"))
@@ -675,7 +675,7 @@ def test_overwrite_refuses_a_directory_pfd_data_did_not_write(tmp_path):
 
 
 def test_the_movielens_writer_refuses_a_non_empty_directory_too(tmp_path):
-    """`python -m pfd_tf.data.movielens` follows the same rule (its train/part-XX.csv count varies with the data)."""
+    """`python -m pfd_tf.datasets.movielens` follows the same rule (its train/part-XX.csv count varies with the data)."""
     from test_movielens import write_movielens
 
     src = write_movielens(tmp_path / "src")
@@ -683,7 +683,7 @@ def test_the_movielens_writer_refuses_a_non_empty_directory_too(tmp_path):
     out.mkdir()
     (out / "old.csv").write_text("x\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
-    proc = subprocess.run([sys.executable, "-m", "pfd_tf.data.movielens", "--src", src, "--out", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "pfd_tf.datasets.movielens", "--src", src, "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert str(out) in proc.stderr and "--overwrite" in proc.stderr

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from pfd_tf import config as config_lib
-from pfd_tf.data.synthetic import generate_cvr
+from pfd_tf.datasets.cvr import generate_cvr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

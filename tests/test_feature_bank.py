@@ -11,7 +11,7 @@ from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import FeatureKind, FeatureSpec
 from pfd_tf.features import PAD_ID, vocabulary_size
-from pfd_tf.data import synthetic_ctr
+from pfd_tf.datasets import ctr
 from pfd_tf.distill.build import build_distiller
 from pfd_tf.models.embedding import FeatureEmbedding, build_tables
 from pfd_tf.models.feature_bank import FeatureBank
@@ -109,7 +109,7 @@ def _batch(config, size: int = 16, seed: int = 0):
 @pytest.fixture(scope="module")
 def ctr_config_path(tmp_path_factory):
     """A tiny CTR world: a two-tower Share*&Sync student with a behaviour encoder, a DNN teacher with target attention."""
-    return synthetic_ctr.generate_ctr(str(tmp_path_factory.mktemp("ctr")), rows=400, seed=0, days=2)
+    return ctr.generate_ctr(str(tmp_path_factory.mktemp("ctr")), rows=400, seed=0, days=2)
 
 
 @pytest.fixture(params=["mlp_pfd", "student_private_user_id", "ctr_sequence_and_target_attention"])

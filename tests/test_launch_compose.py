@@ -12,7 +12,7 @@ import yaml
 from launch.compose import PORT, render
 from launch.local import LocalCluster
 from launch.topology import Topology, task_command
-from pfd_tf.cluster import ClusterError, current_task
+from pfd_tf.cluster.spec import ClusterError, current_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLUSTER = {"chief": ["c:1"], "worker": ["w0:1", "w1:1"], "ps": ["p0:1"]}

@@ -12,7 +12,7 @@ import yaml
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before anything imports TensorFlow)
 from pfd_tf import config as config_lib
-from pfd_tf.data import movielens
+from pfd_tf.datasets import movielens
 from pfd_tf.data.pipeline import DataError, make_dataset_fn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -255,7 +255,7 @@ def test_cli(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "pfd_tf.data.movielens", "--src", src, "--out", str(out),
+        [sys.executable, "-m", "pfd_tf.datasets.movielens", "--src", src, "--out", str(out),
          "--test_fraction", "0.3"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -264,7 +264,7 @@ def test_cli(tmp_path):
     with open(os.path.join(src, "ratings.dat"), "a", encoding="latin-1") as f:
         f.write("1::2\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "pfd_tf.data.movielens", "--src", src, "--out", str(tmp_path / "o2")],
+        [sys.executable, "-m", "pfd_tf.datasets.movielens", "--src", src, "--out", str(tmp_path / "o2")],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0
     assert "ratings.dat: line 74" in proc.stderr

@@ -1,4 +1,4 @@
-"""The two-task world (`pfd_tf.data.synthetic_multitask`): the claims of its generative story, and its files."""
+"""The two-task world (`pfd_tf.datasets.multitask`): the claims of its generative story, and its files."""
 from __future__ import annotations
 
 import csv
@@ -7,8 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from pfd_tf.data.synthetic import DAY, run_config
-from pfd_tf.data.synthetic_multitask import (
+from pfd_tf.datasets.multitask import (
     BUY,
     LIKE,
     MULTITASK_COLUMNS,
@@ -20,6 +19,8 @@ from pfd_tf.data.synthetic_multitask import (
     simulate_multitask,
     write_multitask_csvs,
 )
+from pfd_tf.datasets.train_config import run_config
+from pfd_tf.datasets.writer import DAY
 from pfd_tf.metrics import exact_auc
 
 

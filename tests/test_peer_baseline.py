@@ -18,7 +18,7 @@ import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow, so before DeepCTR)
 from pfd_tf._keras import tf
 from pfd_tf.config import FeatureKind
 from pfd_tf.data.files import resolve_files
-from pfd_tf.data.scenarios import SCENARIOS
+from pfd_tf.datasets.scenarios import SCENARIOS
 from pfd_tf.features import FeatureEncoder
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks")

@@ -17,7 +17,7 @@ import yaml
 from conftest import write_tiny_world
 from pfd_tf import config_schema, config_zoo
 from pfd_tf.cli.train import run_task
-from pfd_tf.data.scenarios import SCENARIOS
+from pfd_tf.datasets.scenarios import SCENARIOS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()

@@ -43,7 +43,7 @@ def _without(snap: dict, prefix: str) -> dict:
 # -- divergence ------------------------------------------------------------------------------------
 def test_a_finite_blow_up_stops_with_status_4_and_writes_nothing(tmp_path, capsys):
     """The ensemble world at the learning rate its config shipped with (1.6): the loss blows up, stays finite."""
-    from pfd_tf.data.synthetic_ensemble import generate_ensemble
+    from pfd_tf.datasets.ensemble import generate_ensemble
 
     config = generate_ensemble(str(tmp_path / "world"), rows=6000, seed=1)
     model_dir = str(tmp_path / "run")

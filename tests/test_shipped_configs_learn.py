@@ -1,7 +1,7 @@
 """Every config we ship is a promise: trained briefly, its student beats the constant predictor on held-out rows.
 
 The configs are those `pfd-data` writes (every scenario of
-`pfd_tf.data.scenarios.SCENARIOS`, so a new scenario is covered without a
+`pfd_tf.datasets.scenarios.SCENARIOS`, so a new scenario is covered without a
 change here), on worlds 0, 1 and 2, and every file in `configs/`.  Each
 trains with its own rates, model and optimizer on a small world (`--rows`;
 Criteo- and Avazu-format files of 8,000 rows), run the way the README tells
@@ -28,7 +28,7 @@ import pytest
 
 from criteo_avazu_files import write_avazu, write_criteo
 from pfd_tf import config as config_lib
-from pfd_tf.data.scenarios import SCENARIOS
+from pfd_tf.datasets.scenarios import SCENARIOS
 from pfd_tf.small_data import RECIPE_BATCH, RECIPE_EPOCHS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

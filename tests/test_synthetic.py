@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before anything imports TensorFlow)
-from pfd_tf.data import synthetic
+from pfd_tf.datasets import cvr, cvr_world, train_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS, DAYS = 20_000, 8
@@ -57,7 +57,7 @@ def logistic_auc(features, label, steps=300):
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
     out_dir = str(tmp_path_factory.mktemp("cvr_seed0"))
-    synthetic.generate_cvr(out_dir, rows=ROWS, seed=0, days=DAYS)
+    cvr.generate_cvr(out_dir, rows=ROWS, seed=0, days=DAYS)
     return out_dir
 
 
@@ -75,8 +75,8 @@ def config(out):
 
 def test_same_seed_same_bytes_other_seed_differs(out, tmp_path):
     again, other = str(tmp_path / "again"), str(tmp_path / "other")
-    synthetic.generate_cvr(again, rows=ROWS, seed=0, days=DAYS)
-    synthetic.generate_cvr(other, rows=ROWS, seed=1, days=DAYS)
+    cvr.generate_cvr(again, rows=ROWS, seed=0, days=DAYS)
+    cvr.generate_cvr(other, rows=ROWS, seed=1, days=DAYS)
     files = sorted(os.path.relpath(p, out) for p in glob.glob(os.path.join(out, "**", "*.*"),
                                                               recursive=True))
     assert "config.yaml" in files and len(files) == DAYS + 1
@@ -107,8 +107,8 @@ def test_config_schema(config):
                               "eval_files": ["test/*.csv"], "label": "purchase",
                               "sequence_delimiter": "|"}
     feats = {f["name"]: f for f in config["features"]}
-    assert list(feats) == [c.name for c in synthetic.CVR_FEATURES]
-    world = synthetic.CvrWorld.for_rows(ROWS, DAYS)
+    assert list(feats) == [c.name for c in cvr_world.CVR_FEATURES]
+    world = cvr_world.CvrWorld.for_rows(ROWS, DAYS)
     assert feats["user_id"]["hash_buckets"] == 2 * world.n_users
     assert feats["recent_categories"]["kind"] == "sequence"
     assert feats["recent_categories"]["max_len"] == 10
@@ -126,14 +126,14 @@ def test_config_schema(config):
             assert all(lo < hi for lo, hi in zip(b, b[1:]))
     assert len(feats["price"]["boundaries"]) == 20
     train = config["train"]
-    assert train["epochs"] == synthetic.EPOCHS and train["seed"] == 0 and train["batch_size"] == 1024
+    assert train["epochs"] == train_config.EPOCHS and train["seed"] == 0 and train["batch_size"] == 1024
     assert "steps" not in train and train["warmup_fraction"] == 0.1
     assert config["distill"]["swap_fraction"] == 0.125
     assert config["distill"]["mode"] == "pfd"
 
 
 def test_columns_look_like_the_declared_features(data):
-    world = synthetic.CvrWorld.for_rows(ROWS, DAYS)
+    world = cvr_world.CvrWorld.for_rows(ROWS, DAYS)
     assert set(data["device"]) == {"ios", "android", "pc"}
     assert set(data["hour"].astype(int)) <= set(range(24))
     assert set(data["user_power"].astype(int)) == set(range(5))
@@ -181,18 +181,18 @@ def test_dwell_time_misleads_without_price(data):
 
 
 def test_world_is_sized_for_rows():
-    big = synthetic.CvrWorld.for_rows(200_000)
+    big = cvr_world.CvrWorld.for_rows(200_000)
     assert (big.n_users, big.n_items, big.n_shops, big.n_categories) == (10_000, 10_000,
                                                                          1_000, 100)
-    small = synthetic.CvrWorld.for_rows(2_000, days=3)
+    small = cvr_world.CvrWorld.for_rows(2_000, days=3)
     assert small.n_users == 500 and small.days == 3
     with pytest.raises(ValueError):
-        synthetic.simulate_cvr(synthetic.CvrWorld.for_rows(100, days=1), seed=0)
+        cvr.simulate_cvr(cvr_world.CvrWorld.for_rows(100, days=1), seed=0)
 
 
 def test_generating_200k_rows_takes_under_10_seconds(tmp_path):
     start = time.perf_counter()
-    synthetic.generate_cvr(str(tmp_path), rows=200_000, seed=3)
+    cvr.generate_cvr(str(tmp_path), rows=200_000, seed=3)
     assert time.perf_counter() - start < 10
 
 

@@ -14,12 +14,13 @@ import yaml
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before anything imports TensorFlow)
 from pfd_tf import config as config_lib
-from pfd_tf.data import synthetic_ctr
-from pfd_tf.data.synthetic_ctr import CtrWorld, simulate_ctr
+from pfd_tf.datasets import ctr, ctr_config, ctr_world
+from pfd_tf.datasets.ctr import simulate_ctr
+from pfd_tf.datasets.ctr_world import CtrWorld
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS, DAYS = 20_000, 8
-HIST = synthetic_ctr.HIST_SEQUENCES
+HIST = ctr_world.HIST_SEQUENCES
 INTERACTED = {"u_cate_clicks_24h", "u_shop_clicks_24h", "u_cate_clicks_7d", "u_shop_clicks_7d",
               "u_item_clicked_before", "u_cate_purchases_30d", "u_cate_last_age_bucket"}
 
@@ -77,7 +78,7 @@ def sim(world):
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
     out_dir = str(tmp_path_factory.mktemp("ctr_seed0"))
-    synthetic_ctr.generate_ctr(out_dir, rows=ROWS, seed=0, days=DAYS)
+    ctr.generate_ctr(out_dir, rows=ROWS, seed=0, days=DAYS)
     return out_dir
 
 
@@ -95,8 +96,8 @@ def config(out):
 
 def test_same_seed_same_bytes_other_seed_differs(out, tmp_path):
     again, other = str(tmp_path / "again"), str(tmp_path / "other")
-    synthetic_ctr.generate_ctr(again, rows=ROWS, seed=0, days=DAYS)
-    synthetic_ctr.generate_ctr(other, rows=ROWS, seed=1, days=DAYS)
+    ctr.generate_ctr(again, rows=ROWS, seed=0, days=DAYS)
+    ctr.generate_ctr(other, rows=ROWS, seed=1, days=DAYS)
     files = sorted(os.path.relpath(p, out)
                    for p in glob.glob(os.path.join(out, "**", "*.*"), recursive=True))
     assert "config.yaml" in files and len(files) == DAYS + 1
@@ -107,7 +108,7 @@ def test_same_seed_same_bytes_other_seed_differs(out, tmp_path):
 
 
 def test_simulated_columns_are_what_is_written(sim, data):
-    for name in synthetic_ctr.CTR_COLUMNS:
+    for name in ctr_world.CTR_COLUMNS:
         written = data[name]
         simulated = sim[name]
         if name == "price":
@@ -134,9 +135,9 @@ def test_config_schema(out, config, world):
                               "eval_files": ["test/*.csv"], "label": "click",
                               "sequence_delimiter": "|"}
     feats = {f["name"]: f for f in config["features"]}
-    assert list(feats) == [c.name for c in synthetic_ctr.CTR_FEATURES]
+    assert list(feats) == [c.name for c in ctr_world.CTR_FEATURES]
     for name in HIST:
-        assert feats[name]["kind"] == "sequence" and feats[name]["max_len"] == synthetic_ctr.BEHAVIOURS_READ
+        assert feats[name]["kind"] == "sequence" and feats[name]["max_len"] == ctr_config.BEHAVIOURS_READ
         assert feats[name]["role"] == "regular" and feats[name]["side"] == "user"
     assert feats["hist_item_id"]["hash_buckets"] == feats["item_id"]["hash_buckets"] == 2 * world.n_items
     assert feats["hist_type"]["vocabulary"] == ["click", "purchase"]
@@ -165,7 +166,7 @@ def test_config_schema(out, config, world):
     train = config["train"]
     n_train = ROWS - len(read_csvs(os.path.join(out, "test", "*.csv"))[1]["day"])
     assert train["epochs"] == 1 and "steps" not in train  # one epoch, as in the paper
-    assert train["learning_rate"] == synthetic_ctr.LEARNING_RATE == 1.6 and train["seed"] == 0
+    assert train["learning_rate"] == ctr_config.LEARNING_RATE == 1.6 and train["seed"] == 0
     assert config["distill"] == {"mode": "pfd", "lambda": 0.5, "swap_fraction": 0.125, "temperature": 1.0}
     steps = config_lib.resolve_length(config_lib.load(os.path.join(out, "config.yaml")), n_train).train.steps
     assert steps == round(n_train / 1024)
@@ -182,7 +183,7 @@ def test_click_rate_and_value_ranges(data, world):
     assert data["user_id"].astype(int).max() < world.n_users
     assert set(data["u_item_clicked_before"]) == {"0", "1"}
     for name in HIST[3:]:
-        vocab = set(next(f for f in synthetic_ctr.CTR_FEATURES if f.name == name).vocabulary)
+        vocab = set(next(f for f in ctr_world.CTR_FEATURES if f.name == name).vocabulary)
         assert set(t for s in data[name][:2000] for t in split(s)) <= vocab
     lengths = np.array([len(split(s)) for s in data["hist_item_id"]])
     assert lengths.max() == 50 and (lengths == 0).mean() < 0.1  # 30 warm-up days of history
@@ -197,7 +198,7 @@ def test_hist_columns_aligned_most_recent_first_and_strictly_before(sim):
         times = np.array(seqs[-1], np.int64)
         assert (times < sim["time"][i]).all(), i  # never at or after the impression
         assert (np.diff(times) <= 0).all(), i  # most recent first
-        ages = synthetic_ctr.age_bucket(sim["time"][i] - times)
+        ages = ctr_world.age_bucket(sim["time"][i] - times)
         assert seqs[3] == ages.astype(str).tolist(), i
 
 
@@ -238,7 +239,7 @@ def test_interacted_features_match_brute_force(sim):
         bought = sim["event_purchase"][ev].astype(bool)
         assert sim["u_cate_purchases_30d"][i] == np.sum(in_cat & bought & (et >= t - month))
         if in_cat.any():
-            expected = str(synthetic_ctr.age_bucket(t - et[in_cat].max()))
+            expected = str(ctr_world.age_bucket(t - et[in_cat].max()))
         else:
             expected = "none"
         assert sim["u_cate_last_age_bucket"][i] == expected
@@ -260,7 +261,7 @@ def test_interacted_features_are_informative(sim, data):
     user_n = np.bincount(sim["user_id"].astype(int))[sim["user_id"].astype(int)]
     proxies = [np.log(sim["price"]), np.log1p(hist_len), np.log(item_n), np.log(user_n),
                sim["hour"], sim["user_age"]]
-    interacted = [np.log1p(sim[k]) for k in synthetic_ctr.COUNT_FEATURES]
+    interacted = [np.log1p(sim[k]) for k in ctr_world.COUNT_FEATURES]
     interacted.append(sim["u_item_clicked_before"])
     base = logistic_auc(proxies, y, train)
     assert logistic_auc(proxies + interacted, y, train) > base + 0.03
@@ -284,7 +285,7 @@ def test_interacted_scale_scales_only_the_interacted_part(world):
 
 
 def test_world_overrides_are_typed_and_bad_ones_named():
-    from pfd_tf.data.scenarios import world_overrides
+    from pfd_tf.datasets.scenarios import world_overrides
 
     assert world_overrides("ctr", ["interacted_scale=2", "n_users=500", "device_effect=0.1,0,-0.3"]) == {
         "interacted_scale": 2.0, "n_users": 500, "device_effect": (0.1, 0.0, -0.3)}
@@ -313,7 +314,7 @@ def test_pipeline_reads_aligned_sequences(out):
     ids, label = next(iter(make_dataset_fn(config, "train", 64, training=False)(None)))
     assert label.shape == (64,)
     valid = [(ids[name].numpy() != 0).sum(axis=1) for name in HIST]
-    assert ids["hist_item_id"].shape == (64, synthetic_ctr.BEHAVIOURS_READ)  # the most recent of 50
+    assert ids["hist_item_id"].shape == (64, ctr_config.BEHAVIOURS_READ)  # the most recent of 50
     for other in valid[1:]:
         assert (other == valid[0]).all()
     assert valid[0].max() > 0
@@ -342,7 +343,7 @@ def test_cli_ctr_scenario(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(tmp_path / "scaled" / "config.yaml", encoding="utf-8") as f:
         buckets = {f["name"]: f.get("hash_buckets") for f in yaml.safe_load(f)["features"]}
-    assert buckets["shop_id"] == synthetic_ctr.ctr_hash_buckets(CtrWorld.for_rows(3000, 3, n_shops=50))["shop_id"]
+    assert buckets["shop_id"] == ctr_config.ctr_hash_buckets(CtrWorld.for_rows(3000, 3, n_shops=50))["shop_id"]
     proc = subprocess.run(
         [sys.executable, "-m", "pfd_tf.cli.data", *args, "--out", str(tmp_path / "bad"),
          "--world", "interacted_scal=0"],
@@ -367,7 +368,7 @@ def test_the_written_config_trains_pfd_md_with_a_target_attention_teacher(out, t
     assert isinstance(model.student, TwoTowerRanker)
     (attention,) = [l for l in model.teacher.input_layers if isinstance(l, TargetAttention)]
     assert attention.target_features == ("item_id", "category_id", "shop_id")
-    # The teacher's tower is batch-normalized, the student's towers are not (synthetic_ctr.TEACHER_NORMALIZATION).
+    # The teacher's tower is batch-normalized, the student's towers are not (ctr_config.TEACHER_NORMALIZATION).
     assert [type(l) for l in model.teacher.tower.hidden].count(DenseBatchNorm) == 2
     assert not any(isinstance(l, DenseBatchNorm) for t in (model.student.user_tower, model.student.item_tower)
                    for l in t.hidden)

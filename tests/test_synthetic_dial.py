@@ -1,4 +1,4 @@
-"""The dial world's generative claims (pfd_tf.data.synthetic_dial): what the privileged feature knows moves
+"""The dial world's generative claims (pfd_tf.datasets.dial): what the privileged feature knows moves
 with the dial and nothing else does; ids appear rows_per_id times; the oracle quantities follow."""
 import math
 
@@ -8,9 +8,10 @@ import yaml
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before anything imports TensorFlow)
 from pfd_tf import config as config_lib
-from pfd_tf.data import synthetic_dial
-from pfd_tf.data.scenarios import SCENARIOS, WORLDS, world_overrides
-from pfd_tf.data.synthetic_dial import DialWorld, normal_cdf, oracle_quantities, simulate_dial
+from pfd_tf.datasets import dial, dial_config, dial_world
+from pfd_tf.datasets.dial import normal_cdf, oracle_quantities, simulate_dial
+from pfd_tf.datasets.dial_world import DialWorld
+from pfd_tf.datasets.scenarios import SCENARIOS, WORLDS, world_overrides
 
 ROWS = 40_000
 
@@ -34,10 +35,10 @@ def test_the_dial_moves_the_privileged_column_only(sims):
     """One seed: the regular columns and the labels are the same at every privileged_share."""
     first = sims[0.0]
     for share, cols in sims.items():
-        for name in synthetic_dial.DIAL_COLUMNS:
-            if name != synthetic_dial.PRIVILEGED:
+        for name in dial_world.DIAL_COLUMNS:
+            if name != dial_world.PRIVILEGED:
                 assert np.array_equal(cols[name], first[name]), (share, name)
-    assert not np.array_equal(sims[0.4][synthetic_dial.PRIVILEGED], first[synthetic_dial.PRIVILEGED])
+    assert not np.array_equal(sims[0.4][dial_world.PRIVILEGED], first[dial_world.PRIVILEGED])
 
 
 def test_label_is_the_utility_threshold_at_the_purchase_rate(sims):
@@ -106,7 +107,7 @@ def test_knobs_are_validated_and_reach_the_world_by_name():
         simulate_dial(_world(1.5), seed=0)
     with pytest.raises(ValueError, match="rows_per_id"):
         simulate_dial(DialWorld(rows=ROWS, rows_per_id=0), seed=0)
-    assert SCENARIOS["dial"] is synthetic_dial.generate_dial and WORLDS["dial"] is DialWorld
+    assert SCENARIOS["dial"] is dial.generate_dial and WORLDS["dial"] is DialWorld
     assert world_overrides("dial", ["privileged_share=0.9", "rows_per_id=5"]) == {
         "privileged_share": 0.9, "rows_per_id": 5.0}
     with pytest.raises(ValueError, match="no field 'share'"):
@@ -114,10 +115,10 @@ def test_knobs_are_validated_and_reach_the_world_by_name():
 
 
 def test_settings_are_fixed_in_range():
-    assert len(synthetic_dial.DIAL_SETTINGS) >= 5 and synthetic_dial.DIAL_SETTINGS[0] == 0.0
-    assert list(synthetic_dial.DIAL_SETTINGS) == sorted(synthetic_dial.DIAL_SETTINGS)
-    assert all(0 <= s < 1 for s in synthetic_dial.DIAL_SETTINGS)
-    assert len(synthetic_dial.ROWS_PER_ID_SETTINGS) == 2
+    assert len(dial_world.DIAL_SETTINGS) >= 5 and dial_world.DIAL_SETTINGS[0] == 0.0
+    assert list(dial_world.DIAL_SETTINGS) == sorted(dial_world.DIAL_SETTINGS)
+    assert all(0 <= s < 1 for s in dial_world.DIAL_SETTINGS)
+    assert len(dial_world.ROWS_PER_ID_SETTINGS) == 2
 
 
 def test_the_scenario_writes_a_world_whose_config_loads(tmp_path):
@@ -130,7 +131,7 @@ def test_the_scenario_writes_a_world_whose_config_loads(tmp_path):
     assert config.distill.mode is config_lib.Mode.PFD
     assert config.train.optimizer is config_lib.Optimizer.ADAM
     train_rows = int(np.sum(simulate_dial(DialWorld(rows=4000, rows_per_id=5), seed=3)["day"] < 7))
-    assert config.train.batch_size == train_rows // synthetic_dial.MIN_STEPS_PER_EPOCH < 1024
+    assert config.train.batch_size == train_rows // dial_config.MIN_STEPS_PER_EPOCH < 1024
     assert [f.name for f in config.privileged_features] == ["engagement"]
     with open(out / "config.yaml", encoding="utf-8") as f:
         raw = yaml.safe_load(f)
@@ -138,7 +139,7 @@ def test_the_scenario_writes_a_world_whose_config_loads(tmp_path):
     cols = simulate_dial(DialWorld(rows=4000, privileged_share=0.9, rows_per_id=5), seed=3)
     with open(out / "test" / "day-07.csv", encoding="utf-8") as f:
         lines = f.read().splitlines()
-    assert lines[0].split(",") == list(synthetic_dial.DIAL_COLUMNS)
+    assert lines[0].split(",") == list(dial_world.DIAL_COLUMNS)
     test = cols["day"] == 7
     assert [line.split(",")[-1] for line in lines[1:]] == cols["purchase"][test].astype(str).tolist()
     assert [float(line.split(",")[6]) for line in lines[1:]] == cols["engagement"][test].tolist()

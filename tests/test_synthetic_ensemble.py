@@ -13,12 +13,13 @@ import yaml
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before anything imports TensorFlow)
 from pfd_tf import config as config_lib
-from pfd_tf.data import synthetic_ensemble
-from pfd_tf.data.synthetic_ensemble import EnsembleWorld, oracle_aucs, simulate_ensemble
+from pfd_tf.datasets import ensemble, ensemble_config, ensemble_world
+from pfd_tf.datasets.ensemble import oracle_aucs, simulate_ensemble
+from pfd_tf.datasets.ensemble_world import EnsembleWorld
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROWS, DAYS = 20_000, 8
-FIELDS = synthetic_ensemble.field_names()
+FIELDS = ensemble_world.field_names()
 PARTS = ("first_order", "second_order", "higher_order")
 
 
@@ -47,7 +48,7 @@ def sim(world):
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
     out_dir = str(tmp_path_factory.mktemp("ensemble_seed0"))
-    synthetic_ensemble.generate_ensemble(out_dir, rows=ROWS, seed=0, days=DAYS)
+    ensemble.generate_ensemble(out_dir, rows=ROWS, seed=0, days=DAYS)
     return out_dir
 
 
@@ -59,8 +60,8 @@ def config(out):
 
 def test_same_seed_same_bytes_other_seed_differs(out, tmp_path):
     again, other = str(tmp_path / "again"), str(tmp_path / "other")
-    synthetic_ensemble.generate_ensemble(again, rows=ROWS, seed=0, days=DAYS)
-    synthetic_ensemble.generate_ensemble(other, rows=ROWS, seed=1, days=DAYS)
+    ensemble.generate_ensemble(again, rows=ROWS, seed=0, days=DAYS)
+    ensemble.generate_ensemble(other, rows=ROWS, seed=1, days=DAYS)
     files = sorted(os.path.relpath(p, out)
                    for p in glob.glob(os.path.join(out, "**", "*.*"), recursive=True))
     assert "config.yaml" in files and len(files) == DAYS + 1
@@ -136,11 +137,11 @@ def test_written_config_loads_three_teachers_and_a_gated_dnn_student(out, world)
     config_lib.validate(config)
     assert config.data.label == "click"
     assert [f.name for f in config.features] == list(FIELDS)
-    assert {f.dim for f in config.features} == {synthetic_ensemble.EMBEDDING_DIM}
+    assert {f.dim for f in config.features} == {ensemble_world.EMBEDDING_DIM}
     assert not any(f.privileged for f in config.features)
     assert [f.kind for f in config.features] == [config_lib.FeatureKind.CATEGORICAL] * len(FIELDS)
     for spec, card in zip(config.features, world.field_cardinalities().values()):
-        if card <= synthetic_ensemble.VOCABULARY_MAX and spec.name not in synthetic_ensemble.ID_FIELDS:
+        if card <= ensemble_world.VOCABULARY_MAX and spec.name not in ensemble_world.ID_FIELDS:
             assert spec.vocabulary == tuple(str(v) for v in range(card)), spec.name
         else:
             assert spec.hash_buckets == 2 * card, spec.name
@@ -155,9 +156,9 @@ def test_written_config_loads_three_teachers_and_a_gated_dnn_student(out, world)
     assert config.distill.mode is config_lib.Mode.TEACHERS
     assert config.distill.ensemble is config_lib.Ensemble.GATING and config.distill.lambda_ == 0.5
     assert config.model.student_tower == config.model.teacher_tower == (256, 128)
-    assert config.train.optimizer is config_lib.Optimizer(synthetic_ensemble.OPTIMIZER) is config_lib.Optimizer.ADAM
-    assert config.train.learning_rate == synthetic_ensemble.LEARNING_RATE
-    assert config.train.batch_size == 1024 and config.train.epochs == synthetic_ensemble.EPOCHS
+    assert config.train.optimizer is config_lib.Optimizer(ensemble_config.OPTIMIZER) is config_lib.Optimizer.ADAM
+    assert config.train.learning_rate == ensemble_config.LEARNING_RATE
+    assert config.train.batch_size == 1024 and config.train.epochs == ensemble_config.EPOCHS
 
 
 def test_world_is_sized_for_rows_and_validated():
@@ -173,7 +174,7 @@ def test_world_is_sized_for_rows_and_validated():
 
 
 def test_world_overrides_are_typed():
-    from pfd_tf.data.scenarios import world_overrides
+    from pfd_tf.datasets.scenarios import world_overrides
 
     cards = ",".join(["4"] * 18)
     items = ["higher_order_scale=0", "id_cardinality=500", f"cardinalities={cards}"]

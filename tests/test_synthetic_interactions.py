@@ -11,9 +11,9 @@ import pytest
 import pfd_tf  # noqa: F401  (selects Keras 2 before anything imports TensorFlow)
 from pfd_tf import config as config_lib
 from pfd_tf.config import ZooModel
-from pfd_tf.data.scenarios import SCENARIOS, WORLDS, world_overrides
-from pfd_tf.data.synthetic_interactions import (ORDERS, TRIPLES, InteractionsWorld, field_names,
-                                                generate_interactions, oracle_aucs, simulate_interactions)
+from pfd_tf.datasets.interactions import (ORDERS, TRIPLES, InteractionsWorld, field_names, generate_interactions,
+                                          oracle_aucs, simulate_interactions)
+from pfd_tf.datasets.scenarios import SCENARIOS, WORLDS, world_overrides
 
 ROWS, DAYS = 20_000, 8
 FIELDS = field_names()

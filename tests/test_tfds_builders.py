@@ -8,7 +8,7 @@ import pytest
 import pfd_tf  # noqa: F401  (selects Keras 2 before TensorFlow is imported)
 import tensorflow_datasets as tfds  # noqa: E402
 
-from pfd_tf.data import synthetic, tfds_builders  # noqa: E402
+from pfd_tf.datasets import cvr, cvr_world, tfds_builders# noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +21,9 @@ def built(tmp_path_factory):
 
 def as_csv_row(example):
     """The example formatted as its CSV line's fields."""
-    by_name = {c.name: c for c in synthetic.CVR_FEATURES}
+    by_name = {c.name: c for c in cvr_world.CVR_FEATURES}
     fields = []
-    for name in synthetic.CVR_COLUMNS:
+    for name in cvr_world.CVR_COLUMNS:
         value, col = example[name], by_name.get(name)
         if isinstance(value, bytes):
             fields.append(value.decode())
@@ -39,7 +39,7 @@ def read_rows(pattern):
     for path in sorted(glob.glob(pattern)):
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
-            assert tuple(next(reader)) == synthetic.CVR_COLUMNS
+            assert tuple(next(reader)) == cvr_world.CVR_COLUMNS
             rows.extend(tuple(r) for r in reader)
     return rows
 
@@ -57,7 +57,7 @@ def test_splits_and_features(built):
     assert set(splits) == {"train", "test"}
     assert len(splits["train"]) + len(splits["test"]) == 2_000
     assert info.splits["train"].num_examples == len(splits["train"])
-    assert set(info.features.keys()) == set(synthetic.CVR_COLUMNS)
+    assert set(info.features.keys()) == set(cvr_world.CVR_COLUMNS)
     assert info.features["purchase"].num_classes == 2
     assert {int(e["day"]) for e in splits["test"]} == {7}
     assert max(int(e["day"]) for e in splits["train"]) == 6
@@ -65,7 +65,7 @@ def test_splits_and_features(built):
 
 def test_same_rows_as_csv_generator(built, tmp_path):
     splits, _ = built
-    synthetic.generate_cvr(str(tmp_path), rows=2_000, seed=0, days=8)
+    cvr.generate_cvr(str(tmp_path), rows=2_000, seed=0, days=8)
     for split, folder in (("train", "train"), ("test", "test")):
         csv_rows = read_rows(os.path.join(str(tmp_path), folder, "*.csv"))
         tfds_rows = [as_csv_row(e) for e in splits[split]]

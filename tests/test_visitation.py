@@ -125,7 +125,7 @@ def test_two_worker_cluster_reads_each_row_once_per_epoch(rid_world, epochs):
     # Epoch boundaries inside the run lose nothing.  At its end, what the other worker holds read ahead
     # (a few elements of an eighth of a batch) is not trained, and as many rows of the margin are instead:
     # never more than the margin each way (with 3 whole batches read ahead, 192 were, of 2,048).
-    from pfd_tf.data.service import read_ahead_rows
+    from pfd_tf.cluster.data_service import read_ahead_rows
 
     assert set(counts) <= {epochs - 1, epochs, epochs + 1}, counts
     assert _off_by(counts, epochs) <= 2 * read_ahead_rows(BATCH, workers=2), counts
@@ -162,7 +162,7 @@ def test_a_restarted_chief_reads_the_rows_it_had_not_read(tmp_path):
     # lost chief's job had in flight, each row of it made up by one read twice: the rest of the file
     # each tf.data worker was reading, and what each training worker held (whole batches here: the
     # run is one `fit` call, so only its last blocks travel in small elements); plus the margin.
-    from pfd_tf.data.service import HELD_ELEMENTS, read_ahead_rows
+    from pfd_tf.cluster.data_service import HELD_ELEMENTS, read_ahead_rows
 
     in_flight = 2 * 128 + 2 * HELD_ELEMENTS * BATCH
     bound = 128 + 2 * in_flight + 2 * read_ahead_rows(BATCH, workers=2)

@@ -5,27 +5,27 @@
 
 The `cvr` scenario simulates clicks whose label is the purchase and whose
 privileged features are post-click behaviour (dwell time, add-to-cart, ...),
-as in Section 3 of the PFD paper; see :mod:`pfd_tf.data.synthetic`. The `ctr`
+as in Section 3 of the PFD paper; see :mod:`pfd_tf.datasets.cvr`. The `ctr`
 scenario simulates impressions (label: click) with users' behaviour
 histories and privileged user-item interacted features, for a two-tower
-coarse ranker; see :mod:`pfd_tf.data.synthetic_ctr`. The `ensemble`
+coarse ranker; see :mod:`pfd_tf.datasets.ctr`. The `ensemble`
 scenario simulates impressions (label: click) over 20 categorical fields
 whose click logit has first-order, FM-like second-order and 3-field
 higher-order parts, so that LR, FM and the deep models of the zoo reach
 different AUCs, and its config distils three teachers (FM, DCN-v2, xDeepFM)
 into a DNN through a gating network (Zhu et al. 2020); see
-:mod:`pfd_tf.data.synthetic_ensemble`. The `interactions` scenario
+:mod:`pfd_tf.datasets.ensemble`. The `interactions` scenario
 simulates impressions over 16 categorical fields whose click logit has
 interactions of order 1 to 4 among latent vectors of the fields, and its
 config distils a DCN-v2 teacher into a DAGFM student (KD-DAGFM); see
-:mod:`pfd_tf.data.synthetic_interactions`. The written
+:mod:`pfd_tf.datasets.interactions`. The written
 ``DIR/config.yaml`` can be handed to ``pfd-train`` as is. ``--world`` changes
 one field of the world's dataclass (``CvrWorld``, ``CtrWorld``,
 ``EnsembleWorld``, ``InteractionsWorld``, ``DialWorld``), e.g. ``--world interacted_scale=2`` for a CTR world whose
 privileged features know twice as much, or ``--world higher_order_scale=0``
 for an ensemble world that FM can fit as well as the deep models.
 
-The `dial` scenario (:mod:`pfd_tf.data.synthetic_dial`) simulates clicks
+The `dial` scenario (:mod:`pfd_tf.datasets.dial`) simulates clicks
 (label: purchase) whose purchase is 1[f(x) + base + eta > 0]: f(x) from user
 and item ids (biases and latent affinity) and context (item category, user
 segment, hour, device), eta ~ N(0, 1) an event-level noise no regular feature
@@ -52,7 +52,7 @@ privileged_share: only engagement changes.
 ``DIR`` must be empty or new: the config reads ``train/*.csv``, so older
 day files would join the data.  ``--overwrite`` replaces what pfd-data wrote
 there before (listed in ``DIR/.pfd-data.json``) and refuses a file it did
-not write that the new config would read (:mod:`pfd_tf.data.output_dir`).
+not write that the new config would read (:mod:`pfd_tf.datasets.output_dir`).
 Errors go to stderr as ``pfd-data: error: ...`` with exit status 2.
 """
 import functools
@@ -61,8 +61,8 @@ import sys
 from absl import app, flags
 
 from pfd_tf.cli import usage
-from pfd_tf.data.output_dir import OutputDirError, write_dataset_into
-from pfd_tf.data.scenarios import SCENARIOS, world_overrides
+from pfd_tf.datasets.output_dir import OutputDirError, write_dataset_into
+from pfd_tf.datasets.scenarios import SCENARIOS, world_overrides
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("scenario", None, list(SCENARIOS), "Which synthetic world.")

@@ -3,7 +3,7 @@
     pfd-train --config configs/cvr.yaml --model_dir /tmp/run [--set distill.lambda=0.3 ...]
 
 Without TF_CONFIG it trains on this machine.  With TF_CONFIG (see
-`pfd_tf.cluster`) it plays its role: `ps`/`worker` serve, `chief` trains under
+`pfd_tf.cluster.spec`) it plays its role: `ps`/`worker` serve, `chief` trains under
 ParameterServerStrategy, `evaluator` evaluates each checkpoint.  Every role
 runs this same command, which is what `pfd-launch` and docker-compose start.
 """
@@ -22,7 +22,7 @@ from absl import flags  # noqa: E402
 import pfd_tf  # noqa: E402,F401  (selects Keras 2 before TensorFlow loads)
 from pfd_tf import config as config_lib  # noqa: E402
 from pfd_tf.cli import usage  # noqa: E402
-from pfd_tf.cluster import ClusterError, current_task, dispatcher_journal  # noqa: E402
+from pfd_tf.cluster.spec import ClusterError, current_task, dispatcher_journal  # noqa: E402
 from pfd_tf.run_dir import RunDirError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -39,7 +39,7 @@ flags.DEFINE_alias("allow_data_change", "allow-data-change")
 
 def main(argv):
     del argv
-    from pfd_tf.lifeline import exit_with_launcher
+    from pfd_tf.cluster.lifeline import exit_with_launcher
 
     exit_with_launcher()  # a task of pfd-launch ends with its launcher, however that dies
     return run_task(FLAGS.config, FLAGS.model_dir, FLAGS.set, FLAGS.overwrite, FLAGS["allow-data-change"].value)
@@ -68,12 +68,12 @@ def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = F
         task = current_task()
         config = config_lib.load(config_path, overrides)
         if task is not None and task.type in ("ps", "worker"):
-            from pfd_tf.cluster import serve
+            from pfd_tf.cluster.strategy import serve
 
             serve(task, config.cluster.data_service_port_offset)
             return 0
         if task is not None and task.type == "evaluator":
-            from pfd_tf.sidecar import run_sidecar
+            from pfd_tf.cluster.sidecar import run_sidecar
 
             run_sidecar(config, model_dir, overwrite=overwrite)
             return 0
@@ -83,9 +83,10 @@ def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = F
 
         def start_cluster(config):
             """chief: the tf.data dispatcher and the strategy, once the run's checks have passed."""
-            from pfd_tf.cluster import data_service_addresses, make_strategy
-            from pfd_tf.data.service import start_dispatcher
-            from pfd_tf.stall_watchdog import watch_for_stalls
+            from pfd_tf.cluster.data_service import start_dispatcher
+            from pfd_tf.cluster.spec import data_service_addresses
+            from pfd_tf.cluster.stall_watchdog import watch_for_stalls
+            from pfd_tf.cluster.strategy import make_strategy
 
             offset = config.cluster.data_service_port_offset
             kept.append(start_dispatcher(task.cluster["chief"][0], offset, dispatcher_journal(model_dir, task)))
@@ -104,7 +105,7 @@ def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = F
         return 4
     except (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError) as err:
         # A parameter server (or the whole cluster) went away: its variables are gone.
-        from pfd_tf.cluster import LOST_TASK, lost_task_message
+        from pfd_tf.cluster.spec import LOST_TASK, lost_task_message
 
         reason = str(err).strip().splitlines()[0][:300]
         print(f"pfd-train: error: {lost_task_message(f'{type(err).__name__}: {reason}', model_dir)}", file=sys.stderr)

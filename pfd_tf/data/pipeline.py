@@ -23,7 +23,8 @@ from typing import Callable, Sequence
 
 from pfd_tf._keras import tf
 from pfd_tf.config import Config
-from pfd_tf.data import service, stream
+from pfd_tf.cluster import data_service as service
+from pfd_tf.data import stream
 from pfd_tf.data.checks import check_eval_split, count_training_rows, diagnose, training_rows_per_file
 from pfd_tf.data.files import DataError, count_rows, file_order, layout, reader, require_rows, resolve_files
 from pfd_tf.data.files import rows_per_file as _rows_per_file

@@ -19,7 +19,7 @@ continue exactly where the last step left off (`local_records`; rows held in
 memory with `data.cache`, `in_memory_batches`, are permuted whole each epoch).
 
 On a cluster the rows reach the workers through the tf.data service with
-dynamic sharding (`pfd_tf.data.service`), whose splits must come from the
+dynamic sharding (`pfd_tf.cluster.data_service`), whose splits must come from the
 first dataset of the pipeline: `cluster_blocks` lists the run's blocks (one
 file of one epoch, in the same epoch orders), `cluster_batches` reads them
 by position.  The dispatcher hands each block to one tf.data worker, once;
@@ -215,7 +215,7 @@ def cluster_batches(
     end), each shuffled within windows by seeds drawn from its (seed,
     epoch, file), in batches of `element_rows` (a block's last one
     shorter), fine blocks in batches of `fine_element_rows`: the training
-    workers put their batches together from them (`pfd_tf.data.service`),
+    workers put their batches together from them (`pfd_tf.cluster.data_service`),
     so that what a worker holds read ahead when a `fit` call ends is a few
     small ones.  A tf.data worker's first overflow block starts after
     `overflow_delay_seconds`: the run's rows still being read elsewhere are

@@ -99,7 +99,7 @@ def start_dispatcher(chief_address: str, offset: int, work_dir: str) -> tf.data.
     the first blocks: tests/test_visitation.py.)  A job no one reads is
     dropped after `JOB_GC_SECONDS`, a silent tf.data worker after `WORKER_TIMEOUT_SECONDS`.
     """
-    from pfd_tf.cluster import require_free
+    from pfd_tf.cluster.spec import require_free
 
     address = shifted(chief_address, offset)
     require_free(address, "the chief's tf.data dispatcher (cluster.data_service_port_offset)")
@@ -129,7 +129,7 @@ def element_rows(batch_size: int) -> int:
 
 def _workers() -> int:
     """Training workers in this cluster (TF_CONFIG); 2 without one (the in-process test clusters)."""
-    from pfd_tf.cluster import current_task
+    from pfd_tf.cluster.spec import current_task
 
     task = current_task()
     return len(task.cluster["worker"]) if task is not None else 2

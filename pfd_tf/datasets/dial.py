@@ -46,113 +46,22 @@ is ``purchase_rate``.
 
 :func:`generate_dial` simulates (:func:`simulate_dial`, numpy only) and
 writes ``train/day-XX.csv``, ``test/day-XX.csv`` and ``config.yaml`` with the
-CVR world's writers (:mod:`pfd_tf.data.synthetic`); it is the ``dial``
+CVR world's writers (:mod:`pfd_tf.datasets.writer`); it is the ``dial``
 scenario of ``pfd-data``.  ``DIAL_SETTINGS`` and ``ROWS_PER_ID_SETTINGS`` are
 the settings ``benchmarks/regimes.py`` measures, fixed here before any
 comparison of methods was run.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Mapping
 
 import numpy as np
 
-from pfd_tf.data.synthetic import (
-    DAY,
-    Column,
-    _FlowDict,
-    _as_strings,
-    _vocab,
-    feature_config,
-    run_config,
-    write_days,
-)
+from pfd_tf.datasets.dial_config import write_dial_dataset
+from pfd_tf.datasets.dial_world import DEFAULT_ROWS, DEVICES, LABEL, PRIVILEGED, DialWorld
+from pfd_tf.datasets.writer import DAY
 from pfd_tf.metrics import exact_auc
-
-LABEL = "purchase"
-PRIVILEGED = "engagement"
-DEVICES = ("ios", "android", "pc")
-DEFAULT_ROWS = 100_000
-DIAL_SETTINGS = (0.0, 0.4, 0.75, 0.9, 0.97)
-"""The values of ``privileged_share`` the regimes benchmark measures: nothing, then shares at which the
-oracle teacher leaves ~77 %, ~50 %, ~31 % and ~17 % of the label noise (``oracle_quantities``, 400,000
-rows, seed 0, rows_per_id 40: 0.771, 0.493, 0.312, 0.171)."""
-ROWS_PER_ID_SETTINGS = (40.0, 5.0)
-"""The id-space sizes the regimes benchmark measures: dense ids, then sparse ones (8x as many ids)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DialWorld:
-    """Sizes and coefficients of the dial world (every std is in units of the label noise ``eta``)."""
-
-    rows: int = DEFAULT_ROWS
-    """Number of clicks (CSV rows), all days together."""
-    days: int = 8
-    """Days of logs; the last one is the held-out test day."""
-    privileged_share: float = 0.75
-    """The dial, rho in [0, 1]: share of the label noise eta's variance that the privileged feature
-    ``engagement`` explains.  0: pure noise; 1: engagement = eta, the label leaks."""
-    rows_per_id: float = 20.0
-    """The id-space knob: mean rows per user and per item; n_users = n_items = rows / rows_per_id."""
-    taste_dim: int = 8
-    """Dimension of the user taste and item latent vectors."""
-    affinity_std: float = 0.4
-    """Std of the user-item affinity <taste[u], item_vec[i]> over all user-item pairs."""
-    user_bias_std: float = 0.4
-    """Std of the per-user bias."""
-    item_bias_std: float = 0.4
-    """Std of the per-item bias."""
-    n_categories: int = 30
-    """Number of item categories (each item has one, uniformly)."""
-    category_std: float = 0.3
-    """Std of the per-category effect."""
-    n_segments: int = 8
-    """Number of user segments (each user has one, uniformly)."""
-    segment_std: float = 0.25
-    """Std of the per-segment effect."""
-    hour_std: float = 0.15
-    """Std of the hour-of-day effect (hours uniform)."""
-    device_std: float = 0.1
-    """Std of the device effect (devices uniform)."""
-    purchase_rate: float = 0.2
-    """Target purchase rate; the base utility is solved to match it."""
-
-    @property
-    def n_ids(self) -> int:
-        """Users, and items: ``rows / rows_per_id`` (at least 2)."""
-        return max(2, int(round(self.rows / self.rows_per_id)))
-
-    def validate(self) -> None:
-        if self.days < 2:
-            raise ValueError(f"days must be >= 2 (train + test days), got {self.days}")
-        if self.rows < 10 * self.days:
-            raise ValueError(f"rows must be >= 10 * days, got {self.rows}")
-        if not 0.0 <= self.privileged_share <= 1.0:
-            raise ValueError(f"privileged_share must be in [0, 1], got {self.privileged_share}")
-        if self.rows_per_id <= 0:
-            raise ValueError(f"rows_per_id must be > 0, got {self.rows_per_id}")
-        if min(self.taste_dim, self.n_categories, self.n_segments) < 1:
-            raise ValueError("taste_dim, n_categories and n_segments must be >= 1")
-        for name in ("affinity_std", "user_bias_std", "item_bias_std", "category_std", "segment_std",
-                     "hour_std", "device_std"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0 < self.purchase_rate < 1:
-            raise ValueError(f"purchase_rate must be in (0, 1), got {self.purchase_rate}")
-
-
-DIAL_FEATURES: tuple[Column, ...] = (
-    Column("user_id", "int", "categorical", "regular", "user", 16),
-    Column("user_segment", "int", "categorical", "regular", "user", 4),
-    Column("item_id", "int", "categorical", "regular", "item", 16),
-    Column("category_id", "int", "categorical", "regular", "item", 8),
-    Column("hour", "int", "categorical", "regular", "context", 4, _vocab(24)),
-    Column("device", "str", "categorical", "regular", "context", 4, DEVICES),
-    Column(PRIVILEGED, "float", "numeric", "privileged", "context", 8, decimals=3),
-)
-DIAL_COLUMNS: tuple[str, ...] = tuple(c.name for c in DIAL_FEATURES) + (DAY, LABEL)
 
 
 def normal_cdf(x) -> np.ndarray:
@@ -242,68 +151,6 @@ def oracle_quantities(columns: Mapping[str, np.ndarray], world: DialWorld, test_
             "student_auc": exact_auc(y, m), "teacher_auc": exact_auc(y, teacher), "lupi_auc": exact_auc(y, s),
             "student_mean_pq": student_noise, "teacher_mean_pq": teacher_noise,
             "noise_left": teacher_noise / student_noise, "soft_label_noise": student_noise - teacher_noise}
-
-
-# --------------------------------------------------------------------------
-# Writing: CSV files per day + config.yaml (the CVR world's writers)
-# --------------------------------------------------------------------------
-EPOCHS = 2
-"""Passes over the train days.  Chosen with LEARNING_RATE on the validation split of the validation world
-(seed 100, 100,000 rows, defaults): baseline student AUC with Adam at 0.001 after 1 epoch 0.6911, 2: 0.6962,
-3: 0.6923."""
-OPTIMIZER = "adam"
-LEARNING_RATE = 0.001
-"""Adam's peak rate, chosen there for PFD (the config's mode): student AUC 0.6989 at 0.0005, 0.7032 at 0.001,
-0.7002 at 0.002 (teacher 0.889 at 0.001); the baseline's best is the same rate (0.6841 at 0.0003, 0.6931 at
-0.0005, 0.6962 at 0.001, 0.6926 at 0.002).  Adagrad, the other worlds' optimizer, left the ids far less
-learned here: its baseline's best was 0.6742 (rate 0.2, 8 epochs; 0.671 at 0.4-1.6 with 2 or 4 epochs), and
-neither embedding L2 (1e-5 to 1e-3), 4-dim id embeddings nor layer or batch normalization moved it above
-0.673."""
-MIN_STEPS_PER_EPOCH = 50
-"""The batch is 1024 rows or fewer, so that an epoch has at least this many steps: Adam moves each weight by
-about its rate per step, and a world of a few thousand rows (a smoke test) would otherwise train 5 steps and
-stay near p = 0.5, worse than the constant predictor (measured at 3,000 rows: log loss 0.62 at 5 steps
-against the constant's 0.50; 0.44 and 0.49 at ~100 steps of 52 rows, seeds 0 and 2)."""
-MODEL = {"sharing": "shared", "student_private_features": [], "student_tower": [512, 256, 128],
-         "teacher_tower": [512, 256, 128], "big_teacher_tower": [1024, 512, 256, 128]}
-
-
-def dial_features(world: DialWorld) -> tuple[Column, ...]:
-    """DIAL_FEATURES with the world's vocabularies (segments, categories); ids are hashed."""
-    vocab = {"user_segment": _vocab(world.n_segments), "category_id": _vocab(world.n_categories)}
-    return tuple(dataclasses.replace(c, vocabulary=vocab[c.name]) if c.name in vocab else c
-                 for c in DIAL_FEATURES)
-
-
-def dial_config(columns: Mapping[str, np.ndarray], world: DialWorld, seed: int) -> dict:
-    """The config.yaml: the CVR world's sections with this label, ``engagement`` fed as its value
-    (its mean and std computed from the training files), and an MLP student trained by PFD with Adam
-    (LEARNING_RATE, EPOCHS, MIN_STEPS_PER_EPOCH)."""
-    train = columns[DAY] < world.days - 1
-    buckets = {"user_id": 2 * world.n_ids, "item_id": 2 * world.n_ids}
-    features = []
-    for col in dial_features(world):
-        entry = feature_config(col, buckets.get(col.name), columns[col.name][train])
-        if col.name == PRIVILEGED:  # a Gaussian signal: its value, not 20 quantile buckets
-            entry = _FlowDict(name=col.name, kind="numeric", encoding="value", dim=col.dim, role=col.role,
-                              side=col.side)
-        features.append(entry)
-    config = run_config(features, int(train.sum()), seed, epochs=EPOCHS, learning_rate=LEARNING_RATE)
-    config["data"]["label"] = LABEL
-    config["model"] = dict(MODEL)
-    config["train"].update(optimizer=OPTIMIZER,
-                           batch_size=max(1, min(1024, int(train.sum()) // MIN_STEPS_PER_EPOCH)))
-    return config
-
-
-def write_dial_dataset(columns: Mapping[str, np.ndarray], world: DialWorld, seed: int, out_dir: str) -> str:
-    """Writes ``train/day-XX.csv`` (days 0..days-2), ``test/day-XX.csv`` (last day) and
-    ``config.yaml``; returns the config path.  Rows must be sorted by day."""
-    by_name = {c.name: c for c in DIAL_FEATURES}
-    text = [_as_strings(by_name.get(k), columns[k]) for k in DIAL_COLUMNS]
-    lines = [",".join(r) for r in zip(*text)]
-    return write_days(out_dir, ",".join(DIAL_COLUMNS), lines, columns[DAY], world.days,
-                      dial_config(columns, world, seed))
 
 
 def generate_dial(out_dir: str, rows: int = DEFAULT_ROWS, seed: int = 0, days: int = 8, **world) -> str:

@@ -8,11 +8,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from pfd_tf.data.synthetic import CvrWorld, generate_cvr
-from pfd_tf.data.synthetic_ctr import CtrWorld, generate_ctr
-from pfd_tf.data.synthetic_dial import DialWorld, generate_dial
-from pfd_tf.data.synthetic_ensemble import EnsembleWorld, generate_ensemble
-from pfd_tf.data.synthetic_interactions import InteractionsWorld, generate_interactions
+from pfd_tf.datasets.ctr import generate_ctr
+from pfd_tf.datasets.ctr_world import CtrWorld
+from pfd_tf.datasets.cvr import generate_cvr
+from pfd_tf.datasets.cvr_world import CvrWorld
+from pfd_tf.datasets.dial import generate_dial
+from pfd_tf.datasets.dial_world import DialWorld
+from pfd_tf.datasets.ensemble import generate_ensemble
+from pfd_tf.datasets.ensemble_world import EnsembleWorld
+from pfd_tf.datasets.interactions import InteractionsWorld, generate_interactions
 
 SCENARIOS = {"cvr": generate_cvr, "ctr": generate_ctr, "ensemble": generate_ensemble}
 WORLDS = {"cvr": CvrWorld, "ctr": CtrWorld, "ensemble": EnsembleWorld}

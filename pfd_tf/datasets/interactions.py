@@ -28,7 +28,7 @@ of :data:`PAIR_FIELDS`, ``TUPLES[3]`` the four :data:`TRIPLES`,
 a first-order weight only.
 
 * Each part is pure in the ANOVA sense, as in the ensemble world
-  (:mod:`pfd_tf.data.synthetic_ensemble`): every weight and latent vector
+  (:mod:`pfd_tf.datasets.ensemble`): every weight and latent vector
   has mean zero under its field's popularity and fields are independent, so
   a product involving a field has zero mean given the others, the parts are
   uncorrelated, and ``first + ... + order k`` is the best a model of order
@@ -48,7 +48,7 @@ logit restricted to orders up to k, :func:`oracle_aucs`), seeds 0 / 1 / 2 / 100:
     up to third order      0.8003 / 0.8069 / 0.8009 / 0.8016
     up to fourth (all)     0.8193 / 0.8240 / 0.8188 / 0.8197
 
-    python -c "from pfd_tf.data.synthetic_interactions import *; \\
+    python -c "from pfd_tf.datasets.interactions import *; \\
                w = InteractionsWorld.for_rows(DEFAULT_ROWS); \\
                [print(s, oracle_aucs(simulate_interactions(w, s, latents=True))) for s in (0, 1, 2, 100)]"
 
@@ -75,10 +75,10 @@ from typing import Mapping
 
 import numpy as np
 
-from pfd_tf.data.synthetic import DAY, _FlowDict, _solve_base, _vocab, _zipf_weights, feature_config, run_config, \
-    write_days
-from pfd_tf.data.synthetic_ensemble import EMBEDDING_DIM, LABEL, _centred, _covariance, ensemble_features, \
-    ensemble_hash_buckets
+from pfd_tf.datasets.ensemble_world import EMBEDDING_DIM, LABEL, ensemble_features, ensemble_hash_buckets
+from pfd_tf.datasets.sampling import centred, covariance, solve_base, vocab, zipf_weights
+from pfd_tf.datasets.train_config import run_config
+from pfd_tf.datasets.writer import DAY, FlowDict, feature_config, write_days
 from pfd_tf.metrics import exact_auc
 
 N_FIELDS = 16
@@ -163,14 +163,14 @@ def simulate_interactions(world: InteractionsWorld, seed: int, latents: bool = F
     world.validate()
     w, rng = world, np.random.default_rng(seed)
     names, cards = field_names(), world.field_cardinalities()
-    pop = {f: _zipf_weights(rng, cards[f], w.value_zipf) for f in names}
+    pop = {f: zipf_weights(rng, cards[f], w.value_zipf) for f in names}
     importance = np.exp(w.field_importance_std * rng.normal(size=len(names)))
-    weight = {f: g * _centred(rng, pop[f], 1)[:, 0] for f, g in zip(names, importance)}
+    weight = {f: g * centred(rng, pop[f], 1)[:, 0] for f, g in zip(names, importance)}
     var = sum(float(pop[f] @ weight[f] ** 2) for f in names)
     weight = {f: x * w.first_order_scale / np.sqrt(var) for f, x in weight.items()}
     interacting = sorted({f for tuples in TUPLES.values() for t in tuples for f in t})
-    latent = {f: _centred(rng, pop[f], w.latent_dim) for f in interacting}
-    cov = {f: _covariance(pop[f], latent[f]) for f in interacting}
+    latent = {f: centred(rng, pop[f], w.latent_dim) for f in interacting}
+    cov = {f: covariance(pop[f], latent[f]) for f in interacting}
     coordinate = {k: [rng.normal(size=w.latent_dim) for _ in tuples] for k, tuples in TUPLES.items()}
     scales = {2: w.second_order_scale, 3: w.third_order_scale, 4: w.fourth_order_scale}
     for k, tuples in TUPLES.items():  # tuples of distinct fields are uncorrelated: the part's variance adds up
@@ -187,7 +187,7 @@ def simulate_interactions(world: InteractionsWorld, seed: int, latents: bool = F
     for k, name in zip((2, 3, 4), ORDERS[1:]):
         parts[name] = sum(np.prod([latent[f][x[f]] for f in t], axis=0) @ a for t, a in zip(TUPLES[k], coordinate[k]))
     logit = sum(parts.values())
-    base = _solve_base(logit, w.click_rate)
+    base = solve_base(logit, w.click_rate)
     click = rng.random(w.rows) < 1.0 / (1.0 + np.exp(-(logit + base)))
     columns = {**x, DAY: day, LABEL: click.astype(np.int64)}
     if latents:
@@ -222,7 +222,7 @@ def interactions_config(columns: Mapping[str, np.ndarray], world: InteractionsWo
     config = run_config(features, int(train.sum()), seed, epochs=EPOCHS, learning_rate=LEARNING_RATE)
     config["data"]["label"] = LABEL
     return {"data": config["data"], "features": config["features"],
-            "teachers": [_FlowDict(t) for t in TEACHERS], "student": _FlowDict(STUDENT), "model": dict(MODEL),
+            "teachers": [FlowDict(t) for t in TEACHERS], "student": FlowDict(STUDENT), "model": dict(MODEL),
             "distill": dict(DISTILL), "train": config["train"]}
 
 
@@ -233,9 +233,9 @@ def generate_interactions(out_dir: str, rows: int = DEFAULT_ROWS, seed: int = 0,
     world = InteractionsWorld.for_rows(rows, days, **world)
     columns = simulate_interactions(world, seed)
     cards = world.field_cardinalities()
-    text = [np.asarray(_vocab(cards[f]), dtype=object)[columns[f]] for f in field_names()]
-    text += [np.asarray(_vocab(world.days), dtype=object)[columns[DAY]],
-             np.asarray(_vocab(2), dtype=object)[columns[LABEL]]]
+    text = [np.asarray(vocab(cards[f]), dtype=object)[columns[f]] for f in field_names()]
+    text += [np.asarray(vocab(world.days), dtype=object)[columns[DAY]],
+             np.asarray(vocab(2), dtype=object)[columns[LABEL]]]
     lines = [",".join(r) for r in zip(*(t.tolist() for t in text))]
     header = ",".join(list(field_names()) + [DAY, LABEL])
     return write_days(out_dir, header, lines, columns[DAY], world.days, interactions_config(columns, world, seed))

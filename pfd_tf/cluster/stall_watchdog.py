@@ -30,7 +30,7 @@ import threading
 import time
 from typing import Callable, Mapping
 
-from pfd_tf.cluster import LOST_TASK, Task, lost_task_message
+from pfd_tf.cluster.spec import LOST_TASK, Task, lost_task_message
 
 PROBE_SECONDS = 10.0  # a gRPC server's I/O threads answer a handshake in milliseconds, even under load
 POLL_SECONDS = 1.0

@@ -1,4 +1,4 @@
-"""TFDS builders for the synthetic PFD worlds of :mod:`pfd_tf.data.synthetic`.
+"""TFDS builders for the synthetic PFD worlds of :mod:`pfd_tf.datasets.cvr`.
 
 The same simulated click logs as ``pfd-data`` writes to CSV, as a TensorFlow
 Datasets dataset: import this module, then
@@ -6,7 +6,7 @@ Datasets dataset: import this module, then
     tfds.load("pfd_synthetic_cvr/small", data_dir=...)
 
 builds it offline (nothing is downloaded: the examples come from
-:func:`pfd_tf.data.synthetic.simulate_cvr`). Splits follow the paper's
+:func:`pfd_tf.datasets.cvr.simulate_cvr`). Splits follow the paper's
 protocol (Section 5): ``train`` holds all days but the last, ``test`` the last
 day. Each example has every CSV column: the regular features, the privileged
 post-click features (dwell time, add-to-cart, ...; Section 3, Figure 3), the
@@ -20,7 +20,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from pfd_tf.data import synthetic
+from pfd_tf.datasets.cvr import simulate_cvr
+from pfd_tf.datasets.cvr_world import CVR_COLUMNS, CVR_FEATURES, LABEL, CvrWorld
+from pfd_tf.datasets.writer import DAY, Column
 
 _CITATION = """\
 @inproceedings{xu2020privileged,
@@ -43,7 +45,7 @@ class SyntheticConfig(tfds.core.BuilderConfig):
     days: int = 8
 
 
-def _feature(col: synthetic.Column):
+def _feature(col: Column):
     return tfds.features.Text() if col.dtype == "str" else _DTYPES[col.dtype]
 
 
@@ -69,9 +71,9 @@ class PfdSyntheticCvr(tfds.core.GeneratorBasedBuilder):
         return epath.Path(__file__)
 
     def _info(self) -> tfds.core.DatasetInfo:
-        features = {c.name: _feature(c) for c in synthetic.CVR_FEATURES}
-        features[synthetic.DAY] = np.int64
-        features[synthetic.LABEL] = tfds.features.ClassLabel(names=["no_purchase", "purchase"])
+        features = {c.name: _feature(c) for c in CVR_FEATURES}
+        features[DAY] = np.int64
+        features[LABEL] = tfds.features.ClassLabel(names=["no_purchase", "purchase"])
         return self.dataset_info_from_configs(
             description=__doc__,
             features=tfds.features.FeaturesDict(features),
@@ -79,14 +81,14 @@ class PfdSyntheticCvr(tfds.core.GeneratorBasedBuilder):
             citation=_CITATION,
         )
 
-    def _world(self) -> synthetic.CvrWorld:
-        return synthetic.CvrWorld.for_rows(self.builder_config.rows, self.builder_config.days)
+    def _world(self) -> CvrWorld:
+        return CvrWorld.for_rows(self.builder_config.rows, self.builder_config.days)
 
     def _split_generators(self, dl_manager):
         del dl_manager  # Nothing to download: the data is simulated.
         world = self._world()
-        columns = synthetic.simulate_cvr(world, self.builder_config.seed)
-        test = columns[synthetic.DAY] == world.days - 1
+        columns = simulate_cvr(world, self.builder_config.seed)
+        test = columns[DAY] == world.days - 1
         return {
             "train": self._generate_examples(columns, np.flatnonzero(~test)),
             "test": self._generate_examples(columns, np.flatnonzero(test)),
@@ -94,6 +96,6 @@ class PfdSyntheticCvr(tfds.core.GeneratorBasedBuilder):
 
     def _generate_examples(self, columns, rows):
         """Yields (row index in the simulated log, example)."""
-        values = {k: columns[k][rows].tolist() for k in synthetic.CVR_COLUMNS}
+        values = {k: columns[k][rows].tolist() for k in CVR_COLUMNS}
         for i, row in enumerate(rows.tolist()):
             yield row, {k: v[i] for k, v in values.items()}

@@ -50,12 +50,12 @@ Oracle AUCs on the test day (:func:`oracle_aucs`; 200,000 rows, seeds 0 / 1 / 2)
     buy:  mu_buy  0.889 / 0.880 / 0.899, z_buy  0.921 / 0.918 / 0.932, mu_like 0.764 / 0.743 / 0.757
     Multi-AUC of mu_like (task A) 0.810 / 0.795 / 0.812, of mu_buy (task B) 0.822 / 0.815 / 0.830
 
-    python -c "from pfd_tf.data.synthetic_multitask import *; w = MultitaskWorld.for_rows(DEFAULT_ROWS); \\
+    python -c "from pfd_tf.datasets.multitask import *; w = MultitaskWorld.for_rows(DEFAULT_ROWS); \\
                [print(s, oracle_aucs(simulate_multitask(w, s, latents=True))) for s in (0, 1, 2)]"
 
 `generate_multitask` writes ``train/day-XX.csv`` and ``test/day-XX.csv`` with both label columns
 and the privileged columns, through the shared writers of
-:mod:`pfd_tf.data.synthetic`, and no ``config.yaml`` yet (its ``tasks:``
+:mod:`pfd_tf.datasets.writer`, and no ``config.yaml`` yet (its ``tasks:``
 section does not exist); `multitask_features` gives its ``features:`` entries.
 """
 from __future__ import annotations
@@ -66,19 +66,9 @@ from typing import Mapping
 
 import numpy as np
 
-from pfd_tf.data.synthetic import (
-    DAY,
-    DEVICES,
-    HOUR_WEIGHTS,
-    Column,
-    _as_strings,
-    _sigmoid,
-    _solve_base,
-    _vocab,
-    _write_csv,
-    _zipf_weights,
-    feature_config,
-)
+from pfd_tf.datasets.cvr_world import DEVICES, HOUR_WEIGHTS
+from pfd_tf.datasets.sampling import sigmoid, solve_base, vocab, zipf_weights
+from pfd_tf.datasets.writer import DAY, Column, as_strings, feature_config, write_csv
 from pfd_tf.metrics import exact_auc
 from pfd_tf.metrics_multiclass import TASK_A, TASK_B, multi_auc
 
@@ -158,14 +148,14 @@ class MultitaskWorld:
 
 MULTITASK_FEATURES: tuple[Column, ...] = (
     Column("user_id", "str", "categorical", "regular", "user", 16),
-    Column("user_age", "int", "categorical", "regular", "user", 4, _vocab(7)),
+    Column("user_age", "int", "categorical", "regular", "user", 4, vocab(7)),
     Column("item_id", "str", "categorical", "regular", "item", 16),
     Column("category_id", "str", "categorical", "regular", "item", 8),
     Column("price", "float", "numeric", "regular", "item", 8, decimals=2),
     Column("device", "str", "categorical", "regular", "context", 4, DEVICES),
-    Column("hour", "int", "categorical", "regular", "context", 4, _vocab(24)),
+    Column("hour", "int", "categorical", "regular", "context", 4, vocab(24)),
     Column("dwell_time", "float", "numeric", "privileged", "context", 8, decimals=1),
-    Column("viewed_comments", "int", "categorical", "privileged", "context", 4, _vocab(2)),
+    Column("viewed_comments", "int", "categorical", "privileged", "context", 4, vocab(2)),
 )
 MULTITASK_COLUMNS: tuple[str, ...] = tuple(c.name for c in MULTITASK_FEATURES) + (DAY, LIKE, BUY)
 
@@ -191,7 +181,7 @@ def simulate_multitask(world: MultitaskWorld, seed: int, latents: bool = False) 
     appeal = rng.normal(size=w.n_items)
     log_price = cat_log_price[item_cat] + w.price_item_std * rng.normal(size=w.n_items)
     item_price = np.maximum(np.round(np.exp(log_price), 2), 0.5)
-    item_pop = _zipf_weights(rng, w.n_items, w.item_popularity_zipf)
+    item_pop = zipf_weights(rng, w.n_items, w.item_popularity_zipf)
 
     taste = rng.normal(size=(w.n_users, dim)) / np.sqrt(dim)
     sensitivity = np.exp(w.sensitivity_std * rng.normal(size=w.n_users))
@@ -199,7 +189,7 @@ def simulate_multitask(world: MultitaskWorld, seed: int, latents: bool = False) 
     buy_bias = w.buy_bias_std * rng.normal(size=w.n_users)
     age = rng.integers(0, 7, w.n_users)
     pref_device = rng.choice(3, w.n_users, p=np.asarray(w.device_probs) / sum(w.device_probs))
-    activity = _zipf_weights(rng, w.n_users, w.user_activity_zipf)
+    activity = zipf_weights(rng, w.n_users, w.user_activity_zipf)
 
     user = rng.choice(w.n_users, n, p=activity)
     item = rng.choice(w.n_items, n, p=item_pop)
@@ -217,16 +207,16 @@ def simulate_multitask(world: MultitaskWorld, seed: int, latents: bool = False) 
     engagement = w.engagement_coef * rng.normal(size=n)
     z_like = mu_like + engagement + w.event_noise * rng.normal(size=n)
     z_buy = mu_buy + engagement + w.event_noise * rng.normal(size=n)
-    like_base, buy_base = _solve_base(z_like, w.like_rate), _solve_base(z_buy, w.buy_rate)
+    like_base, buy_base = solve_base(z_like, w.like_rate), solve_base(z_buy, w.buy_rate)
     z_like, z_buy = z_like + like_base, z_buy + buy_base
-    like = rng.random(n) < _sigmoid(z_like)
-    buy = rng.random(n) < _sigmoid(z_buy)
+    like = rng.random(n) < sigmoid(z_like)
+    buy = rng.random(n) < sigmoid(z_buy)
 
     like_intent, buy_intent = _standardised(z_like), _standardised(z_buy)
     dwell = np.maximum(1.0, np.round(np.exp(
         w.dwell_log_mean + w.dwell_like_coef * like_intent + w.dwell_buy_coef * buy_intent
         + w.dwell_price_coef * log_p + w.dwell_noise * rng.normal(size=n)), 1))
-    comments = rng.random(n) < _sigmoid(
+    comments = rng.random(n) < sigmoid(
         w.comments_bias + w.comments_buy_coef * buy_intent + w.comments_like_coef * like_intent)
 
     columns = {
@@ -278,14 +268,14 @@ def write_multitask_csvs(columns: Mapping[str, np.ndarray], world: MultitaskWorl
     """Writes ``train/day-XX.csv`` (days 0..days-2) and ``test/day-XX.csv`` (the last day) with every
     column of MULTITASK_COLUMNS; returns their paths.  Rows must be sorted by day."""
     by_name = {c.name: c for c in MULTITASK_FEATURES}
-    text = [_as_strings(by_name.get(k), columns[k]) for k in MULTITASK_COLUMNS]
+    text = [as_strings(by_name.get(k), columns[k]) for k in MULTITASK_COLUMNS]
     lines = [",".join(r) for r in zip(*text)]
     bounds = np.searchsorted(columns[DAY], np.arange(world.days + 1))
     paths = []
     for d in range(world.days):
         split = "test" if d == world.days - 1 else "train"
         paths.append(os.path.join(out_dir, split, f"day-{d:02d}.csv"))
-        _write_csv(paths[-1], ",".join(MULTITASK_COLUMNS), lines[bounds[d]:bounds[d + 1]])
+        write_csv(paths[-1], ",".join(MULTITASK_COLUMNS), lines[bounds[d]:bounds[d + 1]])
     return paths
 
 
