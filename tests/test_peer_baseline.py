@@ -189,3 +189,35 @@ def test_without_deepctr_it_says_what_to_install(bench, monkeypatch):
     with pytest.raises(SystemExit) as exit_info:
         bench.import_deepctr()
     assert 'pip install -e ".[peer]"' in str(exit_info.value)
+
+
+def test_an_evaluation_world_that_diverges_is_scored_as_the_constant_predictor_and_the_comparison_goes_on(
+        bench, tmp_path, capsys):
+    """The point the validation world chose can blow up on an evaluation world (DeepFM at Adagrad 1.6 did):
+    that world's row is AUC 0.5, marked, and the tables still print; on the validation world the error
+    goes to the grid, which counts the point as lost."""
+    from conftest import write_tiny_world
+
+    from pfd_tf.callbacks import NonFiniteLossError
+
+    config = write_tiny_world(str(tmp_path / "w"))
+    blow_up = ["train.optimizer=adam", "train.learning_rate=1000000", "train.steps=20", "train.log_every=5"]
+    with pytest.raises(NonFiniteLossError):
+        bench.train_pfd_tf(config, "cvr", 0, blow_up, str(tmp_path / "runs_a"), "deepfm")
+    rows = bench.train_pfd_tf(config, "cvr", 0, blow_up, str(tmp_path / "runs_b"), "deepfm", scored_if_diverged=True)
+    assert [(r["auc"], r["diverged"], r["side"]) for r in rows] == [(0.5, True, "pfd_tf")]
+
+    sys.path.insert(0, BENCHMARKS)
+    try:
+        tables = importlib.import_module("peer_tables")
+    finally:
+        sys.path.remove(BENCHMARKS)
+    peer = {"scenario": "cvr", "seed": 0, "model": "DeepCTR DeepFM (1 epochs)", "zoo": "deepfm",
+            "side": "deepctr", "auc": 0.68, "logloss": 0.39}
+    args = type("Args", (), {"rows": 1200, "seeds": "0"})()
+    tables.print_tables("cvr", [0], rows + [peer], args)
+    tables.print_parity([0], rows + [peer], ["deepfm"], args)
+    out = capsys.readouterr().out
+    assert "| pfd_tf deepfm | 0.5000† |" in out
+    assert "DeepFM: difference | -0.1800 |" in out
+    assert out.count("† diverged") == 2
