@@ -7,7 +7,8 @@ Algorithm 1 of the PFD paper: mode, lambda, swapping step, temperature;
 ensembles and hints), `train` (optimizer, batch size, steps) and `cluster`
 (sharding over parameter servers); and two optional ones, `teachers` (a
 list of zoo networks, each over a feature view, co-trained or pre-trained)
-and `student` (the student's zoo network).  Every error names the offending key,
+`student` (the student's zoo network) and `tasks` (the labels learnt,
+`pfd_tf.config_tasks`; `data.label` is its one-task shorthand).  Every error names the offending key,
 e.g. `features[3].kind` or `distill.lambda`, so a typo never passes silently.
 
 The one module to import; it gathers three: `config_schema` (the enums and
@@ -18,8 +19,8 @@ what a run resolves from its data: `resolve_length`, `with_feature_stats`).
 from pfd_tf.config_schema import (  # noqa: F401
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
     EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, Mode, ModelConfig, NetworkConfig, Normalization,
-    NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel, save,
-    saved_dict)
+    NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TaskConfig, TaskKind, TeacherConfig, TrainConfig,
+    ZooModel, save, saved_dict)
 from pfd_tf.config_checks import (  # noqa: F401
     DEFAULT_STEPS, check_schedule, features_needing_stats, resolve_length, validate, with_feature_stats)
 from pfd_tf.config_parse import PARTNERS, apply_overrides, from_dict, load  # noqa: F401

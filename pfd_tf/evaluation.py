@@ -93,12 +93,13 @@ class Evaluator:
     def __call__(self, checkpoint_path: str) -> dict:
         """Held-out metrics of the checkpoint, plus its global `step`."""
         tf.train.Checkpoint(model=self.model).read(checkpoint_path).expect_partial()
+        served = self.model.tasks[0].name  # one task for now: every logit is the served task's
         labels, logits, sums, rows = [], {}, {}, 0
         for ids, batch_labels in self.dataset_fn(None).take(self.steps):
             out = self._batch(ids, batch_labels)
-            size = int(tf.size(batch_labels))
+            size = int(tf.size(batch_labels[served]))
             rows += size
-            labels.append(batch_labels.numpy().reshape(-1))
+            labels.append(batch_labels[served].numpy().reshape(-1))
             for name, value in out.items():
                 if name.endswith("_logits"):
                     logits.setdefault(name, []).append(value.numpy().reshape(-1))

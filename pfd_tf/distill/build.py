@@ -17,6 +17,7 @@ from pfd_tf.distill.ensemble import AverageEnsemble, GatingEnsemble
 from pfd_tf.distill.terms import Hint
 from pfd_tf.features import vocabulary_size
 from pfd_tf.models.build import build_networks, dummy_ids
+from pfd_tf.tasks.build import tasks_for
 
 
 def build_distiller(config: Config) -> Distiller:
@@ -47,6 +48,7 @@ def build_distiller(config: Config) -> Distiller:
         gate_on_validation=distill.gate_data is GateData.VALIDATION,
         hint=hint,
         hint_weight=distill.hint_weight,
+        tasks=tasks_for(config),
         name="distiller",
     )
     networks.build_weights(config)

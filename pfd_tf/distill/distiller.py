@@ -51,6 +51,13 @@ The keys of `compute_losses`, for metrics, evaluation and logs: per teacher
 `loss_gate`, `alpha_<name>` (each teacher's mean ensemble weight), `lambda`,
 `loss_l2`, `loss`.
 
+The hard labels are tasks (`pfd_tf.tasks`): `labels` is a mapping, task name
+-> `[batch]` labels (the pipeline's), and L_t and L_s are each network's
+weighted sum over tasks of the task's loss (`hard_label_loss`); for the one
+binary task of `data.label` (named `main`, weight 1) that is Eq. (6)'s log
+loss, as before tasks existed.  Until networks have a head per task
+(`pfd_tf.models.heads`) a network's one logit is the first task's.
+
 The gate on validation rows (`gate_on_validation`, `distill.gate_data:
 validation`, `pfd_tf.distill.gate_data`): `train_step` takes `((ids, labels),
 (gate_ids, gate_labels))` and `loss_gate` is the ensemble's log loss on the
@@ -59,16 +66,18 @@ gate moves by those rows only and nothing else moves by them.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.distill import routing
 from pfd_tf.distill.ensemble import gate_loss_on
-from pfd_tf.distill.losses import logloss, rows_l2
+from pfd_tf.distill.losses import rows_l2
 from pfd_tf.distill.metrics import metrics_for
 from pfd_tf.distill.terms import Hint, SoftLabel
 from pfd_tf.models.feature_bank import FeatureBank
-from pfd_tf.names import PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
+from pfd_tf.names import DEFAULT_TASK, PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
+from pfd_tf.tasks.binary import BinaryTask
+from pfd_tf.tasks.task import Task
 
 
 class Distiller(keras.Model):
@@ -89,13 +98,15 @@ class Distiller(keras.Model):
         hint_weight: float = 0.0,
         students: Mapping | None = None,
         gate_on_validation: bool = False,
+        tasks: Sequence[Task] = (),
         **kwargs,
     ):
         """`student`: the one student, or `students`: name -> network, the first named `student` (not both).
         `teacher`: one teacher (named `teacher`), or `teachers`: name -> network (not both).
         `ensemble`: combines several teachers' logits (`pfd_tf.distill.ensemble`); `hint` (with
         `hint_weight`): a hint term (`pfd_tf.distill.terms.Hint`) into the student it names.
-        `gate_on_validation`: each training element carries a second batch, the gate's only rows."""
+        `gate_on_validation`: each training element carries a second batch, the gate's only rows.
+        `tasks`: the labels learnt (`pfd_tf.tasks`); empty: the one binary task `data.label` stands for."""
         super().__init__(**kwargs)
         if teacher is not None and teachers:
             raise ValueError("pass teacher or teachers, not both")
@@ -128,6 +139,9 @@ class Distiller(keras.Model):
                                         or not train_student):
             raise ValueError("gate_on_validation needs a trainable gate (a gating ensemble of several teachers) "
                              "and a student to train")
+        self.tasks = tuple(tasks) or (BinaryTask(DEFAULT_TASK, ""),)
+        if len(self.tasks) > 1:
+            raise ValueError("one task for now: a network has one logit until pfd_tf.models.heads")
         self.lambda_ = float(lambda_)
         self.swap_step = int(swap_step)
         self.temperature = float(temperature)
@@ -235,16 +249,18 @@ class Distiller(keras.Model):
         """
         # The gate's own rows first: the teachers' batch-norm statistics, which training on this batch updates,
         # must not carry this batch into the gate's step.
+        labels = self.labels_by_task(labels)
         gate_loss = None
         if gate_batch is not None and self.train_student:
-            gate_loss = gate_loss_on(self.ensemble, [self.teachers[n] for n in self.teacher_names], *gate_batch)
+            gate_ids, gate_labels = gate_batch
+            gate_loss = gate_loss_on(self.ensemble, [self.teachers[n] for n in self.teacher_names], gate_ids,
+                                     self.labels_by_task(gate_labels)[self.tasks[0].name])
         bank = FeatureBank(ids)
         out, loss = {}, tf.constant(0.0)
         teachers = {}
         for name, teacher in self.teachers.items():
             teachers[name] = teacher.forward(ids, training=training and teacher.trainable, bank=bank)
-            out[f"{name}_logits"] = teachers[name].logits
-            out[f"loss_{name}"] = logloss(labels, teachers[name].logits)
+            out[f"loss_{name}"] = self.hard_label_loss(name, teachers[name].logits, labels, out)
             if teacher.trainable:
                 loss += out[f"loss_{name}"]
         if not self.train_student:
@@ -253,8 +269,7 @@ class Distiller(keras.Model):
         students = {}
         for name, network in self.students.items():
             students[name] = network.forward(ids, training=training, bank=bank)
-            out[f"{name}_logits"] = students[name].logits
-            out[f"loss_{name}"] = logloss(labels, students[name].logits)
+            out[f"loss_{name}"] = self.hard_label_loss(name, students[name].logits, labels, out)
         if not teachers:
             out["loss"] = tf.add_n([out[f"loss_{name}"] for name in students])
             return self._regularized(out, bank)
@@ -275,14 +290,32 @@ class Distiller(keras.Model):
         out["loss"] = loss + out.get("loss_gate", 0.0)
         return self._regularized(out, bank)
 
+    def labels_by_task(self, labels) -> dict[str, tf.Tensor]:
+        """`labels` as the pipeline yields them, task name -> `[batch]`; a bare tensor is the one task's."""
+        if isinstance(labels, Mapping):
+            return dict(labels)
+        if len(self.tasks) != 1:
+            raise ValueError(f"labels for tasks {[t.name for t in self.tasks]} come as a mapping by task name")
+        return {self.tasks[0].name: labels}
+
+    def hard_label_loss(self, who: str, logits: tf.Tensor, labels: Mapping[str, tf.Tensor], out: dict) -> tf.Tensor:
+        """L_t or L_s of network `who`: the weighted sum over tasks of each task's loss on its labels (Eq. (6)
+        for a binary task); adds each task's logits to `out` (`<who>_logits` for the default task)."""
+        terms = []
+        for task in self.tasks:
+            out[f"{task.key(who)}_logits"] = logits
+            terms.append(task.weight * task.loss(labels[task.name], logits))
+        return tf.add_n(terms) if len(terms) > 1 else terms[0]
+
     def _soft_logits(self, seen: Mapping, labels, out: dict) -> tf.Tensor:
         """The logit the student's soft label comes from: the one teacher's, or the ensemble's (Eq. (10))."""
         if self.ensemble is None:
             return next(iter(seen.values())).logits
         logits, alpha = self.ensemble(tf.stack([seen[name].logits for name in self.teacher_names], axis=-1))
-        out["ensemble_logits"] = logits
+        served = self.tasks[0]
+        out[f"{served.key('ensemble')}_logits"] = logits
         if self.ensemble.trainable_variables:
-            out["loss_gate"] = logloss(labels, logits)
+            out["loss_gate"] = served.loss(labels[served.name], logits)
         for i, name in enumerate(self.teacher_names):
             out[f"alpha_{name}"] = tf.reduce_mean(alpha[:, i])
         return logits
@@ -324,9 +357,10 @@ class Distiller(keras.Model):
         return self._update_metrics(self.compute_losses(ids, labels, training=False), labels)
 
     def _update_metrics(self, out, labels) -> dict[str, tf.Tensor]:
-        for key, metric, with_labels in self._metrics:
-            if with_labels:
-                metric.update_state(labels, out[key])
+        labels = self.labels_by_task(labels)
+        for key, metric, task in self._metrics:
+            if task:
+                metric.update_state(labels[task], out[key])
             else:
                 metric.update_state(out[key])
         return {metric.name: metric.result() for metric in self.metrics}
