@@ -50,9 +50,8 @@ def validate_tasks(config: Config) -> None:
         labels[task.label] = i
         if not (math.isfinite(task.weight) and task.weight > 0):
             raise ConfigError(f"{key}.weight: must be a positive number, got {task.weight!r}")
-    # Until networks have a head per task (pfd_tf.models.heads), a run learns one binary label.
-    if len(specs) > 1:
-        raise ConfigError(f"tasks[1]: one task for now (a head per task is not built yet); got {len(specs)}")
+    # The first task is the served one: the soft label, the ensemble, the held-out AUC and the export's
+    # probability read its logits.
     if specs[0].kind is not TaskKind.BINARY:
         raise ConfigError(f"tasks[0].kind: the served task is binary for now (the soft label, the held-out AUC "
                           f"and the export read probabilities); got {specs[0].kind.value}")

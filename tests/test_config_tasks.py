@@ -59,7 +59,6 @@ def test_data_label_beside_tasks_must_name_the_same_column(raw):
     ([{"name": "ctr"}], "tasks[0].label"),
     ([{"name": "ctr", "label": "label", "colour": 1}], "tasks[0].colour"),
     ([{"name": "ctr", "label": "price"}], "features[3].column"),  # a feature's column
-    ([{"name": "ctr", "label": "label"}, {"name": "cvr", "label": "cart"}], "tasks[1]"),  # one task for now
     ([{"name": "dwell", "label": "label", "kind": "regression"}], "tasks[0].kind"),  # the served task is binary
 ])
 def test_a_bad_task_is_refused_naming_its_key(raw, tasks, key):

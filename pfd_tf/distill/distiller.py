@@ -55,8 +55,11 @@ The hard labels are tasks (`pfd_tf.tasks`): `labels` is a mapping, task name
 -> `[batch]` labels (the pipeline's), and L_t and L_s are each network's
 weighted sum over tasks of the task's loss (`hard_label_loss`); for the one
 binary task of `data.label` (named `main`, weight 1) that is Eq. (6)'s log
-loss, as before tasks existed.  Until networks have a head per task
-(`pfd_tf.models.heads`) a network's one logit is the first task's.
+loss, as before tasks existed.  The first task is the served one: its
+logits are a network's own (`NetworkOutput.logits`, what the soft label,
+the hint, the ensemble and the export read); each other task's come from
+its head over the network's `final` (`pfd_tf.models.heads`), and its keys
+carry its name (`<name>_<task>_logits`, `<name>_<task>_auc`, ...).
 
 The gate on validation rows (`gate_on_validation`, `distill.gate_data:
 validation`, `pfd_tf.distill.gate_data`): `train_step` takes `((ids, labels),
@@ -140,8 +143,8 @@ class Distiller(keras.Model):
             raise ValueError("gate_on_validation needs a trainable gate (a gating ensemble of several teachers) "
                              "and a student to train")
         self.tasks = tuple(tasks) or (BinaryTask(DEFAULT_TASK, ""),)
-        if len(self.tasks) > 1:
-            raise ValueError("one task for now: a network has one logit until pfd_tf.models.heads")
+        if [task.served for task in self.tasks] != [True] + [False] * (len(self.tasks) - 1):
+            raise ValueError(f"the first task is the served one, and only it: {self.tasks}")
         self.lambda_ = float(lambda_)
         self.swap_step = int(swap_step)
         self.temperature = float(temperature)
@@ -260,7 +263,7 @@ class Distiller(keras.Model):
         teachers = {}
         for name, teacher in self.teachers.items():
             teachers[name] = teacher.forward(ids, training=training and teacher.trainable, bank=bank)
-            out[f"loss_{name}"] = self.hard_label_loss(name, teachers[name].logits, labels, out)
+            out[f"loss_{name}"] = self.hard_label_loss(name, teachers[name], labels, out)
             if teacher.trainable:
                 loss += out[f"loss_{name}"]
         if not self.train_student:
@@ -269,7 +272,7 @@ class Distiller(keras.Model):
         students = {}
         for name, network in self.students.items():
             students[name] = network.forward(ids, training=training, bank=bank)
-            out[f"loss_{name}"] = self.hard_label_loss(name, students[name].logits, labels, out)
+            out[f"loss_{name}"] = self.hard_label_loss(name, students[name], labels, out)
         if not teachers:
             out["loss"] = tf.add_n([out[f"loss_{name}"] for name in students])
             return self._regularized(out, bank)
@@ -298,13 +301,15 @@ class Distiller(keras.Model):
             raise ValueError(f"labels for tasks {[t.name for t in self.tasks]} come as a mapping by task name")
         return {self.tasks[0].name: labels}
 
-    def hard_label_loss(self, who: str, logits: tf.Tensor, labels: Mapping[str, tf.Tensor], out: dict) -> tf.Tensor:
-        """L_t or L_s of network `who`: the weighted sum over tasks of each task's loss on its labels (Eq. (6)
-        for a binary task); adds each task's logits to `out` (`<who>_logits` for the default task)."""
+    def hard_label_loss(self, who: str, output, labels: Mapping[str, tf.Tensor], out: dict) -> tf.Tensor:
+        """L_t or L_s of network `who` (its `NetworkOutput`): the weighted sum over tasks of each task's loss on
+        its labels (Eq. (6) for a binary task); adds each task's logits to `out` (`<who>_logits` for the served
+        task, `<who>_<task>_logits` for another)."""
+        by_task = output.by_task or {self.tasks[0].name: output.logits}
         terms = []
         for task in self.tasks:
-            out[f"{task.key(who)}_logits"] = logits
-            terms.append(task.weight * task.loss(labels[task.name], logits))
+            out[f"{task.key(who)}_logits"] = by_task[task.name]
+            terms.append(task.weight * task.loss(labels[task.name], by_task[task.name]))
         return tf.add_n(terms) if len(terms) > 1 else terms[0]
 
     def _soft_logits(self, seen: Mapping, labels, out: dict) -> tf.Tensor:
