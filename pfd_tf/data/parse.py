@@ -161,23 +161,18 @@ def check_tfrecord_columns(config: Config, files: Sequence[str]) -> None:
 def checked_labels(values: tf.Tensor, column: str) -> tf.Tensor:
     """`values`, once TensorFlow has checked each is 0 or 1 (InvalidArgumentError otherwise; NaN fails)."""
     bad = tf.logical_not(tf.logical_or(tf.equal(values, 0.0), tf.equal(values, 1.0)))
-    check = tf.debugging.Assert(
-        tf.logical_not(tf.reduce_any(bad)),
-        [f"label column {column}: values not 0 or 1:", tf.boolean_mask(values, bad)],
-        summarize=3,
-    )
-    with tf.control_dependencies([check]):
-        return tf.identity(values)
+    return _checked(values, bad, f"label column {column}: values not 0 or 1:")
 
 
 def checked_targets(values: tf.Tensor, column: str) -> tf.Tensor:
     """A regression task's `values`, once TensorFlow has checked each is finite (NaN and infinities fail)."""
     bad = tf.logical_not(tf.math.is_finite(values))
-    check = tf.debugging.Assert(
-        tf.logical_not(tf.reduce_any(bad)),
-        [f"label column {column}: values not finite numbers:", tf.boolean_mask(values, bad)],
-        summarize=3,
-    )
+    return _checked(values, bad, f"label column {column}: values not finite numbers:")
+
+
+def _checked(values: tf.Tensor, bad: tf.Tensor, why: str) -> tf.Tensor:
+    """`values`, once TensorFlow has checked no element is `bad` (InvalidArgumentError `why` and a few of them)."""
+    check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [why, tf.boolean_mask(values, bad)], summarize=3)
     with tf.control_dependencies([check]):
         return tf.identity(values)
 
