@@ -16,6 +16,7 @@ from pfd_tf import config as config_lib
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.distill.build import build_distiller
 from pfd_tf.evaluation import Evaluator
+from pfd_tf.export import restore_student
 from pfd_tf.metrics import exact_auc, logloss_from_logits
 from conftest import write_tiny_world
 
@@ -140,4 +141,18 @@ def test_pfd_train_reports_each_task_in_metrics_json_and_pfd_export_serves_the_f
     proc = subprocess.run([sys.executable, "-m", "pfd_tf.cli.export", "--model_dir", model_dir, "--out", out],
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert os.path.exists(os.path.join(out, "student", "saved_model.pb"))
+    # Served in a fresh process that never imports pfd_tf: each task's output, as the trained student gives it.
+    served = str(tmp_path / "served.npz")
+    test_csv = str(tmp_path / "test" / "test.csv")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "serve_export.py"), os.path.join(out, "student"),
+                           test_csv, served, "tags=4"], capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = np.load(served)
+    assert set(served.files) == {"probability", "logit", "probability_cart", "logit_cart", "prediction_day"}
+    config = config_lib.load(os.path.join(model_dir, "config.yaml"))
+    student = restore_student(config, tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints")))
+    ids, _ = next(iter(make_dataset_fn(config, "eval", 100_000, training=False)(None)))
+    trained = student.forward(ids, training=False).by_task
+    np.testing.assert_allclose(served["logit"], trained["buy"].numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(served["logit_cart"], trained["cart"].numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(served["prediction_day"], trained["day"].numpy(), rtol=1e-4, atol=1e-5)
