@@ -53,7 +53,7 @@ The keys of `compute_losses`, for metrics, evaluation and logs: per teacher
 
 The hard labels are tasks (`pfd_tf.tasks`): `labels` is a mapping, task name
 -> `[batch]` labels (the pipeline's), and L_t and L_s are each network's
-weighted sum over tasks of the task's loss (`hard_label_loss`); for the one
+weighted sum over tasks of the task's loss (`pfd_tf.tasks.labels`); for the one
 binary task of `data.label` (named `main`, weight 1) that is Eq. (6)'s log
 loss, as before tasks existed.  The first task is the served one: its
 logits are a network's own (`NetworkOutput.logits`, what the soft label,
@@ -80,6 +80,7 @@ from pfd_tf.distill.terms import Hint, SoftLabel
 from pfd_tf.models.feature_bank import FeatureBank
 from pfd_tf.names import DEFAULT_TASK, PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
 from pfd_tf.tasks.binary import BinaryTask
+from pfd_tf.tasks.labels import hard_label_loss, labels_by_task
 from pfd_tf.tasks.task import Task
 
 
@@ -263,7 +264,7 @@ class Distiller(keras.Model):
         teachers = {}
         for name, teacher in self.teachers.items():
             teachers[name] = teacher.forward(ids, training=training and teacher.trainable, bank=bank)
-            out[f"loss_{name}"] = self.hard_label_loss(name, teachers[name], labels, out)
+            out[f"loss_{name}"] = hard_label_loss(self.tasks, name, teachers[name], labels, out)
             if teacher.trainable:
                 loss += out[f"loss_{name}"]
         if not self.train_student:
@@ -272,7 +273,7 @@ class Distiller(keras.Model):
         students = {}
         for name, network in self.students.items():
             students[name] = network.forward(ids, training=training, bank=bank)
-            out[f"loss_{name}"] = self.hard_label_loss(name, students[name], labels, out)
+            out[f"loss_{name}"] = hard_label_loss(self.tasks, name, students[name], labels, out)
         if not teachers:
             out["loss"] = tf.add_n([out[f"loss_{name}"] for name in students])
             return self._regularized(out, bank)
@@ -294,23 +295,8 @@ class Distiller(keras.Model):
         return self._regularized(out, bank)
 
     def labels_by_task(self, labels) -> dict[str, tf.Tensor]:
-        """`labels` as the pipeline yields them, task name -> `[batch]`; a bare tensor is the one task's."""
-        if isinstance(labels, Mapping):
-            return dict(labels)
-        if len(self.tasks) != 1:
-            raise ValueError(f"labels for tasks {[t.name for t in self.tasks]} come as a mapping by task name")
-        return {self.tasks[0].name: labels}
-
-    def hard_label_loss(self, who: str, output, labels: Mapping[str, tf.Tensor], out: dict) -> tf.Tensor:
-        """L_t or L_s of network `who` (its `NetworkOutput`): the weighted sum over tasks of each task's loss on
-        its labels (Eq. (6) for a binary task); adds each task's logits to `out` (`<who>_logits` for the served
-        task, `<who>_<task>_logits` for another)."""
-        by_task = output.by_task or {self.tasks[0].name: output.logits}
-        terms = []
-        for task in self.tasks:
-            out[f"{task.key(who)}_logits"] = by_task[task.name]
-            terms.append(task.weight * task.loss(labels[task.name], by_task[task.name]))
-        return tf.add_n(terms) if len(terms) > 1 else terms[0]
+        """`labels` by task name (`pfd_tf.tasks.labels.labels_by_task`)."""
+        return labels_by_task(self.tasks, labels)
 
     def _soft_logits(self, seen: Mapping, labels, out: dict) -> tf.Tensor:
         """The logit the student's soft label comes from: the one teacher's, or the ensemble's (Eq. (10))."""

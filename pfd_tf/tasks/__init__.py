@@ -10,5 +10,6 @@ in a batch and in every metric (`name`), its weight in the loss, its loss on
                                MSE and RMSE as metrics.
 
 `build.tasks_for(config)` makes the config's tasks (`tasks:`, or the one
-binary task `data.label` stands for).  Import each from its module.
+binary task `data.label` stands for); `labels.hard_label_loss` is a
+network's loss over them.  Import each from its module.
 """
