@@ -240,7 +240,7 @@ def _read_inputs(config: Config, split: str) -> tuple[dict[str, np.ndarray], np.
     for ids, batch_labels in dataset_fn(None):
         for name in names:
             parts[name].append(ids[name].numpy())
-        labels.append(batch_labels.numpy())
+        labels.append(batch_labels[config.task_specs[0].name].numpy())  # the served task's
     inputs = {}
     for name, chunks in parts.items():
         values = np.concatenate(chunks)

@@ -12,6 +12,7 @@ import re
 from typing import Mapping
 
 from pfd_tf.config_networks import validate_networks
+from pfd_tf.config_task_checks import label_columns, validate_tasks
 from pfd_tf.config_terms_checks import check_term_starts, resolve_term_starts, validate_terms
 from pfd_tf.config_schema import (
     Architecture, Config, ConfigError, DataFormat, FeatureKind, FeatureSpec, Mode, Normalization, NumericEncoding, Sharing,
@@ -61,6 +62,7 @@ def validate(config: Config) -> None:
                 raise ConfigError(f"{key}.max_len: only sequence features use max_len")
         _validate_missing_and_derive(spec, key)
 
+    validate_tasks(config)
     _validate_columns(config)
     _validate_data_layout(config)
     _validate_shared_empties(config)
@@ -70,8 +72,9 @@ def validate(config: Config) -> None:
         raise ConfigError("data.train_files: list at least one file or glob")
     if not data.eval_files:
         raise ConfigError("data.eval_files: list at least one file or glob")
-    if data.label in names:
-        raise ConfigError(f"data.label: {data.label!r} is also declared as a feature")
+    for label, key in label_columns(config).items():
+        if label in names:
+            raise ConfigError(f"{key}: {label!r} is also declared as a feature")
 
     model = config.model
     for field in ("student_features", "student_private_features"):
@@ -299,8 +302,9 @@ def _validate_data_layout(config: Config) -> None:
         if name in seen:
             raise ConfigError(f"data.columns[{j}]: duplicate column {name!r} (also data.columns[{seen[name]}])")
         seen[name] = j
-    if data.label not in seen:
-        raise ConfigError(f"data.columns: the label column {data.label!r} (data.label) is not among them")
+    for label, key in label_columns(config).items():
+        if label not in seen:
+            raise ConfigError(f"data.columns: the label column {label!r} ({key}) is not among them")
     for i, spec in enumerate(config.features):
         if spec.source not in seen:
             raise ConfigError(f"data.columns: has no column {spec.source!r}, which features[{i}] ({spec.name!r}) reads")
@@ -352,9 +356,10 @@ def _validate_columns(config: Config) -> None:
     features that share a column read it the same way (one serving input per column)."""
     privileged = {spec.source: spec.name for spec in config.features if spec.privileged}
     first_reader: dict[str, int] = {}
+    labels = label_columns(config)
     for i, spec in enumerate(config.features):
         key = f"features[{i}].column"
-        if spec.source == config.data.label:
+        if spec.source in labels:
             raise ConfigError(f"{key}: {spec.name!r} reads the label column {spec.source!r}")
         if not spec.privileged and spec.source in privileged:
             raise ConfigError(

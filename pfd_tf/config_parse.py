@@ -17,6 +17,7 @@ from pfd_tf.config_schema import (
     EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, Mode, ModelConfig, NetworkConfig, Normalization,
     NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel)
 from pfd_tf.config_schema import Derive
+from pfd_tf.config_tasks import TaskConfig, TaskKind
 from pfd_tf.config_checks import DEFAULT_STEPS, refuse_zero_length, validate
 from pfd_tf.config_terms_checks import parse_terms
 
@@ -70,6 +71,7 @@ _ENUMS = {
     "Ensemble": Ensemble,
     "GateData": GateData,
     "EarlyStopping": EarlyStopping,
+    "TaskKind": TaskKind,
 }
 
 
@@ -121,7 +123,7 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
     """Builds and validates a Config from a parsed YAML mapping."""
     if not isinstance(raw, Mapping):
         raise ConfigError("config: expected a mapping at the top level")
-    known = {"data", "features", "model", "distill", "train", "cluster", "teachers", "students", "student"}
+    known = {"data", "features", "model", "distill", "train", "cluster", "teachers", "students", "student", "tasks"}
     for name in raw:
         if name not in known:
             raise ConfigError(f"{name}: unknown section (known: {', '.join(sorted(known))})")
@@ -144,8 +146,9 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
     distill = dataclasses.replace(_build(DistillConfig, raw_distill, "distill", {"lambda": "lambda_"}), terms=terms)
     if teachers:
         distill = dataclasses.replace(distill, mode=Mode.TEACHERS)
+    data = _build(DataConfig, raw["data"], "data")
     config = Config(
-        data=_build(DataConfig, raw["data"], "data"),
+        data=data,
         features=tuple(features),
         model=_build(ModelConfig, raw.get("model"), "model"),
         distill=distill,
@@ -153,6 +156,7 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
         cluster=_build(ClusterConfig, raw.get("cluster"), "cluster"),
         teachers=teachers,
         students=_students(raw),
+        tasks=_tasks(raw, data.label),
         base_dir=base_dir,
     )
     if not config.train.steps and not config.train.epochs:
@@ -173,6 +177,21 @@ def _teachers(raw: Mapping[str, Any]) -> tuple[TeacherConfig, ...]:
     if mode not in (None, Mode.TEACHERS.value):
         raise ConfigError(f"distill.mode: {mode!r} describes its own teacher; with a teachers: list leave it out")
     return tuple(_build(TeacherConfig, item, f"teachers[{i}]") for i, item in enumerate(items))
+
+
+def _tasks(raw: Mapping[str, Any], data_label: str) -> tuple[TaskConfig, ...]:
+    """The `tasks:` list, typed; empty when absent (then `data.label` is the one task).  `data.label` beside it
+    must say the same: one task reading that column."""
+    items = raw.get("tasks")
+    if items is None or items == []:
+        return ()
+    if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
+        raise ConfigError(f"tasks: expected a list of tasks, got {items!r}")
+    tasks = tuple(_build(TaskConfig, item, f"tasks[{i}]") for i, item in enumerate(items))
+    if data_label and [task.label for task in tasks] != [data_label]:
+        raise ConfigError(f"data.label: {data_label!r} is shorthand for one task reading that column, but tasks: "
+                          f"lists {[task.label for task in tasks]}; give one of the two")
+    return tasks
 
 
 def _students(raw: Mapping[str, Any]) -> tuple[NetworkConfig, ...]:
@@ -216,7 +235,7 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
     `train.warmup_steps` or `distill.swap_step` replaces the file's
     `train.epochs`, `train.warmup_fraction` or `distill.swap_fraction`
     (`PARTNERS`), and the other way round; likewise `teachers` and
-    `distill.mode`.  `student.x` is `students.0.x` where the config lists `students:`.
+    `distill.mode`, `tasks` and `data.label`.  `student.x` is `students.0.x` where the config lists `students:`.
     """
     out = yaml.safe_load(yaml.safe_dump(dict(raw)))
     _drop_replaced_partners(out, overrides)
@@ -265,6 +284,11 @@ def _drop_replaced_partners(raw: dict, overrides: Sequence[str]) -> None:
         raw["distill"].pop("mode", None)
     if "distill.mode" in keys and not any(k == "teachers" or k.startswith("teachers.") for k in keys):
         raw.pop("teachers", None)
+    # Likewise tasks: and its shorthand data.label.
+    if "tasks" in keys and "data.label" not in keys and isinstance(raw.get("data"), dict):
+        raw["data"].pop("label", None)
+    if "data.label" in keys and not any(k == "tasks" or k.startswith("tasks.") for k in keys):
+        raw.pop("tasks", None)
     for key in keys:
         partner = PARTNERS.get(key)
         if partner and partner not in keys:

@@ -14,8 +14,11 @@ from typing import Any
 
 import yaml
 
+from pfd_tf.names import DEFAULT_TASK
+
 from pfd_tf.config_features import (  # noqa: F401  (re-exported)
     FEATURE_DEFAULTS, Derive, FeatureKind, FeatureSpec, NumericEncoding, NumericTransform, Role, Side)
+from pfd_tf.config_tasks import TaskConfig, TaskKind  # noqa: F401  (re-exported)
 from pfd_tf.config_terms import TermConfig, TermSchedule, term_dict  # noqa: F401  (re-exported)
 from pfd_tf.config_zoo import (  # noqa: F401  (re-exported)
     Ensemble, FeatureView, GateData, NetworkConfig, TeacherConfig, ZooModel)
@@ -96,7 +99,7 @@ class DataConfig:
 
     train_files: tuple[str, ...]
     eval_files: tuple[str, ...]
-    label: str
+    label: str = ""  # the label column: shorthand for the one binary task (`tasks:`, pfd_tf.config_tasks)
     format: DataFormat = DataFormat.CSV
     sequence_delimiter: str = "|"
     csv_delimiter: str = ","  # one character; a tab is "\t" in double quotes in YAML (Criteo)
@@ -274,6 +277,8 @@ class Config:
     # The students, each a network of the zoo (one for now: the served student, named `student`);
     # `student:` in YAML and --set is shorthand for the first.
     students: tuple[NetworkConfig, ...] = (NetworkConfig(),)
+    # The labels learnt, each a task (`pfd_tf.config_tasks`); empty: the one binary task of `data.label`.
+    tasks: tuple[TaskConfig, ...] = ()
     base_dir: str = ""  # directory relative data paths are resolved against
 
     # --- derived views -------------------------------------------------
@@ -349,6 +354,14 @@ class Config:
         return (TeacherConfig(name="teacher", model=ZooModel.TWO_TOWER if two_tower else ZooModel.DNN,
                               tower=self.teacher_tower, features=view, checkpoint=self.distill.teacher_checkpoint),)
 
+    @property
+    def task_specs(self) -> tuple[TaskConfig, ...]:
+        """The tasks, `tasks:` as given or the one binary task `data.label` stands for, named
+        `pfd_tf.names.DEFAULT_TASK` (empty when neither is given: `validate` refuses that)."""
+        if self.tasks:
+            return self.tasks
+        return (TaskConfig(name=DEFAULT_TASK, label=self.data.label),) if self.data.label else ()
+
     def resolve_path(self, path: str) -> str:
         return path if os.path.isabs(path) else os.path.join(self.base_dir, path)
 
@@ -358,6 +371,10 @@ class Config:
         out.pop("base_dir")
         out["distill"]["lambda"] = out["distill"].pop("lambda_")
         _terms_or_shorthand(out["distill"], self.distill.terms)
+        if not out["tasks"]:  # the shorthand data.label, written as it was given
+            del out["tasks"]
+        if not out["data"]["label"]:
+            del out["data"]["label"]
         for spec in out["features"]:
             defaults = FEATURE_DEFAULTS
             for key in [k for k, v in spec.items() if k in defaults and v == defaults[k]]:

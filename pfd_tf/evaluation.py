@@ -17,7 +17,11 @@ for the student, each teacher by name, and the ensemble), each network's
 calibration (`<who>_ece`, `<who>_mean_pq`, `<who>_mean_p`: `calibration`), plus the
 checkpoint's `step`;
 when the held-out rows hold one class, AUC is undefined and left out.
-`summarize` turns them into what metrics.json (and pfd-eval's JSON) reports.
+With several tasks (`pfd_tf.tasks`), each task's logits are scored against
+that task's labels, under keys carrying its name (`<who>_<task>_auc`, or
+`<who>_<task>_mse` and `_rmse` for a regression task); the served task's
+keys carry none.  `summarize` turns them into what metrics.json (and
+pfd-eval's JSON) reports.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from pfd_tf.data.pipeline import eval_steps, make_dataset_fn
 from pfd_tf.distill.build import build_distiller
 from pfd_tf.distill.distiller import Distiller
 from pfd_tf.metrics import exact_auc, logloss_from_logits
-from pfd_tf.names import PRESET_TEACHER, SERVED, auc_key, logloss_key
+from pfd_tf.names import PRESET_TEACHER, SERVED, auc_key, logloss_key, mse_key, rmse_key
 from pfd_tf.optim import make_optimizer
 
 ECE_BINS = 20
@@ -93,12 +97,13 @@ class Evaluator:
     def __call__(self, checkpoint_path: str) -> dict:
         """Held-out metrics of the checkpoint, plus its global `step`."""
         tf.train.Checkpoint(model=self.model).read(checkpoint_path).expect_partial()
-        labels, logits, sums, rows = [], {}, {}, 0
+        labels, logits, sums, rows = {}, {}, {}, 0
         for ids, batch_labels in self.dataset_fn(None).take(self.steps):
             out = self._batch(ids, batch_labels)
-            size = int(tf.size(batch_labels))
+            size = int(tf.size(next(iter(batch_labels.values()))))
             rows += size
-            labels.append(batch_labels.numpy().reshape(-1))
+            for task, values in batch_labels.items():
+                labels.setdefault(task, []).append(values.numpy().reshape(-1))
             for name, value in out.items():
                 if name.endswith("_logits"):
                     logits.setdefault(name, []).append(value.numpy().reshape(-1))
@@ -107,17 +112,32 @@ class Evaluator:
         if not rows:
             raise ValueError(f"no held-out rows in {self.dataset_fn.files}")
         results = {name: total / rows for name, total in sums.items()}
-        y = np.concatenate(labels)
-        one_class = y.min() == y.max()  # AUC undefined (the trainer warns before training)
+        tasks = self._task_of_logits()
         for key in logits:
             who = key[: -len("_logits")]
-            z = np.concatenate(logits[key])
-            if not one_class:
-                results[auc_key(who)] = exact_auc(y, z)
-            results[logloss_key(who)] = logloss_from_logits(y, z)
-            results.update({f"{who}_{name}": value for name, value in calibration(y, z).items()})
+            task = tasks.get(key, self.model.tasks[0])
+            results.update(_scored(who, task, np.concatenate(labels[task.name]), np.concatenate(logits[key])))
         results["step"] = int(self.model.optimizer.iterations.numpy())
         return results
+
+
+    def _task_of_logits(self) -> dict:
+        """`<who>_logits` key of `compute_losses` -> the task (`pfd_tf.tasks`) those logits are for."""
+        networks = [*self.model.student_names, *self.model.teacher_names, "ensemble"]
+        return {f"{task.key(who)}_logits": task for task in self.model.tasks for who in networks}
+
+
+def _scored(who: str, task, y: np.ndarray, z: np.ndarray) -> dict[str, float]:
+    """The held-out metrics of logits `z` on task `task`'s labels `y`, under keys starting `who`: exact AUC (not
+    with one class: undefined, and the trainer warned), log loss and calibration for a binary task; MSE and
+    RMSE for a regression task."""
+    if task.kind == "regression":
+        mse = float(np.mean((y.astype(np.float64) - z.astype(np.float64)) ** 2))
+        return {mse_key(who): mse, rmse_key(who): float(np.sqrt(mse))}
+    results = {} if y.min() == y.max() else {auc_key(who): exact_auc(y, z)}
+    results[logloss_key(who)] = logloss_from_logits(y, z)
+    results.update({f"{who}_{name}": value for name, value in calibration(y, z).items()})
+    return results
 
 
 def network_metrics(results: dict, who: str) -> dict | None:
@@ -130,10 +150,15 @@ def network_metrics(results: dict, who: str) -> dict | None:
     return out
 
 
-def summarize(results: dict, teacher_names) -> dict:
+def summarize(results: dict, teacher_names, tasks=()) -> dict:
     """The held-out numbers as metrics.json reports them: the student, the teacher (the preset's one),
     every teacher by name, the ensemble of several teachers, and each teacher's mean weight in it
-    (alpha_i of Eq. (11) of Zhu et al.; 1/M for the average)."""
+    (alpha_i of Eq. (11) of Zhu et al.; 1/M for the average), all on the served task; with several `tasks`
+    (`pfd_tf.tasks`), `tasks`: task name -> network -> its metrics on that task."""
+    by_task = {}
+    if len(tasks) > 1:
+        by_task = {"tasks": {task.name: {who: _task_metrics(results, task.key(who), task.kind)
+                                         for who in (SERVED, *teacher_names)} for task in tasks}}
     return {
         SERVED: network_metrics(results, SERVED),
         PRESET_TEACHER: network_metrics(results, PRESET_TEACHER),
@@ -141,4 +166,13 @@ def summarize(results: dict, teacher_names) -> dict:
         "ensemble": network_metrics(results, "ensemble"),
         "ensemble_weights": {name: float(results[f"alpha_{name}"]) for name in teacher_names
                              if f"alpha_{name}" in results},
+        **by_task,
     }
+
+
+def _task_metrics(results: dict, who: str, kind: str) -> dict | None:
+    """`network_metrics` for a binary task, {"mse", "rmse"} for a regression one (None if not scored)."""
+    if kind != "regression":
+        return network_metrics(results, who)
+    return {"mse": float(results[mse_key(who)]), "rmse": float(results[rmse_key(who)])} if mse_key(who) in results \
+        else None

@@ -7,15 +7,18 @@ weights are restored from the training checkpoint by object path
 The `serving_default` signature takes exactly the columns the student's
 features read, as raw values keyed by column name
 (`pfd_tf.features.serving_signature`), encodes them inside the graph and
-returns the purchase/click probability and the logit.  Nothing of the teacher
-and no privileged feature is reachable from the export.
+returns the purchase/click probability and the logit (the served task's, the
+first of `pfd_tf.tasks`); with several tasks, each other task's head adds
+`probability_<task>` and `logit_<task>` (a binary task) or
+`prediction_<task>` (a regression task).  Nothing of the teacher and no
+privileged feature is reachable from the export.
 """
 from __future__ import annotations
 
 import os
 
 from pfd_tf._keras import tf
-from pfd_tf.config import Config
+from pfd_tf.config import Config, TaskKind
 from pfd_tf.features import FeatureEncoder, serving_signature
 from pfd_tf.models.build import build_student, build_weights
 
@@ -52,12 +55,21 @@ class ServingStudent(tf.Module):
         super().__init__(name="serving_student")
         self.encoder = FeatureEncoder(config.student_features, name="student_encoder")
         self.student = student
+        self.other_tasks = [(task.name, task.kind) for task in config.task_specs[1:]]
         signature = serving_signature(config.student_features)
         self.serve = tf.function(self._serve, input_signature=[signature])
 
     def _serve(self, features):
-        logits = self.student(self.encoder(features), training=False)
-        return {"probability": tf.sigmoid(logits), "logit": logits}
+        if not self.other_tasks:
+            logits = self.student(self.encoder(features), training=False)
+            return {"probability": tf.sigmoid(logits), "logit": logits}
+        output = self.student.forward(self.encoder(features), training=False)
+        served = {"probability": tf.sigmoid(output.logits), "logit": output.logits}
+        for name, kind in self.other_tasks:
+            logits = output.by_task[name]
+            served.update({f"prediction_{name}": logits} if kind is TaskKind.REGRESSION else
+                          {f"probability_{name}": tf.sigmoid(logits), f"logit_{name}": logits})
+        return served
 
 
 def restore_student(config: Config, checkpoint_path: str):

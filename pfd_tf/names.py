@@ -1,4 +1,4 @@
-"""Names that several modules spell: the served student, where networks sit in a distiller, metric keys.
+"""Names that several modules spell: the served student, where networks sit in a distiller, tasks, metric keys.
 
 The served student is named `student`: the network `Distiller.call` returns and
 `pfd-export` writes, `model/student` in checkpoints, the `student` group of the
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 SERVED = "student"  # the name of the student `Distiller.call` returns, the one exported
 PRESET_TEACHER = "teacher"  # the one teacher of the preset modes (lupi, md, pfd, pfd_md)
+# The name of the one task `data.label` stands for (`pfd_tf.tasks`): its labels' key in a batch.
+DEFAULT_TASK = "main"
 
 
 def teacher_attribute(name: str) -> str:
@@ -29,6 +31,12 @@ def student_attribute(name: str) -> str:
     return SERVED if name == SERVED else f"student_{name}"
 
 
+def task_key(who: str, task: str = "") -> str:
+    """Network `who` on task `task` in the keys below: `<who>_<task>`, or `who` for the served task (the first,
+    `task` empty), so that a one-task run's metric keys and export outputs are those of the runs before tasks."""
+    return f"{who}_{task}" if task else who
+
+
 def auc_key(who: str) -> str:
     """The AUC of network `who` (a student, a teacher, `ensemble`) in the logs and the held-out results."""
     return f"{who}_auc"
@@ -37,3 +45,13 @@ def auc_key(who: str) -> str:
 def logloss_key(who: str) -> str:
     """The log loss of network `who` in the logs and the held-out results."""
     return f"{who}_logloss"
+
+
+def mse_key(who: str) -> str:
+    """The mean squared error of `who` (a `task_key`) on a regression task."""
+    return f"{who}_mse"
+
+
+def rmse_key(who: str) -> str:
+    """The root mean squared error of `who` (a `task_key`) on a regression task."""
+    return f"{who}_rmse"

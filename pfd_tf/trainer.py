@@ -238,7 +238,7 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
     examples = trained_steps * config.train.batch_size
     metrics = {
         "mode": config.distill.mode.value,
-        **summarize(results, model.teacher_names),
+        **summarize(results, model.teacher_names, model.tasks),
         "steps": final_step,
         "epochs": round(final_step * config.train.batch_size / train_rows, 4),
         "train_rows": train_rows,

@@ -2,7 +2,8 @@
 
 Usage: python serve_export.py EXPORT_DIR CSV OUT.npy SEQUENCE_COLUMN=MAX_LEN ...
 Reads the signature's inputs by name from the CSV (sequences split on "|"
-and padded with ""), calls `serving_default`, saves the probabilities.
+and padded with ""), calls `serving_default`, saves the probabilities (every
+output by name when OUT ends with .npz).
 """
 import csv
 import os
@@ -29,7 +30,11 @@ def main(export_dir, csv_path, out_path, *sequence_args):
         else:
             values = [r[name] for r in rows]
         inputs[name] = tf.constant(np.array(values, dtype=np.float32 if spec.dtype == tf.float32 else object), spec.dtype)
-    np.save(out_path, serve(**inputs)["probability"].numpy())
+    outputs = serve(**inputs)
+    if out_path.endswith(".npz"):  # every output of the signature, by name
+        np.savez(out_path, **{name: value.numpy() for name, value in outputs.items()})
+    else:
+        np.save(out_path, outputs["probability"].numpy())
     assert "pfd_tf" not in sys.modules
 
 

@@ -18,6 +18,7 @@ import pytest
 import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
+from pfd_tf.names import DEFAULT_TASK
 from pfd_tf import config as config_lib
 from pfd_tf.data import stream
 from pfd_tf.data.pipeline import (DataError, check_eval_split, count_rows, count_training_rows, diagnose,
@@ -57,7 +58,7 @@ def _set_field(path: str, line: int, column: int, value: str | bytes) -> None:
 
 
 def _rows(dataset) -> int:
-    return sum(int(labels.shape[0]) for _, labels in dataset)
+    return sum(int(labels[DEFAULT_TASK].shape[0]) for _, labels in dataset)
 
 
 def _eval_rows(config, split: str = "train") -> int:
@@ -181,7 +182,7 @@ def test_gzip_csv_rows_equal_the_plain_rows(world):
         "part-1.csv", "part-0.csv.gz"]
     assert _eval_rows(config) == rows == count_training_rows(config)
     ids, label = next(iter(make_dataset_fn(config, "train", 16, training=True)(None)))
-    assert label.shape == [16]
+    assert label[DEFAULT_TASK].shape == [16]
 
 
 def test_gzip_csv_bad_row_is_named_with_its_line(world):
@@ -472,6 +473,6 @@ def test_training_rows_counted_once_can_be_handed_on(world):
     first = make_dataset_fn(config, "train", 16, training=True)
     again = make_dataset_fn(config, "train", 16, training=True, start_step=3, rows_per_file=first.rows_per_file)
     assert again.rows == first.rows == sum(first.rows_per_file)
-    tail = [labels.numpy() for _, labels in again(None).take(2)]
-    whole = [labels.numpy() for _, labels in first(None).take(5)]
+    tail = [labels[DEFAULT_TASK].numpy() for _, labels in again(None).take(2)]
+    whole = [labels[DEFAULT_TASK].numpy() for _, labels in first(None).take(5)]
     np.testing.assert_array_equal(np.concatenate(tail), np.concatenate(whole[3:]))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
+from pfd_tf.names import DEFAULT_TASK
 from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.data.pipeline import make_dataset_fn
@@ -108,7 +109,7 @@ def _held_out_logits(config, checkpoint):
     tf.train.Checkpoint(model=model).read(checkpoint).expect_partial()
     labels, student, teacher = [], [], []
     for ids, y in make_dataset_fn(config, "eval", config.train.eval_batch_size, training=False)(None):
-        labels.append(y.numpy().reshape(-1))
+        labels.append(y[DEFAULT_TASK].numpy().reshape(-1))
         student.append(model.student(ids, training=False).numpy().reshape(-1))
         teacher.append(model.teacher(ids, training=False).numpy().reshape(-1))
     return np.concatenate(labels), np.concatenate(student), np.concatenate(teacher)

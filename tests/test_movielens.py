@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before anything imports TensorFlow)
+from pfd_tf.names import DEFAULT_TASK
 from pfd_tf import config as config_lib
 from pfd_tf.datasets import movielens
 from pfd_tf.data.pipeline import DataError, make_dataset_fn
@@ -211,10 +212,10 @@ def test_config_loads_and_pipeline_yields_batches(prepared):
     assert "Children's" in config.feature("genres").vocabulary
     assert config.model.student_private_features == ("user_id",)
     batches = list(make_dataset_fn(config, "train", 32, training=False)(None))
-    assert sum(int(label.shape[0]) for _, label in batches) == len(read_csvs(
+    assert sum(int(label[DEFAULT_TASK].shape[0]) for _, label in batches) == len(read_csvs(
         os.path.join(out, "train", "*.csv"))[1])
     ids, label = batches[0]
-    assert ids["hist_movie_id"].shape == (32, 50) and label.shape == (32,)
+    assert ids["hist_movie_id"].shape == (32, 50) and label[DEFAULT_TASK].shape == (32,)
     valid = [(ids[name].numpy() != 0).sum(axis=1) for name in HIST]
     assert all((v == valid[0]).all() for v in valid)
     assert list(make_dataset_fn(config, "eval", 32, training=False)(None))

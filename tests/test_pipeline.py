@@ -15,6 +15,7 @@ import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
 from pfd_tf import config as config_lib
+from pfd_tf.names import DEFAULT_TASK
 from pfd_tf.config import FeatureKind
 from pfd_tf.data.pipeline import DataError, count_rows, diagnose, eval_steps, make_dataset_fn
 from pfd_tf.features import PAD_ID, FeatureEncoder, vocabulary_size
@@ -52,7 +53,8 @@ def _collect(dataset) -> tuple[dict[str, np.ndarray], np.ndarray]:
     for batch_ids, batch_labels in dataset:
         for name, value in batch_ids.items():
             ids.setdefault(name, []).append(value.numpy())
-        labels.append(batch_labels.numpy())
+        assert set(batch_labels) == {DEFAULT_TASK}  # data.label: the one task, `main`
+        labels.append(batch_labels[DEFAULT_TASK].numpy())
     return {k: np.concatenate(v) for k, v in ids.items()}, np.concatenate(labels)
 
 
@@ -109,6 +111,8 @@ def test_training_batches_have_every_feature_in_range(world):
             v = value.numpy()
             assert v.min() >= 0 and v.max() < vocabulary_size(spec), spec.name
         seen_nonzero_tags |= bool((ids["tags"].numpy() != PAD_ID).any())
+        assert set(label) == {DEFAULT_TASK}
+        label = label[DEFAULT_TASK]
         assert label.dtype == tf.float32
         assert label.shape.as_list() == [batch]
         assert set(np.unique(label.numpy())) <= {0.0, 1.0}
@@ -314,7 +318,7 @@ def _stream_rids(config, batch: int, steps: int, start_step: int = 0) -> list[in
     rids = []
     for ids, labels in dataset.take(steps):
         rids.extend(ids["rid"].numpy().tolist())
-        assert labels.numpy().tolist() == [r % 2 for r in ids["rid"].numpy().tolist()]
+        assert labels[DEFAULT_TASK].numpy().tolist() == [r % 2 for r in ids["rid"].numpy().tolist()]
     return rids
 
 
@@ -457,7 +461,8 @@ def test_tfrecord_batches_equal_csv_batches(world, tfrecord_world, split):
             assert tfr_ids[name].dtype == tf.int64
             assert tfr_ids[name].shape == csv_ids[name].shape, name
             np.testing.assert_array_equal(tfr_ids[name].numpy(), csv_ids[name].numpy(), err_msg=name)
-        np.testing.assert_array_equal(tfr_label.numpy(), csv_label.numpy())
+        assert set(tfr_label) == set(csv_label) == {DEFAULT_TASK}
+        np.testing.assert_array_equal(tfr_label[DEFAULT_TASK].numpy(), csv_label[DEFAULT_TASK].numpy())
 
 
 def test_tfrecord_long_sequences_are_truncated(tmp_path):
@@ -670,7 +675,8 @@ def test_cached_training_rows_are_each_row_once_per_epoch(tiny_config_path):
     def keys(ds, n):
         out = []
         for ids, label in ds.unbatch().take(n):
-            out.append((int(ids["user_id"]), int(ids["item_id"]), int(ids["price"]), int(ids["device"]), float(label)))
+            out.append((int(ids["user_id"]), int(ids["item_id"]), int(ids["price"]), int(ids["device"]),
+                        float(label[DEFAULT_TASK])))
         return out
 
     everything = sorted(keys(make_dataset_fn(plain, "train", 8, training=False)(None), rows))

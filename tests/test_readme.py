@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import write_tiny_world
-from pfd_tf import config_schema, config_zoo
+from pfd_tf import config_schema, config_tasks, config_zoo
 from pfd_tf.cli.train import run_task
 from pfd_tf.datasets.scenarios import SCENARIOS
 
@@ -92,7 +92,8 @@ def test_every_key_of_the_schema_is_in_the_reference():
     sections = {"data": config_schema.DataConfig, "model": config_schema.ModelConfig,
                 "distill": config_schema.DistillConfig, "train": config_schema.TrainConfig,
                 "cluster": config_schema.ClusterConfig, "features[]": config_schema.FeatureSpec,
-                "teachers[]": config_zoo.TeacherConfig, "students[]": config_zoo.NetworkConfig}
+                "teachers[]": config_zoo.TeacherConfig, "students[]": config_zoo.NetworkConfig,
+                "tasks[]": config_tasks.TaskConfig}
     keys = {f"{section}.{field.name.rstrip('_')}"  # distill.lambda_ is spelled `lambda`
             for section, cls in sections.items() for field in dataclasses.fields(cls)}
     assert not _undocumented(keys)

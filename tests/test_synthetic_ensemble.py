@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before anything imports TensorFlow)
+from pfd_tf.names import DEFAULT_TASK
 from pfd_tf import config as config_lib
 from pfd_tf.datasets import ensemble, ensemble_config, ensemble_world
 from pfd_tf.datasets.ensemble import oracle_aucs, simulate_ensemble
@@ -216,7 +217,7 @@ def test_pipeline_reads_the_written_fields(out):
 
     config = config_lib.load(os.path.join(out, "config.yaml"))
     ids, label = next(iter(make_dataset_fn(config, "train", 64, training=False)(None)))
-    assert label.shape == (64,)
+    assert label[DEFAULT_TASK].shape == (64,)
     assert sorted(ids) == sorted(FIELDS)
     for name in FIELDS:
         assert ids[name].shape == (64,), name

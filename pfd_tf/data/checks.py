@@ -25,11 +25,12 @@ from typing import Sequence
 import numpy as np
 
 from pfd_tf._keras import tf
-from pfd_tf.config import Config, ConfigError, DataFormat, FeatureKind, FeatureSpec
+from pfd_tf.config import Config, ConfigError, DataFormat, FeatureKind, FeatureSpec, TaskKind
 from pfd_tf.data.files import (DataError, compression_type, file_order, layout, open_text, require_rows,
                                resolve_files, rows_per_file, shared_files, tf_reason)
 from pfd_tf.features import bad_hour
-from pfd_tf.data.parse import PARSE_BATCH, columns, hour_columns, parser, spec_of_column, tfrecord_parser
+from pfd_tf.data.parse import (PARSE_BATCH, columns, hour_columns, label_kinds, parser, spec_of_column,
+                               tfrecord_parser)
 
 
 def count_training_rows(config: Config) -> int:
@@ -52,7 +53,8 @@ def training_rows_per_file(config: Config) -> list[int]:
 
 
 def check_eval_split(config: Config, apart: bool = True) -> dict:
-    """Parses every row of `data.eval_files` once; returns {"files", "rows", "positives", "negatives"}.
+    """Parses every row of `data.eval_files` once; returns {"files", "rows", "positives", "negatives"} (of the
+    first task's label, the served one).
 
     The rows go through the parse function training and evaluation use, so a
     wrong field count, a value that does not parse or a label that is not 0 or
@@ -68,7 +70,7 @@ def check_eval_split(config: Config, apart: bool = True) -> dict:
     files = resolve_files(config, "eval_files")
     parse = parser(config, files)
     require_rows(files, rows_per_file(files, *layout(config)), "eval_files")
-    label = config.data.label
+    label = config.task_specs[0].label
     batches = file_order(files, *layout(config)).batch(PARSE_BATCH).map(parse)
     rows = positives = 0
     try:
@@ -108,6 +110,7 @@ def diagnose(config: Config, files: Sequence[str]) -> str | None:
 # --------------------------------------------------------------------------
 def _diagnose_csv(config: Config, path: str) -> str | None:
     specs = spec_of_column(config)
+    kinds = label_kinds(config)
     line = 1 if config.data.header else 0
     try:
         with open_text(path) as f:
@@ -120,7 +123,8 @@ def _diagnose_csv(config: Config, path: str) -> str | None:
                 if len(row) != len(header):
                     return f"{path}: line {line}: expected {len(header)} fields, found {len(row)}"
                 for column, i in where.items():
-                    why = _bad_value(column, specs.get(column), row[i], config.data.sequence_delimiter)
+                    why = _bad_value(column, specs.get(column), row[i], config.data.sequence_delimiter,
+                                     kinds.get(column))
                     if why:
                         return f"{path}: line {line}: {why}"
                 for column in hours:
@@ -134,8 +138,9 @@ def _diagnose_csv(config: Config, path: str) -> str | None:
     return None
 
 
-def _bad_value(column: str, spec: FeatureSpec | None, value: str, sequence_delimiter: str) -> str | None:
-    """Why TensorFlow refuses `value` in `column` (spec None: the label), or None."""
+def _bad_value(column: str, spec: FeatureSpec | None, value: str, sequence_delimiter: str,
+               kind: TaskKind | None = None) -> str | None:
+    """Why TensorFlow refuses `value` in `column` (spec None: a label, of a task of `kind`), or None."""
     if spec is None:
         if value == "":
             return f"label column {column!r} is empty"
@@ -143,7 +148,7 @@ def _bad_value(column: str, spec: FeatureSpec | None, value: str, sequence_delim
             number = float(value)
         except ValueError:
             return f"label column {column!r}: {value!r} is not a number"
-        return None if number in (0.0, 1.0) else f"label column {column!r}: {value} is not 0 or 1"
+        return _bad_label(column, number, kind, value)
     integer = spec.dtype == "int64" and spec.kind in (FeatureKind.CATEGORICAL, FeatureKind.SEQUENCE)
     if spec.kind is FeatureKind.NUMERIC:
         return None if not value or _is_number(value) else f"column {column!r}: {value!r} is not a number"
@@ -184,7 +189,7 @@ def _diagnose_tfrecord(config: Config, path: str) -> str | None:
     records = tf.data.TFRecordDataset(path, compression_type=compression_type(path)).batch(PARSE_BATCH)
     start = 0
     for batch in records:
-        found = _first_bad_record(parse, batch, config.data.label)
+        found = _first_bad_record(parse, batch, label_kinds(config))
         if found:
             index, why = found
             return f"{path}: record {start + index}: {why}"
@@ -192,10 +197,25 @@ def _diagnose_tfrecord(config: Config, path: str) -> str | None:
     return None
 
 
-def _first_bad_record(parse, batch: tf.Tensor, label: str) -> tuple[int, str] | None:
-    """(index in `batch`, why) of the first record that does not parse or whose label is not 0 or 1."""
+def _bad_label(column: str, number: float, kind: TaskKind | None, shown: str) -> str | None:
+    """Why a label of a task of `kind` cannot be `number` (`shown` as read; binary: 0 or 1; regression: finite)."""
+    if not _label_ok(np.array([number]), kind)[0]:
+        return f"label column {column!r}: {shown} is not " + ("a finite number" if kind is TaskKind.REGRESSION
+                                                               else "0 or 1")
+    return None
+
+
+def _label_ok(values: np.ndarray, kind: TaskKind | None) -> np.ndarray:
+    """Which `values` a task of `kind` takes: binary 0 or 1 (NaN is neither), regression any finite number."""
+    return np.isfinite(values) if kind is TaskKind.REGRESSION else np.isin(values, (0.0, 1.0))
+
+
+def _first_bad_record(parse, batch: tf.Tensor, kinds: dict) -> tuple[int, str] | None:
+    """(index in `batch`, why) of the first record that does not parse or holds a label its task refuses
+    (`kinds`: label column -> task kind)."""
     try:
-        labels = parse(batch)[label].numpy()
+        parsed = parse(batch)
+        labels = {column: parsed[column].numpy() for column in kinds}
     except (tf.errors.InvalidArgumentError, ValueError):
         for i in range(int(batch.shape[0])):
             try:
@@ -204,7 +224,9 @@ def _first_bad_record(parse, batch: tf.Tensor, label: str) -> tuple[int, str] | 
                 reason = tf_reason(err) if isinstance(err, tf.errors.OpError) else str(err).splitlines()[0]
                 return i, reason[:300]
         return None
-    bad = np.flatnonzero(~np.isin(labels, (0.0, 1.0)))  # NaN is not in it either
-    if bad.size:
-        return int(bad[0]), f"label column {label!r}: {labels[bad[0]]:g} is not 0 or 1"
-    return None
+    found = []
+    for column, values in labels.items():
+        bad = np.flatnonzero(~_label_ok(values, kinds[column]))
+        if bad.size:
+            found.append((int(bad[0]), _bad_label(column, values[bad[0]], kinds[column], f"{values[bad[0]]:g}")))
+    return min(found) if found else None

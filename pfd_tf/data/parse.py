@@ -17,7 +17,9 @@ bad row (and `pfd_tf.data.checks.diagnose` then names its file and line):
   finite is read, and the encoder takes it as empty: `features.filled_numeric`;
   an int64 id must fit in int64), YYMMDDHH hours that
   features `derive` from are hours (`pfd_tf.features.derive_tokens`);
-- the label is 0 or 1 (`checked_labels`: not 2, not -1, not NaN).
+- each task's label (`pfd_tf.config_tasks`) is 0 or 1 for a binary task
+  (`checked_labels`: not 2, not -1, not NaN), a finite number for a
+  regression task (`checked_targets`).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from typing import Callable, Sequence
 from pfd_tf._keras import tf
 from pfd_tf.config import Config, DataFormat, FeatureKind, FeatureSpec
 from pfd_tf.config_schema import Derive
+from pfd_tf.config_tasks import TaskKind
 from pfd_tf.data.files import DataError, check_suffix, compression_type, open_text, record_error
 from pfd_tf.features import checked_hours
 
@@ -34,12 +37,18 @@ PARSE_BATCH = 4096  # rows parsed per call when every row is read once (caching,
 
 
 def columns(config: Config) -> list[str]:
-    """Every column the config reads: feature sources, then the label."""
+    """Every column the config reads: feature sources, then each task's label."""
     seen: dict[str, None] = {}
     for spec in config.features:
         seen[spec.source] = None
-    seen[config.data.label] = None
+    for task in config.task_specs:
+        seen[task.label] = None
     return list(seen)
+
+
+def label_kinds(config: Config) -> dict[str, TaskKind]:
+    """Each task's label column -> its task's kind (what its values must be)."""
+    return {task.label: task.kind for task in config.task_specs}
 
 
 def spec_of_column(config: Config) -> dict[str, FeatureSpec]:
@@ -55,7 +64,9 @@ def _checked_values(raw: dict, config: Config, check_labels: bool) -> dict:
     for column in hour_columns(config):
         raw[column] = checked_hours(raw[column], column)
     if check_labels:
-        raw[config.data.label] = checked_labels(raw[config.data.label], config.data.label)
+        for column, kind in label_kinds(config).items():
+            check = checked_labels if kind is TaskKind.BINARY else checked_targets
+            raw[column] = check(raw[column], column)
     return raw
 
 
@@ -103,7 +114,8 @@ def check_unique_columns(path: str, header: Sequence[str], read: Sequence[str]) 
 def headerless_columns(config: Config, files: Sequence[str]) -> list[str]:
     """`data.columns`, once each file's first line is seen to have that many fields and not to be a header."""
     names = list(config.data.columns)
-    label_at = names.index(config.data.label)
+    label = config.task_specs[0].label
+    label_at = names.index(label)
     for path in files:
         with open_text(path) as f:
             first = next(csv.reader(f, delimiter=config.data.csv_delimiter), None)
@@ -112,8 +124,8 @@ def headerless_columns(config: Config, files: Sequence[str]) -> list[str]:
         if len(first) != len(names):
             hint = " (is data.csv_delimiter right?)" if len(first) == 1 else ""
             raise DataError(f"{path}: line 1: {len(first)} fields, but data.columns names {len(names)}{hint}")
-        if first[label_at] == config.data.label:
-            raise DataError(f"{path}: line 1: a header line (it holds {config.data.label!r}, the label's name, where "
+        if first[label_at] == label:
+            raise DataError(f"{path}: line 1: a header line (it holds {label!r}, the label's name, where "
                             "the label goes), but data.columns says the files have none: remove data.columns to "
                             "read the header, or remove the line")
     return names
@@ -149,11 +161,18 @@ def check_tfrecord_columns(config: Config, files: Sequence[str]) -> None:
 def checked_labels(values: tf.Tensor, column: str) -> tf.Tensor:
     """`values`, once TensorFlow has checked each is 0 or 1 (InvalidArgumentError otherwise; NaN fails)."""
     bad = tf.logical_not(tf.logical_or(tf.equal(values, 0.0), tf.equal(values, 1.0)))
-    check = tf.debugging.Assert(
-        tf.logical_not(tf.reduce_any(bad)),
-        [f"label column {column}: values not 0 or 1:", tf.boolean_mask(values, bad)],
-        summarize=3,
-    )
+    return _checked(values, bad, f"label column {column}: values not 0 or 1:")
+
+
+def checked_targets(values: tf.Tensor, column: str) -> tf.Tensor:
+    """A regression task's `values`, once TensorFlow has checked each is finite (NaN and infinities fail)."""
+    bad = tf.logical_not(tf.math.is_finite(values))
+    return _checked(values, bad, f"label column {column}: values not finite numbers:")
+
+
+def _checked(values: tf.Tensor, bad: tf.Tensor, why: str) -> tf.Tensor:
+    """`values`, once TensorFlow has checked no element is `bad` (InvalidArgumentError `why` and a few of them)."""
+    check = tf.debugging.Assert(tf.logical_not(tf.reduce_any(bad)), [why, tf.boolean_mask(values, bad)], summarize=3)
     with tf.control_dependencies([check]):
         return tf.identity(values)
 
@@ -166,7 +185,7 @@ def csv_parser(config: Config, header: Sequence[str], check_labels: bool = True)
     defaults = [tf.constant([""], tf.string) for _ in header]
     for column, i in index.items():
         spec = specs.get(column)
-        if spec is None:  # the label: required, a float
+        if spec is None:  # a label: required, a float
             defaults[i] = tf.constant([], tf.float32)
         elif spec.kind is FeatureKind.NUMERIC:
             defaults[i] = tf.constant([spec.empty_value], tf.float32)

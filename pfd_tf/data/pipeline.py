@@ -50,7 +50,10 @@ def make_dataset_fn(
     rows_per_file: Sequence[int] | None = None,
     fit_ends: Sequence[int] = (),
 ) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
-    """Builds `dataset_fn(input_context)` yielding `(ids_by_feature, label)` batches.
+    """Builds `dataset_fn(input_context)` yielding `(ids_by_feature, labels_by_task)` batches.
+
+    `labels_by_task` maps each task's name (`config.task_specs`; `main` for
+    the one task of `data.label`) to its labels, `[batch]` float32.
 
     `split` is "train" or "eval".  Evaluation data is read once, in order.
     Training data is the stream of `pfd_tf.data.stream` from step
@@ -73,7 +76,7 @@ def make_dataset_fn(
     files = resolve_files(config, f"{split}_files")
     parse = parser(config, files)
     read = reader(*layout(config))
-    label = config.data.label
+    tasks = config.task_specs
     seed = config.train.seed
     start_row = start_step * batch_size
     counts = None
@@ -91,7 +94,7 @@ def make_dataset_fn(
 
     def to_model_inputs(records):
         raw = parse(records)
-        return encoder(raw), tf.cast(raw[label], tf.float32)
+        return encoder(raw), {task.name: tf.cast(raw[task.label], tf.float32) for task in tasks}
 
     def parse_batches(ds, size, drop_remainder):
         ds = ds.batch(size, drop_remainder=drop_remainder)
@@ -136,16 +139,18 @@ def make_dataset_fn(
 
 
 def _in_memory(batches: tf.data.Dataset) -> dict:
-    """Every batch of `batches` concatenated: {"ids": {feature: [rows, ...]}, "labels": [rows]}."""
+    """Every batch of `batches` concatenated: {"ids": {feature: [rows, ...]}, "labels": {task: [rows]}}."""
     ids: dict[str, list] = {}
-    labels = []
+    labels: dict[str, list] = {}
     for batch_ids, batch_labels in batches:
         for name, value in batch_ids.items():
             ids.setdefault(name, []).append(value)
-        labels.append(batch_labels)
+        for name, value in batch_labels.items():
+            labels.setdefault(name, []).append(value)
     if not labels:
         raise DataError("data.cache: the training files hold no rows")
-    return {"ids": {name: tf.concat(parts, axis=0) for name, parts in ids.items()}, "labels": tf.concat(labels, 0)}
+    return {"ids": {name: tf.concat(parts, axis=0) for name, parts in ids.items()},
+            "labels": {name: tf.concat(parts, axis=0) for name, parts in labels.items()}}
 
 
 def eval_steps(config: Config, files: Sequence[str]) -> int:

@@ -109,15 +109,15 @@ def local_records(
     return stream.skip(offset) if offset else stream
 
 
-def in_memory_batches(table: dict, labels: tf.Tensor, seed: int, start_row: int, batch_size: int) -> tf.data.Dataset:
+def in_memory_batches(table: dict, labels: dict, seed: int, start_row: int, batch_size: int) -> tf.data.Dataset:
     """Batches of rows held in memory (`data.cache`), each epoch a permutation of all of them.
 
     `table` maps feature name to its encoded ids for every training row
-    (`[rows]` or `[rows, max_len]`), `labels` is `[rows]`.  Only row indices
+    (`[rows]` or `[rows, max_len]`), `labels` task name to its labels (`[rows]`).  Only row indices
     stream (cheap scalars); each batch is gathered at once, so serving a
     cached batch costs a few gathers, not a trip per row and feature.
     """
-    rows = int(labels.shape[0])
+    rows = int(next(iter(labels.values())).shape[0])
     first_epoch, offset = divmod(start_row, rows)
 
     def epoch_rows(epoch):
@@ -125,7 +125,8 @@ def in_memory_batches(table: dict, labels: tf.Tensor, seed: int, start_row: int,
 
     index = tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(epoch_rows)
     index = index.skip(offset).batch(batch_size, drop_remainder=True)
-    return index.map(lambda i: ({name: tf.gather(ids, i) for name, ids in table.items()}, tf.gather(labels, i)),
+    return index.map(lambda i: ({name: tf.gather(ids, i) for name, ids in table.items()},
+                                {name: tf.gather(values, i) for name, values in labels.items()}),
                      num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 

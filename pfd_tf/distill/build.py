@@ -18,6 +18,7 @@ from pfd_tf.distill.ensemble import AverageEnsemble, GatingEnsemble
 from pfd_tf.distill.term_list import build_terms
 from pfd_tf.features import vocabulary_size
 from pfd_tf.models.build import build_networks, dummy_ids
+from pfd_tf.tasks.build import tasks_for
 
 
 def build_distiller(config: Config) -> Distiller:
@@ -41,6 +42,7 @@ def build_distiller(config: Config) -> Distiller:
         visit_ids=vocabulary_size(config.feature(config.train.count_visits)) if config.train.count_visits else 0,
         ensemble=ensemble,
         gate_on_validation=distill.gate_data is GateData.VALIDATION,
+        tasks=tasks_for(config),
         name="distiller",
     )
     networks.build_weights(config)

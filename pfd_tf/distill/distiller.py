@@ -54,6 +54,16 @@ The keys of `compute_losses`, for metrics, evaluation and logs: per teacher
 `loss_gate`, `alpha_<name>` (each teacher's mean ensemble weight), `lambda`,
 `loss_l2`, `loss`.
 
+The hard labels are tasks (`pfd_tf.tasks`): `labels` is a mapping, task name
+-> `[batch]` labels (the pipeline's), and L_t and L_s are each network's
+weighted sum over tasks of the task's loss (`pfd_tf.tasks.labels`); for the one
+binary task of `data.label` (named `main`, weight 1) that is Eq. (6)'s log
+loss, as before tasks existed.  The first task is the served one: its
+logits are a network's own (`NetworkOutput.logits`, what the soft label,
+the hint, the ensemble and the export read); each other task's come from
+its head over the network's `final` (`pfd_tf.models.heads`), and its keys
+carry its name (`<name>_<task>_logits`, `<name>_<task>_auc`, ...).
+
 The gate on validation rows (`gate_on_validation`, `distill.gate_data:
 validation`, `pfd_tf.distill.gate_data`): `train_step` takes `((ids, labels),
 (gate_ids, gate_labels))` and `loss_gate` is the ensemble's log loss on the
@@ -69,11 +79,14 @@ from pfd_tf.config_schema import DistillConfig
 from pfd_tf.config_terms_checks import expand_terms
 from pfd_tf.distill import routing
 from pfd_tf.distill.ensemble import gate_loss_on
-from pfd_tf.distill.losses import logloss, rows_l2
+from pfd_tf.distill.losses import rows_l2
 from pfd_tf.distill.metrics import metrics_for
 from pfd_tf.distill.term_list import WeightedTerm, add_terms, build_terms, check_terms, mixed_weight
 from pfd_tf.models.feature_bank import FeatureBank
-from pfd_tf.names import PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
+from pfd_tf.names import DEFAULT_TASK, PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
+from pfd_tf.tasks.binary import BinaryTask
+from pfd_tf.tasks.labels import hard_label_loss, labels_by_task
+from pfd_tf.tasks.task import Task
 
 
 class Distiller(keras.Model):
@@ -93,6 +106,7 @@ class Distiller(keras.Model):
         terms: Sequence[WeightedTerm] | None = None,
         students: Mapping | None = None,
         gate_on_validation: bool = False,
+        tasks: Sequence[Task] = (),
         **kwargs,
     ):
         """`student`: the one student, or `students`: name -> network, the first named `student` (not both).
@@ -101,7 +115,8 @@ class Distiller(keras.Model):
         `terms`: the students' distillation terms (`pfd_tf.distill.term_list`); not given, `lambda_`,
         `swap_step` and `temperature` are shorthand for them (`pfd_tf.config.expand_terms`: a soft label
         into each student).
-        `gate_on_validation`: each training element carries a second batch, the gate's only rows."""
+        `gate_on_validation`: each training element carries a second batch, the gate's only rows.
+        `tasks`: the labels learnt (`pfd_tf.tasks`); empty: the one binary task `data.label` stands for."""
         super().__init__(**kwargs)
         if teacher is not None and teachers:
             raise ValueError("pass teacher or teachers, not both")
@@ -134,6 +149,9 @@ class Distiller(keras.Model):
                                         or not train_student):
             raise ValueError("gate_on_validation needs a trainable gate (a gating ensemble of several teachers) "
                              "and a student to train")
+        self.tasks = tuple(tasks) or (BinaryTask(DEFAULT_TASK, ""),)
+        if [task.served for task in self.tasks] != [True] + [False] * (len(self.tasks) - 1):
+            raise ValueError(f"the first task is the served one, and only it: {self.tasks}")
         self.train_student = bool(train_student)
         self.embedding_l2 = float(embedding_l2)
         if terms is None:
@@ -242,16 +260,18 @@ class Distiller(keras.Model):
         """
         # The gate's own rows first: the teachers' batch-norm statistics, which training on this batch updates,
         # must not carry this batch into the gate's step.
+        labels = self.labels_by_task(labels)
         gate_loss = None
         if gate_batch is not None and self.train_student:
-            gate_loss = gate_loss_on(self.ensemble, [self.teachers[n] for n in self.teacher_names], *gate_batch)
+            gate_ids, gate_labels = gate_batch
+            gate_loss = gate_loss_on(self.ensemble, [self.teachers[n] for n in self.teacher_names], gate_ids,
+                                     self.labels_by_task(gate_labels)[self.tasks[0].name])
         bank = FeatureBank(ids)
         out, loss = {}, tf.constant(0.0)
         teachers = {}
         for name, teacher in self.teachers.items():
             teachers[name] = teacher.forward(ids, training=training and teacher.trainable, bank=bank)
-            out[f"{name}_logits"] = teachers[name].logits
-            out[f"loss_{name}"] = logloss(labels, teachers[name].logits)
+            out[f"loss_{name}"] = hard_label_loss(self.tasks, name, teachers[name], labels, out)
             if teacher.trainable:
                 loss += out[f"loss_{name}"]
         if not self.train_student:
@@ -260,8 +280,7 @@ class Distiller(keras.Model):
         students = {}
         for name, network in self.students.items():
             students[name] = network.forward(ids, training=training, bank=bank)
-            out[f"{name}_logits"] = students[name].logits
-            out[f"loss_{name}"] = logloss(labels, students[name].logits)
+            out[f"loss_{name}"] = hard_label_loss(self.tasks, name, students[name], labels, out)
         if not teachers:
             out["loss"] = tf.add_n([out[f"loss_{name}"] for name in students])
             return self._regularized(out, bank)
@@ -274,14 +293,19 @@ class Distiller(keras.Model):
         out["loss"] = loss + out.get("loss_gate", 0.0)
         return self._regularized(out, bank)
 
+    def labels_by_task(self, labels) -> dict[str, tf.Tensor]:
+        """`labels` by task name (`pfd_tf.tasks.labels.labels_by_task`)."""
+        return labels_by_task(self.tasks, labels)
+
     def _soft_logits(self, seen: Mapping, labels, out: dict) -> tf.Tensor:
         """The logit the student's soft label comes from: the one teacher's, or the ensemble's (Eq. (10))."""
         if self.ensemble is None:
             return next(iter(seen.values())).logits
         logits, alpha = self.ensemble(tf.stack([seen[name].logits for name in self.teacher_names], axis=-1))
-        out["ensemble_logits"] = logits
+        served = self.tasks[0]
+        out[f"{served.key('ensemble')}_logits"] = logits
         if self.ensemble.trainable_variables:
-            out["loss_gate"] = logloss(labels, logits)
+            out["loss_gate"] = served.loss(labels[served.name], logits)
         for i, name in enumerate(self.teacher_names):
             out[f"alpha_{name}"] = tf.reduce_mean(alpha[:, i])
         return logits
@@ -323,9 +347,10 @@ class Distiller(keras.Model):
         return self._update_metrics(self.compute_losses(ids, labels, training=False), labels)
 
     def _update_metrics(self, out, labels) -> dict[str, tf.Tensor]:
-        for key, metric, with_labels in self._metrics:
-            if with_labels:
-                metric.update_state(labels, out[key])
+        labels = self.labels_by_task(labels)
+        for key, metric, task in self._metrics:
+            if task:
+                metric.update_state(labels[task], out[key])
             else:
                 metric.update_state(out[key])
         return {metric.name: metric.result() for metric in self.metrics}

@@ -40,6 +40,7 @@ from pfd_tf._keras import tf
 from pfd_tf.config import (Architecture, Config, FeatureKind, FeatureSpec, ModelConfig, NetworkConfig, Normalization,
                            Side, Sharing, TeacherConfig, ZooModel)
 from pfd_tf.models.embedding import FeatureEmbedding, build_tables
+from pfd_tf.models.heads import add_task_heads
 from pfd_tf.models.ranker import Ranker
 from pfd_tf.models.sequence import BehaviourSequenceEncoder, SequenceEmbedding
 from pfd_tf.models.target_attention import TargetAttention
@@ -165,9 +166,12 @@ def build_student(config: Config, tables: Mapping | None = None, behaviour=None,
         behaviour = _behaviour(config, tables, "student_behaviour")
     linear = linear or _TablePool("linear", linear=True)
     if config.model.architecture is Architecture.TWO_TOWER:
-        return _two_tower(config, config.student_features, tables, behaviour, SERVED)
-    return _network(config, config.student, config.student_features, tables, linear, behaviour,
-                    config.student.tower or config.model.student_tower, SERVED)
+        student = _two_tower(config, config.student_features, tables, behaviour, SERVED)
+    else:
+        student = _network(config, config.student, config.student_features, tables, linear, behaviour,
+                           config.student.tower or config.model.student_tower, SERVED)
+    add_task_heads(student, [task.name for task in config.task_specs])
+    return student
 
 
 def build_teacher(config: Config, teacher: TeacherConfig, tables: Mapping, behaviour, linear):
@@ -175,7 +179,9 @@ def build_teacher(config: Config, teacher: TeacherConfig, tables: Mapping, behav
     name = teacher_attribute(teacher.name)
     attention = _target_attention(config, features, tables, name) if teacher.model is ZooModel.DNN else []
     tower = teacher.tower or config.model.teacher_tower
-    return _network(config, teacher, features, tables, linear, behaviour, tower, name, attention)
+    network = _network(config, teacher, features, tables, linear, behaviour, tower, name, attention)
+    add_task_heads(network, [task.name for task in config.task_specs])
+    return network
 
 
 def _teacher(config: Config, teacher: TeacherConfig, pool: _TablePool, linear: _TablePool, shareable: Mapping,

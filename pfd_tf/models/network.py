@@ -5,7 +5,9 @@ is a body, its interaction layers, plus a head giving one logit per row.
 `forward` returns `NetworkOutput`: the logits and the named hidden outputs a
 hint (Eq. (9) of Zhu et al. 2020) can attach to; `call` returns the logits
 alone, which is what gets served.  Every network names the input of its
-logit layer `final`.
+logit layer `final`.  With several tasks (`pfd_tf.tasks`), `by_task` holds
+each task's logits by name: the served task's are `logits` (the body's own),
+each other task's come from its head over `final` (`pfd_tf.models.heads`).
 
 `Fields` is a network's view of the step's `FeatureBank`: its features and
 the tables it reads them from, handed out in the three forms the zoo needs
@@ -25,10 +27,12 @@ from pfd_tf.models.feature_bank import FeatureBank
 
 @dataclasses.dataclass(frozen=True)
 class NetworkOutput:
-    """`logits`: `[batch]`; `hidden`: name -> `[batch, width]` (always holding `final`)."""
+    """`logits`: `[batch]`, the served task's; `hidden`: name -> `[batch, width]` (always holding `final`);
+    `by_task`: task name -> `[batch]` logits of every task, empty for a network of one task."""
 
     logits: tf.Tensor
     hidden: Mapping[str, tf.Tensor]
+    by_task: Mapping[str, tf.Tensor] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

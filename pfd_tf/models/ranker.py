@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 from pfd_tf._keras import keras, tf
 from pfd_tf.models.embedding import concat_inputs, input_feature_names, input_tables
 from pfd_tf.models.feature_bank import FeatureBank
+from pfd_tf.models.heads import with_heads
 from pfd_tf.models.network import NetworkOutput
 from pfd_tf.models.towers import MLPTower
 
@@ -46,7 +47,7 @@ class Ranker(keras.Model):
                 bank: FeatureBank | None = None) -> NetworkOutput:
         """Logits and hidden outputs (`deep_i`, `final`: `MLPTower.forward`)."""
         logits, hidden = self.tower.forward(concat_inputs(self.input_layers, ids, training, bank), training=training)
-        return NetworkOutput(logits, hidden)
+        return with_heads(self, NetworkOutput(logits, hidden))
 
     def get_config(self):
         raise NotImplementedError("a Ranker is rebuilt from the pfd_tf config (pfd_tf.models.build)")

@@ -19,6 +19,7 @@ from pfd_tf.config import Normalization
 from pfd_tf.models.towers import hidden_layers
 from pfd_tf.models.embedding import concat_inputs, input_feature_names, input_tables
 from pfd_tf.models.feature_bank import FeatureBank
+from pfd_tf.models.heads import with_heads
 from pfd_tf.models.network import NetworkOutput
 
 
@@ -124,7 +125,8 @@ class TwoTowerRanker(keras.Model):
         users = self.user_vectors(ids, training=training, bank=bank)
         items = self.item_vectors(ids, training=training, bank=bank)
         final = users * items
-        return NetworkOutput(self.scale * tf.reduce_sum(final, axis=-1), {"user": users, "item": items, "final": final})
+        return with_heads(self, NetworkOutput(self.scale * tf.reduce_sum(final, axis=-1),
+                                              {"user": users, "item": items, "final": final}))
 
     def get_config(self):
         raise NotImplementedError("a TwoTowerRanker is rebuilt from the pfd_tf config")

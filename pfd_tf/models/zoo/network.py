@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 from pfd_tf._keras import keras, tf
 from pfd_tf.config import FeatureSpec
 from pfd_tf.models.feature_bank import FeatureBank
+from pfd_tf.models.heads import with_heads
 from pfd_tf.models.network import Fields, NetworkOutput
 from pfd_tf.models.zoo.body import Body
 
@@ -63,7 +64,7 @@ class ZooNetwork(keras.Model):
         """Logits `[B]` and hidden outputs; `bank`: this step's lookups (a fresh one over `ids` if None)."""
         # `call` itself, not `Layer.__call__`: the body takes a `Fields` (the step's bank), which a SavedModel
         # cannot trace as a layer input; its sublayers, called with tensors, are traced as usual.
-        return self.body.call(self.fields(ids, bank), training=training)
+        return with_heads(self, self.body.call(self.fields(ids, bank), training=training))
 
     def call(self, ids: Mapping[str, tf.Tensor], training: bool | None = None,
              bank: FeatureBank | None = None) -> tf.Tensor:
