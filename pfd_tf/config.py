@@ -17,9 +17,9 @@ what a run resolves from its data: `resolve_length`, `with_feature_stats`).
 """
 from pfd_tf.config_schema import (  # noqa: F401
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
-    EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, Mode, ModelConfig, NetworkConfig, Normalization,
-    NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel, save,
-    saved_dict)
+    EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, InitFrom, Mode, ModelConfig, NetworkConfig,
+    Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel,
+    save, saved_dict)
 from pfd_tf.config_checks import (  # noqa: F401
     DEFAULT_STEPS, check_schedule, features_needing_stats, resolve_length, validate, with_feature_stats)
 from pfd_tf.config_parse import PARTNERS, apply_overrides, from_dict, load  # noqa: F401

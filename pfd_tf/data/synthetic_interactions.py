@@ -75,6 +75,7 @@ from typing import Mapping
 
 import numpy as np
 
+from pfd_tf.data.phase_configs import write_phase_configs
 from pfd_tf.data.synthetic import DAY, _FlowDict, _solve_base, _vocab, _zipf_weights, feature_config, run_config, \
     write_days
 from pfd_tf.data.synthetic_ensemble import EMBEDDING_DIM, LABEL, _centred, _covariance, ensemble_features, \
@@ -238,4 +239,6 @@ def generate_interactions(out_dir: str, rows: int = DEFAULT_ROWS, seed: int = 0,
              np.asarray(_vocab(2), dtype=object)[columns[LABEL]]]
     lines = [",".join(r) for r in zip(*(t.tolist() for t in text))]
     header = ",".join(list(field_names()) + [DAY, LABEL])
-    return write_days(out_dir, header, lines, columns[DAY], world.days, interactions_config(columns, world, seed))
+    config = interactions_config(columns, world, seed)
+    write_phase_configs(out_dir, config)  # KD-DAGFM's three phases, before config.yaml: written last, as ever
+    return write_days(out_dir, header, lines, columns[DAY], world.days, config)
