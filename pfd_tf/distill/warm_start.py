@@ -13,7 +13,8 @@ phase 3 `distill.mode: baseline` with
 What is restored: every variable of the named networks (their layers,
 batch-norm statistics) and, with `tables: true`, the embedding tables they
 read (the first-order ones too); with `tables: false` the tables keep their
-fresh init.  A network is found in the other run under the same name
+fresh init (they are restored with the network, then set back: their shapes
+must match all the same).  A network is found in the other run under the same name
 (`model/student`, `model/teacher_<name>`: `pfd_tf.names`).  What is not: the
 other networks, and the optimizer: its slots and its step start afresh, for
 the fine-tune is a new optimisation (its step counts from 0, the learning
