@@ -27,8 +27,9 @@ import yaml
 from pfd_tf.data.synthetic import _ConfigDumper
 
 TEACHER_RUN, DISTILL_RUN, FINETUNE_RUN = "runs/teacher", "runs/distill", "runs/finetune"
-FINETUNE_TRAIN = {"epochs": 1, "learning_rate": 0.4, "warmup_fraction": 0.1}
-"""The fine-tune's length and peak rate (its warm-up starts afresh: a new optimisation)."""
+FINETUNE_TRAIN = {"epochs": 2, "learning_rate": 0.4, "warmup_fraction": 0.1}
+"""The fine-tune's length and peak rate (its warm-up starts afresh: a new optimisation), chosen on world 100 among
+1 and 2 epochs at Adagrad rates 0.05, 0.1, 0.2 and 0.4 (docs/results.md, "KD-DAGFM's fine-tune phase")."""
 
 
 def phase_configs(config: Mapping) -> dict[str, dict]:

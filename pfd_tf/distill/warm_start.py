@@ -105,14 +105,17 @@ def _restore_or_why(network: keras.Model, source: str, prefix: str) -> str | Non
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel(logging.ERROR)
+    reason = None
     try:
-        restore_network(network, source, prefix)
-    except (AssertionError, ValueError) as err:
-        return " ".join(str(err).split())[:400]
+        try:
+            restore_network(network, source, prefix)
+        except (AssertionError, ValueError) as err:
+            reason = " ".join(str(err).split())[:400]
+        if reason:
+            gc.collect()  # the failed restore's objects go now, while their warnings are silenced
     finally:
-        gc.collect()
         logger.setLevel(level)
-    return None
+    return reason
 
 
 def table_variables(network: keras.Model) -> list:
