@@ -14,8 +14,9 @@ import yaml
 
 from pfd_tf.config_schema import (
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
-    EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, InitFrom, Mode, ModelConfig, NetworkConfig,
-    Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel)
+    EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, InitFrom, Mode, ModelConfig,
+    NetworkConfig, Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig,
+    TrainConfig, ZooModel)
 from pfd_tf.config_schema import Derive
 from pfd_tf.config_checks import DEFAULT_STEPS, refuse_zero_length, validate
 
