@@ -58,6 +58,7 @@ def validate_networks(config: Config) -> None:
     if distill.hint_weight:
         _validate_hint_layers(config)
     validate_gate_data(config)
+    _validate_init_from(config)
 
 
 def validate_gate_data(config: Config) -> None:
@@ -149,3 +150,25 @@ def _validate_network(config: Config, network: NetworkConfig, key: str, features
             raise ConfigError(f"features[{index}].dim: {model.value} ({key}) crosses fields pairwise, so its "
                               f"features need one embedding size; {other.name!r} has {other.dim}, "
                               f"{first.name!r} {first.dim}")
+
+
+def _validate_init_from(config: Config) -> None:
+    """`model.init_from`: networks of this config, none of them a frozen pre-trained teacher (whose
+    `checkpoint` already says where it comes from).  Whether the checkpoint holds them is checked when a
+    run starts (`pfd_tf.distill.warm_start.check`)."""
+    init = config.model.init_from
+    if not init.checkpoint:
+        return
+    if not init.networks:
+        raise ConfigError("model.init_from.networks: name at least one network to warm-start (e.g. [student])")
+    teachers = {t.name: t for t in config.teacher_specs}
+    known = ["student", *teachers]
+    for j, name in enumerate(init.networks):
+        key = f"model.init_from.networks[{j}]"
+        if name not in known:
+            raise ConfigError(f"{key}: no network {name!r} in this config (networks: {', '.join(known)})")
+        if name in init.networks[:j]:
+            raise ConfigError(f"{key}: {name!r} is named twice")
+        if name in teachers and teachers[name].checkpoint:
+            raise ConfigError(f"{key}: teacher {name!r} is pre-trained and frozen from its own checkpoint; "
+                              "warm-start only networks this run trains")

@@ -14,8 +14,9 @@ import yaml
 
 from pfd_tf.config_schema import (
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
-    EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, Mode, ModelConfig, NetworkConfig, Normalization,
-    NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel)
+    EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, InitFrom, Mode, ModelConfig,
+    NetworkConfig, Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig,
+    TrainConfig, ZooModel)
 from pfd_tf.config_schema import Derive
 from pfd_tf.config_tasks import TaskConfig, TaskKind
 from pfd_tf.config_checks import DEFAULT_STEPS, refuse_zero_length, validate
@@ -73,10 +74,13 @@ _ENUMS = {
     "EarlyStopping": EarlyStopping,
     "TaskKind": TaskKind,
 }
+_SECTIONS = {"InitFrom": InitFrom}  # a mapping nested in a section (model.init_from)
 
 
 def _coerce(type_name: str, value: Any, key: str) -> Any:
     type_name = str(type_name)
+    if type_name in _SECTIONS:
+        return _build(_SECTIONS[type_name], value, key)
     if type_name in _ENUMS:
         enum_cls = _ENUMS[type_name]
         try:

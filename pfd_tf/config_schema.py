@@ -128,6 +128,16 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class InitFrom:
+    """`model.init_from`: networks that start from another run's checkpoint instead of their fresh init
+    (KD-DAGFM's fine-tune phase: the distilled student trained on; `pfd_tf.distill.warm_start`)."""
+
+    checkpoint: str = ""  # a run's model_dir (its latest checkpoint) or a checkpoint prefix; empty: none
+    networks: tuple[str, ...] = ("student",)  # by name: `student`, or a teacher's name
+    tables: bool = True  # the embedding tables those networks read come from the checkpoint too
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelConfig:
     sharing: Sharing = Sharing.SHARED
     student_private_features: tuple[str, ...] = ()
@@ -166,6 +176,7 @@ class ModelConfig:
     # sequence attends over it (models/target_attention.py); empty: none.  Never the student:
     # a two-tower student cannot cross the candidate with the sequence.
     teacher_target_features: tuple[str, ...] = ()
+    init_from: InitFrom = InitFrom()  # warm start from another run, before step 0 only
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,7 +265,7 @@ class ClusterConfig:
     chief's, a tf.data worker on each worker's).  When scheduled steps make
     no progress for `stall_timeout_seconds`, the chief asks every task
     whether it answers and stops, naming one that does not
-    (`pfd_tf.stall_watchdog`; 0: never).
+    (`pfd_tf.cluster.stall_watchdog`; 0: never).
     """
 
     min_shard_bytes: int = 256 << 10
@@ -411,6 +422,8 @@ def saved_dict(config: Config) -> dict[str, Any]:
         raw["data"][field] = [config.resolve_path(p) for p in raw["data"][field]]
     if raw["distill"]["teacher_checkpoint"]:
         raw["distill"]["teacher_checkpoint"] = config.resolve_path(raw["distill"]["teacher_checkpoint"])
+    if raw["model"]["init_from"]["checkpoint"]:
+        raw["model"]["init_from"]["checkpoint"] = config.resolve_path(raw["model"]["init_from"]["checkpoint"])
     for teacher in raw["teachers"]:
         if teacher["checkpoint"]:
             teacher["checkpoint"] = config.resolve_path(teacher["checkpoint"])

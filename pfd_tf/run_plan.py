@@ -2,8 +2,9 @@
 
 `prepare` does every check that can be done before training: the model_dir's
 run (`pfd_tf.run_dir`: its config, its training files `pfd_tf.run_data`), the
-pre-trained teachers, the data (every training file opened and counted, the
-held-out files read through once), and, for a resume, the checkpoint it
+pre-trained teachers, the warm start of a run's step 0 (`model.init_from`:
+`pfd_tf.distill.warm_start.check`), the data (every training file opened and
+counted, the held-out files read through once), and, for a resume, the checkpoint it
 resumes from (`pfd_tf.checkpoints`: the newest intact one, each damaged
 newer one skipped with a warning).  A bad config, bad data, a damaged run or
 a finished one end here, with nothing written.
@@ -21,6 +22,7 @@ import dataclasses
 import json
 import os
 import sys
+import tempfile
 from typing import Any
 
 from pfd_tf import checkpoints, config as config_lib, config_fingerprint, early_stopping, run_data, run_dir
@@ -29,7 +31,7 @@ from pfd_tf.config import Config
 from pfd_tf.data import feature_stats, vocab
 from pfd_tf.data.files import resolve_files
 from pfd_tf.data.pipeline import check_eval_split, training_rows_per_file
-from pfd_tf.distill import gate_data
+from pfd_tf.distill import gate_data, warm_start
 from pfd_tf.distill.pretrained import check_checkpoints
 
 
@@ -101,9 +103,23 @@ def prepare(config: Config, model_dir: str, overwrite: bool, allow_data_change: 
     stats = feature_stats.for_run(config, model_dir, resume=resuming)
     vocabularies = vocab.for_run(config, model_dir, resume=resuming)  # counted (min_count) or read, not written
     resolved = config_lib.with_feature_stats(resolved, stats)
+    if not plan.resume_from:
+        _check_warm_start(resolved, vocabularies)  # model.init_from: a resume restores its own checkpoint
     if overwrite and run_dir.remove_run(model_dir):
         print(f"--overwrite: removed the previous run in {model_dir}", flush=True)
     if stats:  # before config.yaml: the sidecar, once it sees this run's config, finds them
         feature_stats.write(model_dir, stats)
     plan.resolved = vocab.install(resolved, model_dir, vocabularies)  # model_dir/vocabularies, the run's copies
     return plan
+
+
+def _check_warm_start(config: Config, vocabularies: dict) -> None:
+    """`model.init_from` checked on networks whose tables have their final sizes: the counted vocabularies
+    are written into a temporary directory, for nothing is written into the model_dir yet."""
+    if not config.model.init_from.checkpoint:
+        return
+    if not vocabularies:
+        warm_start.check(config)
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        warm_start.check(vocab.install(config, scratch, vocabularies))

@@ -43,7 +43,7 @@ from pfd_tf.data.pipeline import DataError, diagnose, make_dataset_fn
 from pfd_tf.divergence import StopOnDivergence, check_held_out
 from pfd_tf.evaluation import Evaluator, summarize
 from pfd_tf.export_two_tower import export_all
-from pfd_tf.distill import gate_data
+from pfd_tf.distill import gate_data, warm_start
 from pfd_tf.distill.build import build_distiller
 from pfd_tf.distill.distiller import Distiller
 from pfd_tf.distill.pretrained import load_teacher
@@ -81,13 +81,17 @@ def steps_per_execution(config: Config, strategy: tf.distribute.Strategy | None)
     return CLUSTER_STEPS_PER_EXECUTION if is_cluster(strategy) else 1
 
 
-def build_and_compile(config: Config, strategy: tf.distribute.Strategy) -> Distiller:
-    """The distiller with its variables (and the optimizer's slots) placed by `strategy`."""
+def build_and_compile(config: Config, strategy: tf.distribute.Strategy, warm: bool = False) -> Distiller:
+    """The distiller with its variables (and the optimizer's slots) placed by `strategy`; `warm`: its networks
+    warm-started as `model.init_from` says (a run's step 0 only: `pfd_tf.distill.warm_start`)."""
     with strategy.scope(), table_partitioning():
         model = build_distiller(config)
         for teacher in config.teacher_specs:
             if teacher.checkpoint:
                 load_teacher(model, teacher.name, config.resolve_path(teacher.checkpoint))
+        restored = warm_start.apply(model, config) if warm else []
+        if restored:
+            print(f"warm start: {', '.join(restored)} from {config.model.init_from.checkpoint}", flush=True)
         # Compiled after freezing: Keras fixes the trainable set when it compiles.
         model.compile(optimizer=make_optimizer(config.train), steps_per_execution=steps_per_execution(config, strategy))
         model.optimizer.build(model.trainable_variables)
@@ -157,7 +161,7 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
                                      rows_per_file=train_counts)
     gate_fn = gate_data.gate_batches_fn(config)  # distill.gate_data: validation; None otherwise
 
-    model = build_and_compile(config, strategy)
+    model = build_and_compile(config, strategy, warm=plan.resume_from is None)
 
     checkpoint = tf.train.Checkpoint(model=model)
     directory = os.path.join(model_dir, "checkpoints")

@@ -3,7 +3,7 @@
 `make_dataset_fn` returns a `dataset_fn(input_context)`, the form `fit` and
 ParameterServerStrategy take.  Training rows come in the order of
 `pfd_tf.data.stream` (each row once per epoch, resumable at any step), on a
-cluster through the tf.data service (`pfd_tf.data.service`).  Rows are
+cluster through the tf.data service (`pfd_tf.cluster.data_service`).  Rows are
 parsed a batch at a time (`pfd_tf.data.parse`), then the `FeatureEncoder`
 turns raw values into embedding ids; the model only ever sees ids.
 
@@ -60,7 +60,7 @@ def make_dataset_fn(
     `start_step` on (each row once per epoch, in an order fixed by
     `train.seed`), forever (`fit` bounds it by steps, as
     ParameterServerStrategy requires); with `data_service` (the dispatcher's
-    host:port), it is read through the tf.data service (`pfd_tf.data.service`), so the input context that
+    host:port), it is read through the tf.data service (`pfd_tf.cluster.data_service`), so the input context that
     ParameterServerStrategy passes (the same on every worker) is not used.
     File listing and schema checks run here, once, not inside the workers.
 
@@ -70,7 +70,7 @@ def make_dataset_fn(
     `training_rows_per_file`, or the `dataset_fn.rows_per_file` of an
     earlier build for the same files) saves counting them again.  `fit_ends`:
     the steps at which a `fit` call reading a cluster's stream ends before
-    the run's end (`pfd_tf.data.service.cluster_plan`).  The dataset_fn carries `files`,
+    the run's end (`pfd_tf.cluster.data_service.cluster_plan`).  The dataset_fn carries `files`,
     `rows_per_file` and `rows` (None for evaluation) and `starting_at`.
     """
     files = resolve_files(config, f"{split}_files")

@@ -76,6 +76,7 @@ from typing import Mapping
 import numpy as np
 
 from pfd_tf.datasets.ensemble_world import EMBEDDING_DIM, LABEL, ensemble_features, ensemble_hash_buckets
+from pfd_tf.datasets.phase_configs import write_phase_configs
 from pfd_tf.datasets.sampling import centred, covariance, solve_base, vocab, zipf_weights
 from pfd_tf.datasets.train_config import run_config
 from pfd_tf.datasets.writer import DAY, FlowDict, feature_config, write_days
@@ -238,4 +239,6 @@ def generate_interactions(out_dir: str, rows: int = DEFAULT_ROWS, seed: int = 0,
              np.asarray(vocab(2), dtype=object)[columns[LABEL]]]
     lines = [",".join(r) for r in zip(*(t.tolist() for t in text))]
     header = ",".join(list(field_names()) + [DAY, LABEL])
-    return write_days(out_dir, header, lines, columns[DAY], world.days, interactions_config(columns, world, seed))
+    config = interactions_config(columns, world, seed)
+    write_phase_configs(out_dir, config)  # KD-DAGFM's three phases, before config.yaml: written last, as ever
+    return write_days(out_dir, header, lines, columns[DAY], world.days, config)

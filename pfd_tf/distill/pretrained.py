@@ -27,6 +27,17 @@ def teacher_checkpoint(path: str) -> str:
     return path
 
 
+def checkpoint_keys(checkpoint_path: str) -> tuple[str, list[str]]:
+    """(checkpoint prefix, the paths of its variables) for a `checkpoint:` value (a run's model_dir or a prefix).
+    ValueError, saying why, when there is no checkpoint there."""
+    path = teacher_checkpoint(checkpoint_path)
+    try:
+        return path, [key for key, _ in tf.train.list_variables(path)]
+    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise ValueError(f"{checkpoint_path}: not a run's model_dir or a checkpoint ({reason})") from None
+
+
 def source_teacher(name: str, checkpoint_path: str) -> tuple[str, str]:
     """(checkpoint prefix, the attribute of the teacher to restore there) for teacher `name`.
 
@@ -34,18 +45,26 @@ def source_teacher(name: str, checkpoint_path: str) -> tuple[str, str]:
     `model/teacher_<name>`), or its only teacher whatever its name.
     ValueError, saying why, when there is no such checkpoint or teacher.
     """
-    path = teacher_checkpoint(checkpoint_path)
-    try:
-        keys = [key for key, _ in tf.train.list_variables(path)]
-    except (tf.errors.NotFoundError, tf.errors.DataLossError, ValueError) as err:
-        reason = " ".join(str(err).split())[:200]
-        raise ValueError(f"{checkpoint_path}: not a run's model_dir or a checkpoint ({reason})") from None
+    path, keys = checkpoint_keys(checkpoint_path)
     found = sorted({key.split("/")[1] for key in keys if key.startswith("model/teacher")})
     wanted = teacher_attribute(name)
     if wanted not in found and len(found) != 1:
         listed = ", ".join(found) or "none"
         raise ValueError(f"{checkpoint_path}: no teacher {name!r} to restore (teachers there: {listed})")
     return path, wanted if wanted in found else found[0]
+
+
+def restore_network(network, attribute: str, path: str) -> None:
+    """Restores `network` (its layers and the tables it reads) from `model/<attribute>` of checkpoint `path`.
+
+    Variables are restored after their creation, wherever the strategy put them (call it under
+    `strategy.scope()`).  AssertionError when the network has a variable the checkpoint lacks; ValueError
+    when a shape differs.
+    """
+    holder = tf.Module()
+    setattr(holder, attribute, network)
+    status = tf.train.Checkpoint(model=holder).read(path)
+    status.expect_partial().assert_existing_objects_matched()
 
 
 def check_checkpoints(config: Config) -> None:
@@ -65,8 +84,5 @@ def check_checkpoints(config: Config) -> None:
 def load_teacher(model: Distiller, name: str, checkpoint_path: str) -> None:
     """The pre-train scheme (Ind&Async): restores teacher `name` from another run's checkpoint and freezes it."""
     path, source = source_teacher(name, checkpoint_path)
-    holder = tf.Module()
-    setattr(holder, source, model.teachers[name])
-    status = tf.train.Checkpoint(model=holder).read(path)
-    status.expect_partial().assert_existing_objects_matched()
+    restore_network(model.teachers[name], source, path)
     model.teachers[name].trainable = False
