@@ -19,7 +19,7 @@ what a run resolves from its data: `resolve_length`, `with_feature_stats`).
 from pfd_tf.config_schema import (  # noqa: F401
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
     EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, Mode, ModelConfig, NetworkConfig, Normalization,
-    NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TermConfig, TermSchedule,
+    NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, StudentConfig, TeacherConfig, TermConfig, TermSchedule,
     TrainConfig, ZooModel, save, saved_dict)
 from pfd_tf.config_checks import (  # noqa: F401
     DEFAULT_STEPS, check_schedule, features_needing_stats, resolve_length, validate, with_feature_stats)

@@ -14,8 +14,8 @@ import yaml
 
 from pfd_tf.config_schema import (
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
-    EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, Mode, ModelConfig, NetworkConfig, Normalization,
-    NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig, TrainConfig, ZooModel)
+    EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, Mode, ModelConfig, Normalization,
+    NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, StudentConfig, TeacherConfig, TrainConfig, ZooModel)
 from pfd_tf.config_schema import Derive
 from pfd_tf.config_checks import DEFAULT_STEPS, refuse_zero_length, validate
 from pfd_tf.config_terms_checks import parse_terms
@@ -175,18 +175,16 @@ def _teachers(raw: Mapping[str, Any]) -> tuple[TeacherConfig, ...]:
     return tuple(_build(TeacherConfig, item, f"teachers[{i}]") for i, item in enumerate(items))
 
 
-def _students(raw: Mapping[str, Any]) -> tuple[NetworkConfig, ...]:
-    """The `students:` list, typed, or its shorthand `student:` (the one student)."""
+def _students(raw: Mapping[str, Any]) -> tuple[StudentConfig, ...]:
+    """The `students:` list, typed, or its shorthand `student:` (the one, served, student)."""
     if "student" in raw and "students" in raw:
         raise ConfigError("student: shorthand for the first of students:; give one of the two")
     if "students" not in raw:
-        return (_build(NetworkConfig, raw.get("student"), "student"),)
+        return (_build(StudentConfig, raw.get("student"), "student"),)
     items = raw["students"]
     if not isinstance(items, Sequence) or isinstance(items, (str, bytes)) or not items:
-        raise ConfigError(f"students: expected a list of one student, got {items!r}")
-    if len(items) > 1:
-        raise ConfigError(f"students[1]: one student for now (the served one); got {len(items)}")
-    return tuple(_build(NetworkConfig, item, f"students[{i}]") for i, item in enumerate(items))
+        raise ConfigError(f"students: expected a non-empty list of students, got {items!r}")
+    return tuple(_build(StudentConfig, item, f"students[{i}]") for i, item in enumerate(items))
 
 
 # --------------------------------------------------------------------------
