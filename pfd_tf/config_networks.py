@@ -15,6 +15,7 @@ from pfd_tf.models.zoo import registry
 from pfd_tf.names import SERVED
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+_TWO_TOWER_EXPORTS = {"user_tower", "item_tower", "retrieval", "item_index"}  # pfd_tf.export_two_tower's
 _RESERVED = {"student", "ensemble", "gate", "hint", "lambda", "loss", "distill", "l2"}
 
 
@@ -81,6 +82,9 @@ def validate_students(config: Config) -> None:
         if student.name in _RESERVED | teachers:
             raise ConfigError(f"{key}.name: {student.name!r} is reserved or a teacher's name (names metrics and "
                               "checkpoints); choose another")
+        if config.model.architecture is Architecture.TWO_TOWER and student.name in _TWO_TOWER_EXPORTS:
+            raise ConfigError(f"{key}.name: {student.name!r} is where the served two-tower student's "
+                              f"{student.name} is exported (export/{student.name}/); choose another")
         seen[student.name] = i
         _validate_network(config, student, key)
 

@@ -130,11 +130,12 @@ def network_metrics(results: dict, who: str) -> dict | None:
     return out
 
 
-def summarize(results: dict, teacher_names) -> dict:
+def summarize(results: dict, teacher_names, student_names=(SERVED,)) -> dict:
     """The held-out numbers as metrics.json reports them: the student, the teacher (the preset's one),
     every teacher by name, the ensemble of several teachers, and each teacher's mean weight in it
-    (alpha_i of Eq. (11) of Zhu et al.; 1/M for the average)."""
-    return {
+    (alpha_i of Eq. (11) of Zhu et al.; 1/M for the average).  With several students, `students` holds
+    every other student's numbers by name (the served one stays under `student`)."""
+    summary = {
         SERVED: network_metrics(results, SERVED),
         PRESET_TEACHER: network_metrics(results, PRESET_TEACHER),
         "teachers": {name: network_metrics(results, name) for name in teacher_names},
@@ -142,3 +143,6 @@ def summarize(results: dict, teacher_names) -> dict:
         "ensemble_weights": {name: float(results[f"alpha_{name}"]) for name in teacher_names
                              if f"alpha_{name}" in results},
     }
+    if len(student_names) > 1:
+        summary["students"] = {name: network_metrics(results, name) for name in student_names[1:]}
+    return summary

@@ -7,6 +7,7 @@ export of each under `export/<name>/`.
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 
@@ -71,3 +72,104 @@ def test_a_term_into_a_student_there_is_not_is_refused():
     with pytest.raises(ConfigError, match=r"distill.terms\[1\].student: no student 'recall' \(students: student, "
                                           r"retrieval, ranker\)"):
         config_lib.from_dict(raw)
+
+
+def _cascade_world(directory: str) -> str:
+    """The tiny world with one PFD teacher and three students: the served DNN, a two-tower `recall` and a DAGFM
+    `ranker` (every embedding 4 wide: DAGFM crosses fields pairwise)."""
+    import yaml
+
+    from conftest import write_tiny_world
+
+    path = write_tiny_world(directory)
+    raw = yaml.safe_load(open(path))
+    for feature in raw["features"]:
+        feature["dim"] = 4
+    raw["students"] = [{}, {"name": "recall", "model": "two_tower"},
+                       {"name": "ranker", "model": "dagfm", "dagfm_layers": 2, "tower": [8]}]
+    raw["train"].update({"steps": 6, "cost_report": True})
+    with open(path, "w") as f:
+        yaml.safe_dump(raw, f, sort_keys=False)
+    return path
+
+
+def _trained_logits(config, model_dir) -> dict:
+    """Each student's held-out probabilities from the training-time model restored from the run's checkpoint."""
+    import numpy as np
+
+    from pfd_tf._keras import tf
+    from pfd_tf.data.pipeline import make_dataset_fn
+    from pfd_tf.trainer import build_and_compile
+
+    model = build_and_compile(config, tf.distribute.get_strategy())
+    tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))) \
+        .expect_partial()
+    out = {name: [] for name in config.student_names}
+    for ids, labels in make_dataset_fn(config, "eval", 128, training=False)(None):
+        losses = model.compute_losses(ids, labels, training=False)
+        for name in out:
+            out[name].append(losses[f"{name}_logits"].numpy())
+    return {name: 1 / (1 + np.exp(-np.concatenate(z))) for name, z in out.items()}
+
+
+def test_one_teacher_three_students_train_report_and_export_each(tmp_path, capsys):
+    """pfd-train of one teacher and three students: metrics.json has each student's held-out AUC and log loss by
+    name (the served one under `student`, as before); the served student is exported as before, every other into
+    `export/<name>/` (a two-tower one with its towers, index and retrieval model) with its cost report beside it;
+    each reloaded in a fresh process predicts what the trained student predicts; `pfd-export --student` exports
+    the named ones and refuses a name the run lacks (exit 2)."""
+    import glob
+    import json
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from pfd_tf.cli.train import run_task
+    from pfd_tf.cost_report import REPORT
+
+    path = _cascade_world(str(tmp_path))
+    model_dir = str(tmp_path / "run")
+    assert run_task(path, model_dir, []) == 0
+    printed = capsys.readouterr().out
+    metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
+    assert set(metrics["students"]) == {"recall", "ranker"}
+    for scored in (metrics["student"], *metrics["students"].values()):
+        assert set(scored) == {"auc", "logloss"} and 0 < scored["auc"] < 1
+    assert metrics["eval"]["recall_auc"] == metrics["students"]["recall"]["auc"]
+    assert '"students": {"recall"' in printed  # the console's last line
+
+    export = os.path.join(model_dir, "export")
+    assert sorted(os.listdir(export)) == ["ranker", "recall", "student"]
+    assert sorted(os.listdir(os.path.join(export, "recall"))) == sorted([
+        "item_index.npz", "item_tower", "retrieval", REPORT, "student", "user_tower"])
+    assert sorted(os.listdir(os.path.join(export, "ranker"))) == [REPORT, "student"]
+    served_report = json.load(open(os.path.join(model_dir, REPORT)))
+    assert set(served_report["models"]) == {"student", "teacher/teacher"}
+    recall_report = json.load(open(os.path.join(export, "recall", REPORT)))
+    assert set(recall_report["models"]) == {"student", "user_tower", "item_tower", "retrieval", "teacher/teacher"}
+    assert recall_report["models"]["teacher/teacher"] == served_report["models"]["teacher/teacher"]
+    assert recall_report["models"]["student"]["params"] != served_report["models"]["student"]["params"]
+
+    config = config_lib.load(os.path.join(model_dir, "config.yaml"))
+    expected = _trained_logits(config, model_dir)
+    (test_csv,) = glob.glob(config.resolve_path(config.data.eval_files[0]))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_USE_LEGACY_KERAS"] = "1"
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name, where in (("student", "student"), ("recall", "recall/student"), ("ranker", "ranker/student")):
+        out = str(tmp_path / f"{name}.npy")
+        proc = subprocess.run([sys.executable, os.path.join(here, "serve_export.py"), os.path.join(export, where),
+                               test_csv, out, "tags=4"], capture_output=True, text=True, timeout=300, env=env,
+                              cwd=str(tmp_path))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        np.testing.assert_allclose(np.load(out), expected[name], atol=1e-5, err_msg=name)
+    assert not np.allclose(expected["recall"], expected["ranker"])  # three networks, not one exported thrice
+
+    cli = [sys.executable, "-m", "pfd_tf.cli.export", "--model_dir", model_dir, "--out", str(tmp_path / "again")]
+    proc = subprocess.run(cli + ["--student", "ranker"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert os.listdir(tmp_path / "again") == ["ranker"] and "ranker/student: " in proc.stdout
+    proc = subprocess.run(cli + ["--student", "ranker,fine"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "--student fine: no such student (the run's students: student, recall, ranker)" in proc.stderr

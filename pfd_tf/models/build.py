@@ -158,12 +158,15 @@ def _student_tables(config: Config) -> tuple[dict, dict]:
     return shareable, {**shareable, **own}
 
 
-def build_student(config: Config, tables: Mapping | None = None, behaviour=None, linear=None):
-    """The student alone: what training shares and what export rebuilds unsharded."""
+def build_student(config: Config, tables: Mapping | None = None, behaviour=None, linear=None, name: str = SERVED):
+    """Student `name` alone (the served one unless named): what training shares and what export rebuilds
+    unsharded."""
     if tables is None:
         tables = _student_tables(config)[1]
         behaviour = _behaviour(config, tables, "student_behaviour")
     linear = linear or _TablePool("linear", linear=True)
+    if name != SERVED:
+        return build_other_student(config, config.student_names.index(name), tables, behaviour, linear)
     if config.model.architecture is Architecture.TWO_TOWER:
         return _two_tower(config, config.student_features, tables, behaviour, SERVED)
     return _network(config, config.student, config.student_features, tables, linear, behaviour,
