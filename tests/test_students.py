@@ -74,6 +74,18 @@ def test_a_term_into_a_student_there_is_not_is_refused():
         config_lib.from_dict(raw)
 
 
+def test_a_hint_into_another_student_is_checked_against_that_students_layers():
+    raw = copy.deepcopy(RAW)
+    raw["students"][2] = {"name": "ranker", "model": "dnn", "tower": [8, 4]}
+    hint = {"kind": "hint", "weight": 0.1, "student": "ranker", "teacher_layer": "final"}
+    raw["distill"] = {"mode": "pfd", "terms": [{**hint, "student_layer": "deep_1"}]}
+    assert config_lib.from_dict(copy.deepcopy(raw)).distill.terms[0].student == "ranker"
+    raw["distill"]["terms"][0]["student_layer"] = "deep_2"
+    with pytest.raises(ConfigError, match=r"distill.terms\[0\].student_layer: student 'ranker' \(dnn\) has no hidden "
+                                          r"output 'deep_2' \(it has: deep_0, deep_1, final\)"):
+        config_lib.from_dict(raw)
+
+
 def _cascade_world(directory: str) -> str:
     """The tiny world with one PFD teacher and three students: the served DNN, a two-tower `recall` and a DAGFM
     `ranker` (every embedding 4 wide: DAGFM crosses fields pairwise)."""
@@ -138,6 +150,7 @@ def test_one_teacher_three_students_train_report_and_export_each(tmp_path, capsy
         assert set(scored) == {"auc", "logloss"} and 0 < scored["auc"] < 1
     assert metrics["eval"]["recall_auc"] == metrics["students"]["recall"]["auc"]
     assert '"students": {"recall"' in printed  # the console's last line
+    assert "recall_auc" in printed and "ranker_auc" in printed  # the progress lines
 
     export = os.path.join(model_dir, "export")
     assert sorted(os.listdir(export)) == ["ranker", "recall", "student"]
