@@ -129,7 +129,9 @@ def test_one_teacher_three_students_train_report_and_export_each(tmp_path, capsy
     name (the served one under `student`, as before); the served student is exported as before, every other into
     `export/<name>/` (a two-tower one with its towers, index and retrieval model) with its cost report beside it;
     each reloaded in a fresh process predicts what the trained student predicts; `pfd-export --student` exports
-    the named ones and refuses a name the run lacks (exit 2)."""
+    the named ones and refuses a name the run lacks (exit 2).  One test for all of it (about 100 s on two shared
+    cores: one training, its exports and cost reports, five fresh processes), since each step reads the last's
+    output."""
     import glob
     import json
     import subprocess
