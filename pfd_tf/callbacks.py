@@ -104,7 +104,8 @@ class Progress(keras.callbacks.Callback):
         seconds = max(time.perf_counter() - self._start, 1e-9)
         rows = (step - (self._step or 0)) * self.batch_size
         passes = f"  epoch {step * self.batch_size / self.train_rows:.2f}/{self.steps * self.batch_size / self.train_rows:.2f}"
-        values = "  ".join(f"{k} {float(logs[k]):.4f}" for k in self.SHOWN if k in (logs or {}))
+        others = tuple(f"{name}_auc" for name in getattr(self.model, "student_names", ())[1:])  # other students'
+        values = "  ".join(f"{k} {float(logs[k]):.4f}" for k in self.SHOWN + others if k in (logs or {}))
         print(f"step {step}/{self.steps}{passes if self.train_rows else ''}  {values}  {rows / seconds:.0f} rows/s",
               flush=True)
 

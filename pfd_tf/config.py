@@ -20,8 +20,8 @@ what a run resolves from its data: `resolve_length`, `with_feature_stats`).
 from pfd_tf.config_schema import (  # noqa: F401
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
     EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, InitFrom, Mode, ModelConfig,
-    NetworkConfig, Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TaskConfig,
-    TaskKind, TeacherConfig, TermConfig, TermSchedule, TrainConfig, ZooModel, save, saved_dict)
+    NetworkConfig, Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, StudentConfig,
+    TaskConfig, TaskKind, TeacherConfig, TermConfig, TermSchedule, TrainConfig, ZooModel, save, saved_dict)
 from pfd_tf.config_checks import (  # noqa: F401
     DEFAULT_STEPS, check_schedule, features_needing_stats, resolve_length, validate, with_feature_stats)
 from pfd_tf.config_terms_checks import expand_terms  # noqa: F401

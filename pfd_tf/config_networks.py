@@ -12,8 +12,10 @@ from pfd_tf.config_schema import (Architecture, Config, ConfigError, EarlyStoppi
                                   Mode, NetworkConfig, ZooModel)
 
 from pfd_tf.models.zoo import registry
+from pfd_tf.names import SERVED
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+_TWO_TOWER_EXPORTS = {"user_tower", "item_tower", "retrieval", "item_index"}  # pfd_tf.export_two_tower's
 _RESERVED = {"student", "ensemble", "gate", "hint", "lambda", "loss", "distill", "l2"}
 
 
@@ -23,6 +25,7 @@ def validate_networks(config: Config) -> None:
     if distill.mode is Mode.TEACHERS and not config.teachers:
         raise ConfigError("distill.mode: teachers needs a non-empty teachers: list")
     _validate_network(config, config.student, "student")
+    validate_students(config)
     if config.student.model is ZooModel.TWO_TOWER:
         raise ConfigError("student.model: a two-tower student is model.architecture: two_tower")
     if config.model.architecture is Architecture.TWO_TOWER and config.student.model is not ZooModel.DNN:
@@ -61,6 +64,32 @@ def validate_networks(config: Config) -> None:
     _validate_init_from(config)
 
 
+def validate_students(config: Config) -> None:
+    """Each student after the first is named (a valid, unique name no teacher has); the first, served, one is
+    `student` (its name empty or that)."""
+    first = config.students[0].name
+    if first not in ("", SERVED):
+        raise ConfigError(f"students[0].name: the first student is the served one, named {SERVED!r}; got {first!r}")
+    teachers = {t.name for t in config.teacher_specs}
+    seen = {SERVED: 0}
+    for i, student in enumerate(config.students[1:], start=1):
+        key = f"students[{i}]"
+        if not _NAME.match(student.name):
+            raise ConfigError(f"{key}.name: {student.name!r} must be lower-case letters, digits and _, starting "
+                              "with a letter (every student after the first, served, one is named)")
+        if student.name in seen:
+            raise ConfigError(f"{key}.name: duplicate student name {student.name!r} (also "
+                              f"students[{seen[student.name]}])")
+        if student.name in _RESERVED | teachers:
+            raise ConfigError(f"{key}.name: {student.name!r} is reserved or a teacher's name (names metrics and "
+                              "checkpoints); choose another")
+        if config.model.architecture is Architecture.TWO_TOWER and student.name in _TWO_TOWER_EXPORTS:
+            raise ConfigError(f"{key}.name: {student.name!r} is where the served two-tower student's "
+                              f"{student.name} is exported (export/{student.name}/); choose another")
+        seen[student.name] = i
+        _validate_network(config, student, key)
+
+
 def validate_gate_data(config: Config) -> None:
     """`distill.gate_data: validation` needs a gate that trains and validation files no network trains on."""
     distill = config.distill
@@ -93,17 +122,21 @@ def _validate_hint_layers(config: Config) -> None:
         raise ConfigError(f"distill.hint_{problem[0]}: {problem[1]}")
 
 
-def hint_end_problem(config: Config, teacher_name: str, teacher_layer: str,
-                     student_layer: str) -> tuple[str, str] | None:
+def hint_end_problem(config: Config, teacher_name: str, teacher_layer: str, student_layer: str,
+                     student_name: str = SERVED) -> tuple[str, str] | None:
     """(`teacher_layer` or `student_layer`, what is wrong) when a hint from teacher `teacher_name` (empty: the
-    first) joins a hidden output one of the two networks lacks; None when both ends exist."""
+    first) into student `student_name` joins a hidden output one of the two networks lacks; None when both
+    ends exist."""
     specs = config.teacher_specs
     teacher = next((t for t in specs if t.name == teacher_name), specs[0])
-    student_model = ZooModel.TWO_TOWER if config.model.architecture is Architecture.TWO_TOWER else config.student.model
+    student = config.students[config.student_names.index(student_name)]
+    served_two_tower = student_name == SERVED and config.model.architecture is Architecture.TWO_TOWER
+    student_model = ZooModel.TWO_TOWER if served_two_tower else student.model
+    who = "the student" if student_name == SERVED else f"student {student_name!r}"
     ends = [("teacher_layer", teacher_layer, f"teacher {teacher.name!r} ({teacher.model.value})",
              hidden_names(teacher.model, teacher.tower or config.model.teacher_tower)),
-            ("student_layer", student_layer, f"the student ({student_model.value})",
-             hidden_names(student_model, config.student.tower or config.model.student_tower))]
+            ("student_layer", student_layer, f"{who} ({student_model.value})",
+             hidden_names(student_model, student.tower or config.model.student_tower))]
     for key, layer, who, names in ends:
         if layer not in names:
             return key, f"{who} has no hidden output {layer!r} (it has: {', '.join(names)})"

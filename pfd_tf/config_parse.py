@@ -15,7 +15,7 @@ import yaml
 from pfd_tf.config_schema import (
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
     EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, InitFrom, Mode, ModelConfig,
-    NetworkConfig, Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, TeacherConfig,
+    Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, StudentConfig, TeacherConfig,
     TrainConfig, ZooModel)
 from pfd_tf.config_schema import Derive
 from pfd_tf.config_tasks import TaskConfig, TaskKind
@@ -198,18 +198,16 @@ def _tasks(raw: Mapping[str, Any], data_label: str) -> tuple[TaskConfig, ...]:
     return tasks
 
 
-def _students(raw: Mapping[str, Any]) -> tuple[NetworkConfig, ...]:
-    """The `students:` list, typed, or its shorthand `student:` (the one student)."""
+def _students(raw: Mapping[str, Any]) -> tuple[StudentConfig, ...]:
+    """The `students:` list, typed, or its shorthand `student:` (the one, served, student)."""
     if "student" in raw and "students" in raw:
         raise ConfigError("student: shorthand for the first of students:; give one of the two")
     if "students" not in raw:
-        return (_build(NetworkConfig, raw.get("student"), "student"),)
+        return (_build(StudentConfig, raw.get("student"), "student"),)
     items = raw["students"]
     if not isinstance(items, Sequence) or isinstance(items, (str, bytes)) or not items:
-        raise ConfigError(f"students: expected a list of one student, got {items!r}")
-    if len(items) > 1:
-        raise ConfigError(f"students[1]: one student for now (the served one); got {len(items)}")
-    return tuple(_build(NetworkConfig, item, f"students[{i}]") for i, item in enumerate(items))
+        raise ConfigError(f"students: expected a non-empty list of students, got {items!r}")
+    return tuple(_build(StudentConfig, item, f"students[{i}]") for i, item in enumerate(items))
 
 
 # --------------------------------------------------------------------------

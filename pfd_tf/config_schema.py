@@ -21,7 +21,8 @@ from pfd_tf.config_features import (  # noqa: F401  (re-exported)
 from pfd_tf.config_tasks import TaskConfig, TaskKind  # noqa: F401  (re-exported)
 from pfd_tf.config_terms import TermConfig, TermSchedule, term_dict  # noqa: F401  (re-exported)
 from pfd_tf.config_zoo import (  # noqa: F401  (re-exported)
-    Ensemble, FeatureView, GateData, NetworkConfig, TeacherConfig, ZooModel)
+    Ensemble, FeatureView, GateData, NetworkConfig, StudentConfig, TeacherConfig, ZooModel)
+from pfd_tf.names import SERVED
 
 
 class ConfigError(ValueError):
@@ -285,9 +286,9 @@ class Config:
     # The teachers, each a network of the zoo; empty: the one teacher `distill.mode` describes
     # (`teacher_specs`).  Given: distill.mode is `teachers`.
     teachers: tuple[TeacherConfig, ...] = ()
-    # The students, each a network of the zoo (one for now: the served student, named `student`);
-    # `student:` in YAML and --set is shorthand for the first.
-    students: tuple[NetworkConfig, ...] = (NetworkConfig(),)
+    # The students, each a network of the zoo; the first is the served one, named `student`, the others by
+    # their `name`.  `student:` in YAML and --set is shorthand for the first.
+    students: tuple[StudentConfig, ...] = (StudentConfig(),)
     # The labels learnt, each a task (`pfd_tf.config_tasks`); empty: the one binary task of `data.label`.
     tasks: tuple[TaskConfig, ...] = ()
     base_dir: str = ""  # directory relative data paths are resolved against
@@ -303,6 +304,11 @@ class Config:
     def student(self) -> NetworkConfig:
         """The served student's network (`students[0]`)."""
         return self.students[0]
+
+    @property
+    def student_names(self) -> tuple[str, ...]:
+        """The students' names, the served one (`student`) first: the keys of their metrics and exports."""
+        return (SERVED,) + tuple(s.name for s in self.students[1:])
 
     @property
     def regular_features(self) -> tuple[FeatureSpec, ...]:
@@ -386,6 +392,8 @@ class Config:
             del out["tasks"]
         if not out["data"]["label"]:
             del out["data"]["label"]
+        if not out["students"][0]["name"]:  # the served student's name is implied: config.yaml as before names
+            del out["students"][0]["name"]
         for spec in out["features"]:
             defaults = FEATURE_DEFAULTS
             for key in [k for k, v in spec.items() if k in defaults and v == defaults[k]]:

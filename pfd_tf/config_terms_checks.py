@@ -108,7 +108,7 @@ def validate_terms(config: Config) -> None:
     if not teachers:
         raise ConfigError("distill.terms: a distillation term needs a teacher; this config has none "
                           "(distill.mode: baseline)")
-    students, tasks = (SERVED,), task_names(config)
+    students, tasks = config.student_names, task_names(config)
     seen: dict[tuple[str, str], int] = {}
     mixed: dict[str, float] = {}
     for i, term in enumerate(distill.terms):
@@ -145,7 +145,7 @@ def _check_term(config: Config, term: TermConfig, key: str, teachers, students, 
     if term.kind == SOFT_LABEL and term.temperature <= 0:
         raise ConfigError(f"{key}.temperature: must be positive, got {term.temperature:g}")
     if term.kind == HINT:
-        problem = hint_end_problem(config, term.teacher, term.teacher_layer, term.student_layer)
+        problem = hint_end_problem(config, term.teacher, term.teacher_layer, term.student_layer, term.student)
         if problem:
             raise ConfigError(f"{key}.{problem[0]}: {problem[1]}")
     schedule = term.schedule

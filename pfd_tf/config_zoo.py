@@ -82,3 +82,20 @@ class TeacherConfig(NetworkConfig):
     name: str = ""
     features: FeatureView = FeatureView.ALL
     checkpoint: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentConfig(NetworkConfig):
+    """One student: a network of the zoo over the student features, on the shared tables.
+
+    The first of `students:` is the served one, named `student` (its `name`
+    empty or `student`); every other is named (`student_<name>` in
+    checkpoints, `export/<name>/` when exported) and trains on its own label
+    loss plus the distillation terms that name it: one teacher training the
+    stages of a cascade together ("ranking distillation across the cascade",
+    its one teacher with three students).  `model: two_tower` makes a
+    retrieval student of any but the first (the first is two-tower by
+    `model.architecture`, as before).
+    """
+
+    name: str = ""

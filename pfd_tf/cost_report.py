@@ -146,19 +146,27 @@ def measure_teachers(config, checkpoint: str, **timing) -> dict[str, dict]:
     return out
 
 
-def exports(model_dir: str) -> dict[str, str]:
-    """Name -> path of each SavedModel under `model_dir/export/`."""
-    found = sorted(glob.glob(os.path.join(model_dir, "export", "*", "saved_model.pb")))
+def exports(model_dir: str, export_dir: str | None = None) -> dict[str, str]:
+    """Name -> path of each SavedModel under `export_dir` (default `model_dir/export/`, the served student's)."""
+    found = sorted(glob.glob(os.path.join(export_dir or os.path.join(model_dir, "export"), "*", "saved_model.pb")))
     return {os.path.basename(os.path.dirname(p)): os.path.dirname(p) for p in found}
 
 
 def report(model_dir: str, teachers: bool = True, checkpoint: str | None = None, batches=BATCHES,
-           warmup: int = WARMUP, repeats: int = REPEATS) -> dict:
+           warmup: int = WARMUP, repeats: int = REPEATS, export_dir: str | None = None,
+           teacher_costs: Mapping[str, dict] | None = None) -> dict:
     """The cost of every export of the run in `model_dir` (and, with `teachers`, of its teachers), with the
-    ratio of each teacher to the served student.  Raises ReportError when there is nothing to measure."""
+    ratio of each teacher to the served student.  Raises ReportError when there is nothing to measure.
+
+    `export_dir`: another student's export (`model_dir/export/<name>/`) instead of the served one's; the
+    ratios are then to that student.  `teacher_costs`: the teachers' models of an earlier report of the run,
+    reused rather than measured again."""
     timing = {"batches": tuple(batches), "warmup": warmup, "repeats": repeats}
-    models = {name: {"kind": "export", **measure_export(path, **timing)} for name, path in exports(model_dir).items()}
-    if teachers:
+    models = {name: {"kind": "export", **measure_export(path, **timing)}
+              for name, path in exports(model_dir, export_dir).items()}
+    if teacher_costs is not None:
+        models.update(teacher_costs)
+    elif teachers:
         config = _config(model_dir)
         if config.teacher_specs:
             checkpoint = _checkpoint(model_dir, checkpoint)
@@ -187,8 +195,14 @@ def ratios(models: Mapping[str, dict]) -> dict[str, dict]:
     return out
 
 
+def teacher_costs(results: Mapping) -> dict[str, dict]:
+    """The teachers' entries of a report (`report(..., teacher_costs=)` reuses them for another student)."""
+    return {name: cost for name, cost in results["models"].items() if cost["kind"] == "teacher"}
+
+
 def write(model_dir: str, results: dict) -> str:
-    """Writes `results` to `model_dir/cost_report.json` (through a temporary file); returns the path."""
+    """Writes `results` to `model_dir/cost_report.json` (through a temporary file); returns the path; for another
+    student's report, `model_dir` is its export directory (the report beside its SavedModels)."""
     from pfd_tf import finite_json
 
     path = os.path.join(model_dir, REPORT)

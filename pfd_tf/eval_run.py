@@ -89,7 +89,8 @@ def score_run(model_dir: str, patterns, which: str, allow_train_files: bool) -> 
     results = explain_data_errors(lambda: evaluator(prefix), config, evaluator.dataset_fn.files)
     return {"model_dir": model_dir, "checkpoint": prefix, "which": which, "step": results["step"],
             "files": held_out["files"], "rows": held_out["rows"], "positives": held_out["positives"],
-            **summarize(results, evaluator.model.teacher_names, evaluator.model.tasks), "eval": results}
+            **summarize(results, evaluator.model.teacher_names, evaluator.model.tasks,
+                        evaluator.model.student_names), "eval": results}
 
 
 def _scoring(config, model_dir: str, patterns):

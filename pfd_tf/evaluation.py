@@ -150,16 +150,17 @@ def network_metrics(results: dict, who: str) -> dict | None:
     return out
 
 
-def summarize(results: dict, teacher_names, tasks=()) -> dict:
+def summarize(results: dict, teacher_names, tasks=(), student_names=(SERVED,)) -> dict:
     """The held-out numbers as metrics.json reports them: the student, the teacher (the preset's one),
     every teacher by name, the ensemble of several teachers, and each teacher's mean weight in it
-    (alpha_i of Eq. (11) of Zhu et al.; 1/M for the average), all on the served task; with several `tasks`
-    (`pfd_tf.tasks`), `tasks`: task name -> network -> its metrics on that task."""
+    (alpha_i of Eq. (11) of Zhu et al.; 1/M for the average), all on the served task.  With several `tasks`
+    (`pfd_tf.tasks`), `tasks`: task name -> network -> its metrics on that task; with several students,
+    `students` holds every other student's numbers by name (the served one stays under `student`)."""
     by_task = {}
     if len(tasks) > 1:
         by_task = {"tasks": {task.name: {who: _task_metrics(results, task.key(who), task.kind)
-                                         for who in (SERVED, *teacher_names)} for task in tasks}}
-    return {
+                                         for who in (*student_names, *teacher_names)} for task in tasks}}
+    summary = {
         SERVED: network_metrics(results, SERVED),
         PRESET_TEACHER: network_metrics(results, PRESET_TEACHER),
         "teachers": {name: network_metrics(results, name) for name in teacher_names},
@@ -168,6 +169,9 @@ def summarize(results: dict, teacher_names, tasks=()) -> dict:
                              if f"alpha_{name}" in results},
         **by_task,
     }
+    if len(student_names) > 1:
+        summary["students"] = {name: network_metrics(results, name) for name in student_names[1:]}
+    return summary
 
 
 def _task_metrics(results: dict, who: str, kind: str) -> dict | None:

@@ -21,6 +21,7 @@ from pfd_tf._keras import tf
 from pfd_tf.config import Config, TaskKind
 from pfd_tf.features import FeatureEncoder, serving_signature
 from pfd_tf.models.build import build_student, build_weights
+from pfd_tf.names import SERVED, student_attribute
 
 
 class ExportError(ValueError):
@@ -41,11 +42,12 @@ def check_student_inputs(config: Config) -> None:
 
 
 class _Holder(tf.Module):
-    """Mirrors the `model` root of the training checkpoint down to the student."""
+    """Mirrors the `model` root of the training checkpoint down to one student (`model/student`, or
+    `model/student_<name>` for another student of the config)."""
 
-    def __init__(self, student):
+    def __init__(self, student, name: str = SERVED):
         super().__init__()
-        self.student = student
+        setattr(self, student_attribute(name), student)
 
 
 class ServingStudent(tf.Module):
@@ -72,15 +74,15 @@ class ServingStudent(tf.Module):
         return served
 
 
-def restore_student(config: Config, checkpoint_path: str):
-    """A plain-variable student holding the weights saved in `checkpoint_path`; ExportError when they do not
-    fit it (a config that did not train that checkpoint: `pfd_tf.config_fingerprint` catches a run's own)."""
+def restore_student(config: Config, checkpoint_path: str, name: str = SERVED):
+    """A plain-variable student `name` holding the weights saved in `checkpoint_path`; ExportError when they do
+    not fit it (a config that did not train that checkpoint: `pfd_tf.config_fingerprint` catches a run's own)."""
     if tf.distribute.has_strategy():
         raise ExportError("export must run outside any distribution strategy scope")
-    student = build_student(config)
+    student = build_student(config, name=name)
     build_weights(student, config)
     try:
-        status = tf.train.Checkpoint(model=_Holder(student)).read(checkpoint_path)
+        status = tf.train.Checkpoint(model=_Holder(student, name)).read(checkpoint_path)
         status.expect_partial().assert_existing_objects_matched()
     except (ValueError, AssertionError, tf.errors.OpError) as err:  # a table of another shape, a layer missing
         reason = " ".join(str(err).split())[:300]
@@ -89,10 +91,10 @@ def restore_student(config: Config, checkpoint_path: str):
     return student
 
 
-def export_student(config: Config, checkpoint_path: str, export_dir: str) -> str:
-    """Writes the student SavedModel to `export_dir` and returns the path."""
+def export_student(config: Config, checkpoint_path: str, export_dir: str, name: str = SERVED) -> str:
+    """Writes student `name`'s SavedModel to `export_dir` and returns the path."""
     check_student_inputs(config)
-    module = ServingStudent(config, restore_student(config, checkpoint_path))
+    module = ServingStudent(config, restore_student(config, checkpoint_path, name))
     tmp = export_dir.rstrip("/") + ".tmp"
     if tf.io.gfile.exists(tmp):
         tf.io.gfile.rmtree(tmp)

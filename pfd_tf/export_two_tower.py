@@ -30,6 +30,7 @@ from pfd_tf.export import check_student_inputs, restore_student
 from pfd_tf.features import FeatureEncoder, serving_signature
 from pfd_tf.models.embedding import concat_inputs
 from pfd_tf.models.two_tower import TwoTowerRanker
+from pfd_tf.names import SERVED
 
 
 def side_features(config: Config, student: TwoTowerRanker) -> tuple[list[FeatureSpec], list[FeatureSpec]]:
@@ -107,12 +108,14 @@ def _save(module: tf.Module, function, signature: dict, path: str) -> None:
 
 
 def export_two_tower(config: Config, checkpoint_path: str, export_root: str, item_files: Sequence[str],
-                     id_column: str = "item_id", k: int = 100, batch_size: int = 4096) -> dict[str, str]:
-    """Writes user_tower, item_tower, item_index.npz and retrieval under `export_root`."""
+                     id_column: str = "item_id", k: int = 100, batch_size: int = 4096,
+                     name: str = SERVED) -> dict[str, str]:
+    """Writes user_tower, item_tower, item_index.npz and retrieval of student `name` under `export_root`."""
     check_student_inputs(config)
-    student = restore_student(config, checkpoint_path)
+    student = restore_student(config, checkpoint_path, name)
     if not isinstance(student, TwoTowerRanker):
-        raise ValueError("export_two_tower needs model.architecture: two_tower")
+        raise ValueError("export_two_tower needs a two-tower student (model.architecture: two_tower, or a "
+                         "student of model: two_tower)")
     user_features, item_features = side_features(config, student)
     users = TowerModel(user_features, student.user_inputs, student.user_tower, name="user_tower")
     items = TowerModel(item_features, student.item_inputs, student.item_tower, name="item_tower")
@@ -141,15 +144,33 @@ def export_two_tower(config: Config, checkpoint_path: str, export_root: str, ite
     return paths
 
 
-def export_all(config: Config, checkpoint_path: str, export_root: str) -> dict[str, str]:
-    """Every serving artifact of a run: the student, plus the two-tower exports for a two-tower student."""
-    from pfd_tf.config import Architecture
+def export_all(config: Config, checkpoint_path: str, export_root: str,
+               students: Sequence[str] | None = None) -> dict[str, str]:
+    """Every serving artifact of a run: the served student in `export_root` (`student/`, plus the two-tower
+    exports for a two-tower student), and each other student `<name>` in `export_root/<name>/`, laid out the
+    same way (`<name>/student/`, and for a two-tower student its towers, index and retrieval model).
+
+    `students`: the names to export (default: all); keys of the result are `student`, ..., `<name>/student`."""
+    names = config.student_names if students is None else tuple(students)
+    paths = {}
+    for name in names:
+        root = export_root if name == SERVED else os.path.join(export_root, name)
+        prefix = "" if name == SERVED else f"{name}/"
+        paths.update({prefix + key: path for key, path in _export_one(config, checkpoint_path, root, name).items()})
+    return paths
+
+
+def _export_one(config: Config, checkpoint_path: str, export_root: str, name: str) -> dict[str, str]:
+    from pfd_tf.config import Architecture, ZooModel
     from pfd_tf.data.pipeline import resolve_files
     from pfd_tf.export import export_student
 
-    paths = {"student": export_student(config, checkpoint_path, os.path.join(export_root, "student"))}
-    if config.model.architecture is Architecture.TWO_TOWER:
+    paths = {"student": export_student(config, checkpoint_path, os.path.join(export_root, "student"), name)}
+    network = config.students[config.student_names.index(name)]
+    two_tower = config.model.architecture is Architecture.TWO_TOWER if name == SERVED \
+        else network.model is ZooModel.TWO_TOWER
+    if two_tower:
         items = resolve_files(config, "item_files" if config.data.item_files else "train_files")
         paths.update(export_two_tower(config, checkpoint_path, export_root, items,
-                                      config.data.item_id_column, config.model.retrieval_k))
+                                      config.data.item_id_column, config.model.retrieval_k, name=name))
     return paths

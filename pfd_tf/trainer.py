@@ -242,7 +242,7 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
     examples = trained_steps * config.train.batch_size
     metrics = {
         "mode": config.distill.mode.value,
-        **summarize(results, model.teacher_names, model.tasks),
+        **summarize(results, model.teacher_names, model.tasks, model.student_names),
         "steps": final_step,
         "epochs": round(final_step * config.train.batch_size / train_rows, 4),
         "train_rows": train_rows,
@@ -272,17 +272,23 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
         for name, where in exports.items():
             print(f"export ({name}): {where}", flush=True)
     if config.train.cost_report and exports:
-        report_costs(model_dir)
+        report_costs(model_dir, config.student_names)
     return metrics
 
 
-def report_costs(model_dir: str) -> None:
-    """train.cost_report: what `pfd-report MODEL_DIR` measures, printed and written to cost_report.json."""
+def report_costs(model_dir: str, students=("student",)) -> None:
+    """train.cost_report: what `pfd-report MODEL_DIR` measures, printed and written to cost_report.json; for each
+    other student `<name>`, its export's costs beside the teachers' in `export/<name>/cost_report.json`."""
     from pfd_tf import cost_report
 
     results = cost_report.report(model_dir)
     print(cost_report.table(results), flush=True)
     print(f"cost report: {cost_report.write(model_dir, results)}", flush=True)
+    for name in students[1:]:
+        export_dir = os.path.join(model_dir, "export", name)
+        own = cost_report.report(model_dir, export_dir=export_dir, teacher_costs=cost_report.teacher_costs(results))
+        print(f"student {name!r}:\n{cost_report.table(own)}", flush=True)
+        print(f"cost report ({name}): {cost_report.write(export_dir, own)}", flush=True)
 
 
 def visit_summary(feature: str, visits) -> dict:

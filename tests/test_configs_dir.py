@@ -59,3 +59,23 @@ def test_cvr_config_is_what_pfd_data_writes(tmp_path):
         assert [p.replace("../runs/cvr/", "") for p in shipped["data"][key]] == written["data"][key]
         shipped["data"][key] = written["data"][key]
     assert shipped == written
+
+
+def test_cascade_config_reads_what_pfd_data_writes_for_ctr(tmp_path):
+    """configs/cascade_ctr.yaml (one teacher, three students) reads the CTR world's files and features as
+    `pfd-data --scenario ctr` writes them (names, kinds, sizes, roles, sides; the hash buckets and numeric
+    boundaries follow the default world's size, and a small world is written here, for time)."""
+    from pfd_tf.datasets.ctr import generate_ctr
+
+    written = yaml.safe_load(open(generate_ctr(str(tmp_path), rows=400, seed=0)))
+    shipped = yaml.safe_load(open(os.path.join(ROOT, "configs", "cascade_ctr.yaml")))
+    def described(features):
+        return [{k: v for k, v in f.items() if k not in ("boundaries", "hash_buckets")} for f in features]
+
+    assert described(shipped["features"]) == described(written["features"])
+    assert shipped["data"]["label"] == written["data"]["label"]
+    for key in ("train_files", "eval_files"):
+        assert [p.replace("../runs/ctr/", "") for p in shipped["data"][key]] == written["data"][key]
+    config = config_lib.load(os.path.join(ROOT, "configs", "cascade_ctr.yaml"))
+    assert config.student_names == ("student", "prerank", "recall")
+    assert [s.model.value for s in config.students] == ["dnn", "dnn", "two_tower"]

@@ -263,3 +263,53 @@ def test_the_gate_data_key_is_checked_at_load():
             changed["train"]["early_stopping"] = "distillation"
         with pytest.raises(config_lib.ConfigError, match=message):
             config_lib.from_dict(changed)
+
+
+def _cascade_raw() -> dict:
+    """One co-trained teacher, three students from the config (the served DNN, a two-tower `retrieval` and a
+    DAGFM `ranker`), all on the shared tables: the one-teacher-three-students setting of "ranking distillation
+    across the cascade"."""
+    raw = _raw("dnn")
+    raw.pop("student")
+    raw["teachers"] = [{"name": "co", "model": "dnn", "features": "all", "tower": [8, 4]}]
+    raw["students"] = [{"model": "dnn", "tower": [4]},
+                       {"name": "retrieval", "model": "two_tower"},
+                       {"name": "ranker", "model": "dagfm", "dagfm_layers": 2, "tower": [4]}]
+    raw["distill"] = {"terms": [
+        {"kind": "soft_label", "weight": 0.5, "student": "student"},
+        {"kind": "soft_label", "weight": 0.3, "student": "retrieval", "temperature": 2.0},
+        {"kind": "logit_matching", "weight": 0.2, "student": "ranker"}]}
+    return raw
+
+
+def test_students_from_the_config_move_only_their_own_network_the_tables_and_never_each_other():
+    """Every loss of a three-student config against every variable group: a student's losses (its label loss and
+    the terms that name it) move its own network and the tables it reads, never another student's network nor
+    the teacher; the teacher's loss never moves a student's own network."""
+    config = config_lib.from_dict(_cascade_raw())
+    assert config.student_names == ("student", "retrieval", "ranker")
+    distiller = build_and_compile(config, tf.distribute.get_strategy())
+    groups, allowed = distiller.variable_groups(), distiller.loss_groups()
+    own = {name: routing.student_group(name) for name in config.student_names}
+    assert set(own.values()) | {routing.SHARED, routing.teacher_group("co")} <= set(groups)
+    assert len([v for vs in groups.values() for v in vs]) == len(distiller.trainable_variables)
+    assert set(allowed) == {"loss_student", "loss_retrieval", "loss_ranker", "loss_co", "loss_distill",
+                            "loss_distill_retrieval", "loss_logit_matching_ranker"}
+    ids, labels = _batch()
+    with tf.GradientTape(persistent=True) as tape:
+        out = distiller.compute_losses(ids, labels, training=True)
+    owner = {"loss_student": "student", "loss_distill": "student", "loss_retrieval": "retrieval",
+             "loss_distill_retrieval": "retrieval", "loss_ranker": "ranker", "loss_logit_matching_ranker": "ranker"}
+    for loss in allowed:
+        moved = {group for group, variables in groups.items() if _moved(tape, out[loss], variables)}
+        assert moved <= allowed[loss], (loss, moved - allowed[loss])
+        if loss == "loss_co":
+            assert moved == {routing.teacher_group("co"), routing.SHARED}, moved
+            continue
+        assert {own[owner[loss]], routing.SHARED} <= moved, (loss, moved)
+        others = {own[name] for name in own if name != owner[loss]} | {routing.teacher_group("co")}
+        assert not moved & others, (loss, moved & others)
+    # Each student's Eq. (5) with its own weight, plus the teacher's L_T and L2.
+    total = (0.5 * out["loss_student"] + 0.5 * out["loss_distill"] + 0.7 * out["loss_retrieval"]
+             + 0.3 * out["loss_distill_retrieval"] + 0.8 * out["loss_ranker"] + 0.2 * out["loss_logit_matching_ranker"])
+    np.testing.assert_allclose(float(out["loss"]), float(total + out["loss_co"] + out["loss_l2"]), rtol=1e-6)

@@ -109,7 +109,7 @@ def test_students_are_a_list_whose_shorthand_is_student(tmp_path):
     listed = _raw()
     listed["students"] = [{"model": "fm"}]
     config = config_lib.from_dict(listed)
-    assert config.students == (config_lib.NetworkConfig(model=ZooModel.FM),) and config.student is config.students[0]
+    assert config.students == (config_lib.StudentConfig(model=ZooModel.FM),) and config.student is config.students[0]
     shorthand = _raw(student={"model": "fm"})
     assert config_lib.from_dict(shorthand) == config
     assert config_lib.from_dict(config.to_dict()) == config and "students" in config.to_dict()
@@ -119,8 +119,8 @@ def test_students_are_a_list_whose_shorthand_is_student(tmp_path):
         path.write_text(yaml.safe_dump(raw))
         assert config_lib.load(str(path), ["student.model=deepfm"]).student.model is ZooModel.DEEPFM
         assert config_lib.load(str(path), ["students.0.model=lr"]).student.model is ZooModel.LR
-    for students, error in [([{}, {"model": "fm"}], r"students\[1\]: one student for now"),
-                            ([], r"students: expected a list of one student"),
+    for students, error in [([{}, {"model": "fm"}], r"students\[1\]\.name: '' must be lower-case"),
+                            ([], r"students: expected a non-empty list of students"),
                             ([{"model": "fmm"}], r"students\[0\]\.model: unknown value 'fmm'")]:
         raw = _raw()
         raw["students"] = students

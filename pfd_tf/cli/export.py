@@ -1,6 +1,6 @@
 """pfd-export: writes the student of a trained run as a SavedModel.
 
-    pfd-export --model_dir RUN [--checkpoint PATH] [--out DIR]
+    pfd-export --model_dir RUN [--checkpoint PATH] [--out DIR] [--student NAME,...]
 
 Reads `RUN/config.yaml` (with `RUN/feature_stats.json`, the normalization of
 numeric features fed as values) and the latest checkpoint in
@@ -8,6 +8,9 @@ numeric features fed as values) and the latest checkpoint in
 directory: it holds one SavedModel per exported model, `DIR/student/`, and
 for a two-tower student also `DIR/user_tower/`, `DIR/item_tower/`,
 `DIR/retrieval/` and `DIR/item_index.npz`.  Serve `DIR/student`, not DIR.
+A run with several students (`students:`) exports each other student
+`<name>` into `DIR/<name>/`, laid out the same way; `--student` names the
+ones to export (default: all; `student` is the served one).
 A previous export in DIR is replaced (and said so); a DIR that is itself a
 SavedModel, or holds anything else, is refused (exit status 2), as is a
 file.  The path of each SavedModel written is printed at the end.
@@ -29,6 +32,8 @@ flags.DEFINE_string("model_dir", None, "A pfd-train model_dir.", required=True)
 flags.DEFINE_string("checkpoint", None, "Checkpoint to export (default: the latest in model_dir/checkpoints).")
 flags.DEFINE_string("out", None, "Export directory: gets student/ (the SavedModel to serve) and, for a two-tower "
                     "student, user_tower/, item_tower/, retrieval/, item_index.npz (default: model_dir/export).")
+flags.DEFINE_list("student", None, "Students to export, by name (default: all; `student` is the served one, into "
+                  "DIR/student/; another student <name> goes into DIR/<name>/).")
 
 # What an export directory holds besides SavedModels: the two-tower item index.
 EXPORT_FILES = ("item_index.npz",)
@@ -54,7 +59,8 @@ def check_export_dir(out: str) -> list[str]:
             f"--out {out}: is itself a SavedModel; --out names the export directory that holds one SavedModel per "
             f"exported model ({out}/student/, ...): pass a new directory, or that SavedModel's parent")
     entries = sorted(os.listdir(out))
-    previous = [e for e in entries if os.path.exists(os.path.join(out, e, "saved_model.pb"))]
+    previous = [e for e in entries if os.path.exists(os.path.join(out, e, "saved_model.pb"))
+                or os.path.exists(os.path.join(out, e, "student", "saved_model.pb"))]  # another student's export
     foreign = [e for e in entries if e not in previous and e not in EXPORT_FILES and not e.endswith(".tmp")]
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
@@ -104,10 +110,14 @@ def export(saved: str, out: str, previous: list[str]) -> int:
             known = ", ".join(os.path.basename(p) for p in state.all_model_checkpoint_paths) if state else "none"
             raise ExportError(f"--checkpoint {checkpoint}: no such checkpoint ({checkpoint}.index is missing); "
                               f"the run's checkpoints: {known}")
+        unknown = [name for name in FLAGS.student or () if name not in config.student_names]
+        if unknown:
+            raise ExportError(f"--student {','.join(unknown)}: no such student (the run's students: "
+                              f"{', '.join(config.student_names)})")
         require_intact(checkpoint)  # a damaged one is named, with the intact ones
         print(f"exporting {checkpoint}", flush=True)
-        for name, path in export_all(config, checkpoint, out).items():
-            replaced = " (replaced the previous export)" if name in previous else ""
+        for name, path in export_all(config, checkpoint, out, FLAGS.student).items():
+            replaced = " (replaced the previous export)" if name.split("/")[0] in previous else ""
             print(f"{name}: {path}{replaced}")
     except (config_lib.ConfigError, ExportError, DataError, RunDirError) as err:
         print(f"pfd-export: error: {err}", file=sys.stderr)

@@ -118,7 +118,8 @@ def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = F
             raise
         print(f"pfd-train: error: {message}", file=sys.stderr)
         return 2
-    print(json.dumps({k: metrics.get(k) for k in ("mode", "student", "teacher", "steps", "examples_per_second")}))
+    keys = ("mode", "student", "students", "teacher", "steps", "examples_per_second")
+    print(json.dumps({k: metrics.get(k) for k in keys if k in metrics or k != "students"}))
     return 0
 
 

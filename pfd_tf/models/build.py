@@ -46,7 +46,7 @@ from pfd_tf.models.sequence import BehaviourSequenceEncoder, SequenceEmbedding
 from pfd_tf.models.target_attention import TargetAttention
 from pfd_tf.models.towers import MLPTower
 from pfd_tf.models.two_tower import ProjectionTower, TwoTowerRanker
-from pfd_tf.names import SERVED, teacher_attribute
+from pfd_tf.names import SERVED, student_attribute, teacher_attribute
 
 
 def _behaviour_names(config: Config) -> tuple[str, ...]:
@@ -159,12 +159,15 @@ def _student_tables(config: Config) -> tuple[dict, dict]:
     return shareable, {**shareable, **own}
 
 
-def build_student(config: Config, tables: Mapping | None = None, behaviour=None, linear=None):
-    """The student alone: what training shares and what export rebuilds unsharded."""
+def build_student(config: Config, tables: Mapping | None = None, behaviour=None, linear=None, name: str = SERVED):
+    """Student `name` alone (the served one unless named): what training shares and what export rebuilds
+    unsharded."""
     if tables is None:
         tables = _student_tables(config)[1]
         behaviour = _behaviour(config, tables, "student_behaviour")
     linear = linear or _TablePool("linear", linear=True)
+    if name != SERVED:
+        return build_other_student(config, config.student_names.index(name), tables, behaviour, linear)
     if config.model.architecture is Architecture.TWO_TOWER:
         student = _two_tower(config, config.student_features, tables, behaviour, SERVED)
     else:
@@ -172,6 +175,14 @@ def build_student(config: Config, tables: Mapping | None = None, behaviour=None,
                            config.student.tower or config.model.student_tower, SERVED)
     add_task_heads(student, [task.name for task in config.task_specs])
     return student
+
+
+def build_other_student(config: Config, index: int, tables: Mapping, behaviour, linear):
+    """Student `config.students[index]` (not the served one), named `student_<name>`, over the student
+    features on `tables`: a network of the zoo, two towers included (a retrieval student of the cascade)."""
+    network = config.students[index]
+    return _network(config, network, config.student_features, tables, linear, behaviour,
+                    network.tower or config.model.student_tower, student_attribute(network.name))
 
 
 def build_teacher(config: Config, teacher: TeacherConfig, tables: Mapping, behaviour, linear):
@@ -231,8 +242,10 @@ def build_networks(config: Config, weights: bool = True) -> Networks:
     pool = _TablePool("embedding", tables=shareable, model=config.model)
     linear = _TablePool("linear", linear=True)
     teachers = {t.name: _teacher(config, t, pool, linear, shareable, student_behaviour) for t in config.teacher_specs}
-    networks = Networks(students={SERVED: build_student(config, student_tables, student_behaviour, linear)},
-                        teachers=teachers)
+    students = {SERVED: build_student(config, student_tables, student_behaviour, linear)}
+    for i, name in enumerate(config.student_names[1:], start=1):  # the cascade's other students, same tables
+        students[name] = build_other_student(config, i, student_tables, student_behaviour, linear)
+    networks = Networks(students=students, teachers=teachers)
     if weights:
         networks.build_weights(config)
     return networks
