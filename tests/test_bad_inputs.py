@@ -553,7 +553,7 @@ def test_a_task_whose_launcher_is_already_gone_exits_at_once():
     """The parent-death signal is asked for after the fork: a launcher gone before that is seen by its pid."""
     script = f"""
 import ctypes, importlib.util, os
-spec = importlib.util.spec_from_file_location("lifeline", {os.path.join(ROOT, "pfd_tf", "lifeline.py")!r})
+spec = importlib.util.spec_from_file_location("lifeline", {os.path.join(ROOT, "pfd_tf", "cluster", "lifeline.py")!r})
 lifeline = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lifeline)  # alone: pfd_tf's __init__ would load TensorFlow
 armed = lifeline.exit_with_launcher({{lifeline.ENV: str(os.getppid())}})

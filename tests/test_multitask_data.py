@@ -124,7 +124,7 @@ def test_feature_entries_mark_the_post_event_columns_privileged():
 
 @pytest.mark.parametrize("label", [LIKE, BUY])
 def test_each_label_reads_through_todays_pipeline_as_a_one_task_world(tmp_path, label):
-    """Until `tasks:` exists, either label can train today's single-task trainer (the other is ignored)."""
+    """Either label can be the one task of `data.label` (the other is ignored)."""
     import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
     from pfd_tf import config as config_lib
     from pfd_tf.data.pipeline import make_dataset_fn
@@ -135,5 +135,26 @@ def test_each_label_reads_through_todays_pipeline_as_a_one_task_world(tmp_path, 
     raw = run_config(multitask_features(columns, small), 0, 0)
     raw["data"]["label"] = label
     config = config_lib.from_dict(raw, base_dir=str(tmp_path))
-    labels = np.concatenate([y.numpy() for _, y in make_dataset_fn(config, "eval", 64, training=False)(None)])
+    (task,) = [task.name for task in config.task_specs]
+    labels = np.concatenate([y[task].numpy() for _, y in make_dataset_fn(config, "eval", 64, training=False)(None)])
     np.testing.assert_array_equal(labels, columns[label][columns[DAY] == small.days - 1])
+
+
+def test_both_labels_read_by_task_name(tmp_path):
+    """`tasks:` with both labels: the pipeline yields each under its task's name, row for row."""
+    import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
+    from pfd_tf import config as config_lib
+    from pfd_tf.data.pipeline import make_dataset_fn
+
+    small = MultitaskWorld.for_rows(800, 4)
+    columns = simulate_multitask(small, 2)
+    write_multitask_csvs(columns, small, str(tmp_path))
+    raw = run_config(multitask_features(columns, small), 0, 0)
+    raw["data"].pop("label", None)
+    raw["tasks"] = [{"name": "like", "label": LIKE}, {"name": "buy", "label": BUY}]
+    config = config_lib.from_dict(raw, base_dir=str(tmp_path))
+    batches = list(make_dataset_fn(config, "eval", 64, training=False)(None))
+    held_out = columns[DAY] == small.days - 1
+    for task, column in (("like", LIKE), ("buy", BUY)):
+        labels = np.concatenate([y[task].numpy() for _, y in batches])
+        np.testing.assert_array_equal(labels, columns[column][held_out])

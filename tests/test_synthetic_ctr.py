@@ -311,7 +311,8 @@ def test_pipeline_reads_aligned_sequences(out):
     from pfd_tf.data.pipeline import make_dataset_fn
 
     config = config_lib.load(os.path.join(out, "config.yaml"))
-    ids, label = next(iter(make_dataset_fn(config, "train", 64, training=False)(None)))
+    ids, labels = next(iter(make_dataset_fn(config, "train", 64, training=False)(None)))
+    (label,) = labels.values()  # by task name: the one task of data.label
     assert label.shape == (64,)
     valid = [(ids[name].numpy() != 0).sum(axis=1) for name in HIST]
     assert ids["hist_item_id"].shape == (64, ctr_config.BEHAVIOURS_READ)  # the most recent of 50
