@@ -23,7 +23,8 @@ def run(config_path: str, model_dir: str, overrides) -> dict:
 
 
 def fmt(values) -> str:
-    """`mean ± std` of AUCs (the value alone for one, `-` for none)."""
+    """`mean ± std` of AUCs (the value alone for one, `-` for none; a None, a run with no score, is left out)."""
+    values = [v for v in values if v is not None]
     if not values:
         return "-"
     if len(values) == 1:

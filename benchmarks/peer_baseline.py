@@ -307,7 +307,7 @@ def train_pfd_tf(config_path: str, scenario: str, seed: int, user_overrides, run
             # model, i.e. the constant predictor (AUC 0.5).  Scored so, and marked, rather than ending the run.
             print(f"{scenario} seed {seed} {name}: diverged ({err})", flush=True)
             rows.append({"scenario": scenario, "seed": seed, "model": name, "zoo": model_kind, "side": "pfd_tf",
-                         "architecture": architecture, "auc": 0.5, "logloss": float("nan"), "diverged": True})
+                         "architecture": architecture, "auc": 0.5, "logloss": None, "diverged": True})
             continue
         student = metrics["student"]
         rows.append({"scenario": scenario, "seed": seed, "model": name, "zoo": model_kind,

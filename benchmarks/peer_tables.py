@@ -35,7 +35,8 @@ DIVERGED_NOTE = ("\n† diverged (the divergence guard stopped it, exit 4, nothi
 
 
 def _cell(value, diverged: bool) -> str:
-    return f"{value:.4f}†" if diverged else f"{value:.4f}"
+    text = "-" if value is None else f"{value:.4f}"
+    return text + "†" if diverged else text
 
 
 def print_tables(scenario: str, seeds, rows, args) -> None:

@@ -214,10 +214,14 @@ def test_an_evaluation_world_that_diverges_is_scored_as_the_constant_predictor_a
         sys.path.remove(BENCHMARKS)
     peer = {"scenario": "cvr", "seed": 0, "model": "DeepCTR DeepFM (1 epochs)", "zoo": "deepfm",
             "side": "deepctr", "auc": 0.68, "logloss": 0.39}
-    args = type("Args", (), {"rows": 1200, "seeds": "0"})()
-    tables.print_tables("cvr", [0], rows + [peer], args)
-    tables.print_parity([0], rows + [peer], ["deepfm"], args)
+    scored = {**rows[0], "seed": 1, "auc": 0.66, "logloss": 0.40, "diverged": False}
+    rows += [scored, {**peer, "seed": 1}]
+    args = type("Args", (), {"rows": 1200, "seeds": "0,1"})()
+    tables.print_tables("cvr", [0, 1], rows + [peer], args)
+    tables.print_parity([0, 1], rows + [peer], ["deepfm"], args)
     out = capsys.readouterr().out
-    assert "| pfd_tf deepfm | 0.5000† |" in out
-    assert "DeepFM: difference | -0.1800 |" in out
+    assert "| pfd_tf deepfm | 0.5000† | 0.6600 | 0.5800 ± 0.1131 |" in out
+    assert "| pfd_tf deepfm | -† | 0.4000 | 0.4000 |" in out  # log loss: none for the diverged world
+    assert "DeepFM: difference | -0.1800 | -0.0200 | **-0.1000** |" in out
     assert out.count("† diverged") == 2
+    json.dumps(rows, allow_nan=False)  # peer_baseline.json stays valid JSON
