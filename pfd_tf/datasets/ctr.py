@@ -85,7 +85,7 @@ from pfd_tf.datasets.ctr_world import (
     dwell_bucket,
 )
 from pfd_tf.datasets.cvr_world import DEVICES, HOUR_WEIGHTS
-from pfd_tf.datasets.sampling import draw_grouped, grouped_cdf, sample_grouped, sigmoid, solve_base, \
+from pfd_tf.datasets.sampling import draw_catalogue, draw_grouped, grouped_cdf, sample_grouped, sigmoid, solve_base, \
     taste_category_cdf, zipf_weights
 from pfd_tf.datasets.writer import DAY
 
@@ -111,12 +111,7 @@ def simulate_ctr(world: CtrWorld, seed: int, latents: bool = False) -> dict[str,
     n, dim, n_cat = w.rows, w.taste_dim, w.n_categories
 
     # Categories and items.
-    cat_vec = rng.normal(size=(n_cat, dim))
-    cat_log_price = rng.normal(w.price_log_mean, w.price_category_std, n_cat)
-    item_cat = rng.integers(0, n_cat, w.n_items)
-    item_cat[:n_cat] = np.arange(n_cat)  # every category sells something
-    item_shop = rng.integers(0, w.n_shops, w.n_items)
-    item_vec = cat_vec[item_cat] + w.item_vec_noise * rng.normal(size=(w.n_items, dim))
+    cat_vec, cat_log_price, item_cat, item_shop, item_vec = draw_catalogue(rng, w)
     log_price = cat_log_price[item_cat] + w.price_item_std * rng.normal(size=w.n_items)
     item_price = np.maximum(np.round(np.exp(log_price), 2), 0.5)
     item_pop = zipf_weights(rng, w.n_items, w.item_popularity_zipf)

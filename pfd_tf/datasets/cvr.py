@@ -55,7 +55,7 @@ from pfd_tf.datasets.cvr_world import (
     CvrWorld,
     cvr_hash_buckets,
 )
-from pfd_tf.datasets.sampling import sample_grouped, sigmoid, solve_base, taste_category_cdf, vocab, zipf_weights
+from pfd_tf.datasets.sampling import draw_catalogue, sample_grouped, sigmoid, solve_base, taste_category_cdf, vocab, zipf_weights
 from pfd_tf.datasets.train_config import run_config
 from pfd_tf.datasets.writer import DAY, Column, as_strings, feature_config, write_days
 
@@ -94,12 +94,7 @@ def simulate_cvr(world: CvrWorld, seed: int, latents: bool = False) -> dict[str,
     n, dim, n_cat = w.rows, w.taste_dim, w.n_categories
 
     # Categories and items.
-    cat_vec = rng.normal(size=(n_cat, dim))
-    cat_log_price = rng.normal(w.price_log_mean, w.price_category_std, n_cat)
-    item_cat = rng.integers(0, n_cat, w.n_items)
-    item_cat[:n_cat] = np.arange(n_cat)  # every category sells something
-    item_shop = rng.integers(0, w.n_shops, w.n_items)
-    item_vec = cat_vec[item_cat] + w.item_vec_noise * rng.normal(size=(w.n_items, dim))
+    cat_vec, cat_log_price, item_cat, item_shop, item_vec = draw_catalogue(rng, w)
     quality = rng.normal(size=w.n_items)
     log_price = cat_log_price[item_cat] + w.price_item_std * rng.normal(size=w.n_items)
     item_price = np.maximum(np.round(np.exp(log_price), 2), 0.5)

@@ -87,3 +87,18 @@ def centred(rng: np.random.Generator, p: np.ndarray, width: int) -> np.ndarray:
 def covariance(p: np.ndarray, x: np.ndarray) -> np.ndarray:
     """E_p[x x^T] of per-value vectors ``x`` (rows) under the popularity ``p``."""
     return (x * p[:, None]).T @ x
+
+
+def draw_catalogue(rng: np.random.Generator, w) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The CVR and CTR worlds' categories and items, drawn in this order from `rng`:
+    (cat_vec [n_categories, taste_dim], cat_log_price, item_cat (every category sells something), item_shop,
+    item_vec = its category's vector + item_vec_noise N(0, 1)).  `w` has n_categories, taste_dim, n_items,
+    n_shops, price_log_mean, price_category_std, item_vec_noise."""
+    n_cat, dim = w.n_categories, w.taste_dim
+    cat_vec = rng.normal(size=(n_cat, dim))
+    cat_log_price = rng.normal(w.price_log_mean, w.price_category_std, n_cat)
+    item_cat = rng.integers(0, n_cat, w.n_items)
+    item_cat[:n_cat] = np.arange(n_cat)
+    item_shop = rng.integers(0, w.n_shops, w.n_items)
+    item_vec = cat_vec[item_cat] + w.item_vec_noise * rng.normal(size=(w.n_items, dim))
+    return cat_vec, cat_log_price, item_cat, item_shop, item_vec
