@@ -44,6 +44,17 @@ def _model(config):
     return model
 
 
+
+def test_several_tasks_with_a_hint_build_and_train(config):
+    """A hint's W is shaped at build time by one step on dummy ids: its labels come by task name too."""
+    hinted = config_lib.from_dict({**config.to_dict(), "distill": {**config.to_dict()["distill"], "hint_weight": 0.1}},
+                                  config.base_dir)
+    model = _model(hinted)
+    assert len(model.hint_layers) == 1
+    ids, labels = next(iter(make_dataset_fn(hinted, "train", 64, training=True)(None)))
+    logs = model.train_step((ids, labels))
+    assert float(logs["loss_hint"]) > 0 and "student_cart_auc" in logs
+
 def test_the_loss_is_the_weighted_sum_of_the_tasks_losses(config):
     model = _model(config)
     ids, labels = next(iter(make_dataset_fn(config, "train", 64, training=True)(None)))

@@ -47,5 +47,6 @@ def build_distiller(config: Config) -> Distiller:
     )
     networks.build_weights(config)
     if distiller.hint_layers and distiller.train_student:  # W's shape is known once both hidden outputs are
-        distiller.compute_losses(dummy_ids(config.features), tf.zeros([2]), training=False)
+        distiller.compute_losses(dummy_ids(config.features), {task.name: tf.zeros([2]) for task in distiller.tasks},
+                                 training=False)
     return distiller
