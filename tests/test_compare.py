@@ -252,6 +252,26 @@ def test_a_teachers_list_is_compared_as_it_is_against_the_baseline():
         parse_modes("teachers", _config())
 
 
+def test_a_terms_config_is_swept_by_its_soft_label_weight_and_its_baseline_drops_the_terms():
+    raw = _config().to_dict()
+    raw["distill"] = {"mode": "pfd", "terms": [{"kind": "soft_label", "weight": 0.4},
+                                               {"kind": "hint", "weight": 0.1}]}
+    config = config_lib.from_dict(raw)
+    # The config's own lambda is its soft label's weight: a sweep value equal to it is not trained twice.
+    assert [m.lambda_ for m in methods_for([Mode.BASELINE, Mode.PFD], [0.4, 0.8], config)] == [None, None, 0.8]
+
+    def load(method):
+        return config_lib.from_dict(config_lib.apply_overrides(raw, method.overrides(config.distill.terms)))
+
+    swept = load(Method(Mode.PFD, 0.8)).distill.terms
+    assert [(t.kind, t.weight) for t in swept] == [("soft_label", 0.8), ("hint", 0.1)]
+    baseline = load(Method(Mode.BASELINE))
+    assert baseline.distill.mode is Mode.BASELINE and baseline.distill.terms == ()
+    hint_only = config_lib.from_dict({**raw, "distill": {"mode": "pfd", "terms": [{"kind": "hint", "weight": 0.1}]}})
+    with pytest.raises(ConfigError, match=r"^--lambdas: the config's distill.terms has no soft_label term"):
+        Method(Mode.PFD, 0.8).overrides(hint_only.distill.terms)
+
+
 def test_named_modes_always_include_the_baseline_once():
     assert parse_modes("pfd", _config()) == [Mode.BASELINE, Mode.PFD]
     assert parse_modes(" md , pfd,md ", _config()) == [Mode.BASELINE, Mode.MD, Mode.PFD]

@@ -62,7 +62,7 @@ def run_comparison(config_path: str, out_dir: str, *, modes: str = "", lambdas: 
 
     chosen, tuning, notes = runs.choose_points(config_path, overrides, method_list, the_grid, tune_seed, out_dir, log)
     results = runs.evaluate(evaluation_paths.__getitem__, overrides, method_list, chosen, seed_list, out_dir, log)
-    rows = report.summarize(method_list, chosen, tuning, results, seed_list, base.distill.lambda_)
+    rows = report.summarize(method_list, chosen, tuning, results, seed_list, methods_lib.config_lambda(base))
     diagnostics = diagnostic.of_runs(results)
     text = (report.markdown(title, rows, tuning, the_grid, seed_list, notes)
             + report.diagnostic_markdown(diagnostics, rows))

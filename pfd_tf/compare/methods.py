@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from pfd_tf.config import Config, ConfigError, Mode
+from pfd_tf.config import Config, ConfigError, Mode, TermConfig
 
 # Modes that need a feature with role: privileged (their teacher reads it).
 PRIVILEGED_MODES = (Mode.LUPI, Mode.PFD, Mode.PFD_MD)
@@ -26,12 +26,37 @@ class Method:
         """The method's part of a run directory's name."""
         return self.mode.value if self.lambda_ is None else f"{self.mode.value}-lambda{self.lambda_:g}"
 
-    def overrides(self) -> list[str]:
+    def overrides(self, terms: Sequence[TermConfig] = ()) -> list[str]:
+        """The `--set` items that make the base config this method.
+
+        `terms`: the base config's `distill.terms` as written (empty for a
+        shorthand config).  With a list, the baseline drops it (no teacher,
+        no term) and a lambda of the sweep is the weight of its soft-label
+        terms (`distill.lambda` is the list's shorthand, refused beside it).
+        """
         # `teachers`: the config's own teachers: list, left as it is.
         out = [] if self.mode is Mode.TEACHERS else [f"distill.mode={self.mode.value}"]
+        if terms and self.mode is Mode.BASELINE:
+            out.append("distill.terms=[]")
         if self.lambda_ is not None:
-            out.append(f"distill.lambda={self.lambda_!r}")
+            out += _lambda_overrides(self.lambda_, terms)
         return out
+
+
+def _lambda_overrides(lambda_: float, terms: Sequence[TermConfig]) -> list[str]:
+    if not terms:
+        return [f"distill.lambda={lambda_!r}"]
+    soft = [i for i, term in enumerate(terms) if term.kind == "soft_label"]
+    if not soft:
+        raise ConfigError("--lambdas: the config's distill.terms has no soft_label term whose weight a lambda "
+                          "could set")
+    return [f"distill.terms.{i}.weight={lambda_!r}" for i in soft]
+
+
+def config_lambda(config: Config) -> float:
+    """The config's own lambda: its first soft-label term's weight where it lists `distill.terms`."""
+    soft = [term.weight for term in config.distill.terms if term.kind == "soft_label"]
+    return soft[0] if soft else config.distill.lambda_
 
 
 def parse_modes(text: str, config: Config) -> list[Mode]:
@@ -80,9 +105,5 @@ def methods_for(modes: Sequence[Mode], lambdas: Sequence[float], config: Config)
     methods = [Method(m) for m in modes]
     if lambdas and Mode.PFD not in modes:
         methods.append(Method(Mode.PFD))
-    methods += [Method(Mode.PFD, lam) for lam in lambdas if lam != config.distill.lambda_]
+    methods += [Method(Mode.PFD, lam) for lam in lambdas if lam != config_lambda(config)]
     return methods
-
-
-def lambda_of(method: Method, config: Config) -> float:
-    return config.distill.lambda_ if method.lambda_ is None else method.lambda_

@@ -64,7 +64,9 @@ class Run:
 
 def load_config(config_path: str, overrides: Sequence[str], method: Method, point: GridPoint, seed: int) -> Config:
     """The base config with the comparison's overrides, then the method's, its grid point and its seed."""
-    return config_lib.load(config_path, [*overrides, *method.overrides(), *point.overrides(), f"train.seed={seed}"])
+    terms = config_lib.load(config_path, overrides).distill.terms  # as written: empty for the shorthand
+    return config_lib.load(config_path, [*overrides, *method.overrides(terms), *point.overrides(),
+                                         f"train.seed={seed}"])
 
 
 def train_one(config: Config, model_dir: str, method: Method, point: GridPoint, export: bool, log: Log,
