@@ -6,7 +6,7 @@
   `default`, or the missing id); a sequence of another width than max_len
   is refused by the serving graph, naming the column and max_len.
 - A config.yaml edited by hand after its run trained is refused by
-  `pfd-export`, naming each key edited (`pfd_tf.config_fingerprint`);
+  `pfd-export`, naming each key edited (`pfd_tf.config.fingerprint`);
   a checkpoint that does not fit the config is an ExportError, not a
   traceback.
 - `pfd-vocab --out` naming a file is refused, naming it.
@@ -134,7 +134,7 @@ def test_pfd_export_refuses_a_hand_edited_config_naming_the_keys(run_copy):
 
 def test_an_edit_that_changes_no_value_passes_and_a_resume_records_its_own(run_copy, capsys):
     from pfd_tf import run_dir
-    from pfd_tf.config_fingerprint import FINGERPRINT, trained_config
+    from pfd_tf.config.fingerprint import FINGERPRINT, trained_config
 
     config, model_dir = run_copy
     assert FINGERPRINT in run_dir.RUN_FILES  # --overwrite removes it with the run
@@ -150,7 +150,7 @@ def test_an_edit_that_changes_no_value_passes_and_a_resume_records_its_own(run_c
 
 def test_a_checkpoint_that_does_not_fit_the_config_is_an_export_error(run_copy):
     """A run without a fingerprint (trained before them) edited by hand: the restore says so, no traceback."""
-    from pfd_tf.config_fingerprint import FINGERPRINT, trained_config
+    from pfd_tf.config.fingerprint import FINGERPRINT, trained_config
     from pfd_tf.export import ExportError, restore_student
 
     _, model_dir = run_copy

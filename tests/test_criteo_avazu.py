@@ -31,7 +31,7 @@ from pfd_tf._keras import tf
 from pfd_tf import config as config_lib
 from pfd_tf import run_dir
 from pfd_tf.config import FeatureKind, FeatureSpec, NumericTransform
-from pfd_tf.config_schema import Derive
+from pfd_tf.config.schema import Derive
 from pfd_tf.data import feature_stats, vocab
 from pfd_tf.data.pipeline import (DataError, check_eval_split, count_rows, diagnose, make_dataset_fn,
                                   training_rows_per_file)

@@ -110,7 +110,7 @@ def test_every_loss_moves_only_its_groups(model, frozen_checkpoint):
 
 @pytest.mark.parametrize("model", ["dnn", "deepfm"])
 def test_terms_built_from_the_list_move_only_their_groups(model, frozen_checkpoint):
-    """`distill.terms` (`pfd_tf.config_terms`): a soft label from the gated ensemble, logit matching and a hint
+    """`distill.terms` (`pfd_tf.config.terms`): a soft label from the gated ensemble, logit matching and a hint
     from the co-trained teacher by name.  Each term moves only what `loss_groups` declares for it; no term moves
     a teacher."""
     raw = _raw(model, frozen_checkpoint)

@@ -215,7 +215,7 @@ def test_a_hint_layer_the_network_lacks_is_refused_when_the_config_loads(distill
 
 def test_dnn_and_two_tower_hidden_outputs_are_the_names_the_config_checks(tiny_config_path):
     """The zoo's networks are held to `hidden_names` in test_zoo_networks; here the two built outside it."""
-    from pfd_tf.config_networks import hidden_names
+    from pfd_tf.config.networks import hidden_names
 
     model = build_distiller(config_lib.from_dict(_raw(distill={"mode": "pfd"})))
     ids, _ = _batch()

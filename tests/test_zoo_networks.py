@@ -7,7 +7,7 @@ import pytest
 import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 from pfd_tf._keras import keras, tf
 from pfd_tf.config import FeatureKind, FeatureSpec, ModelConfig, NetworkConfig, NumericEncoding, Normalization, ZooModel
-from pfd_tf.config_networks import hidden_names
+from pfd_tf.config.networks import hidden_names
 from pfd_tf.models.build import dummy_ids
 from pfd_tf.models.embedding import build_tables
 from pfd_tf.models.feature_bank import FeatureBank
@@ -211,7 +211,7 @@ def test_every_model_builds_names_its_hidden_outputs_and_learns(kind):
     assert "final" in out.hidden
     for name, value in out.hidden.items():
         assert value.shape.rank == 2 and value.shape[0] == 64, name
-    # What the config checks a hint's layer names against (pfd_tf.config_networks.hidden_names), exactly.
+    # What the config checks a hint's layer names against (pfd_tf.config.networks.hidden_names), exactly.
     assert sorted(out.hidden) == sorted(hidden_names(kind, (8, 4)))
     deep = sorted(n for n in out.hidden if n.startswith("deep_"))
     assert deep == ([] if kind in NO_DNN_PART else ["deep_0", "deep_1"])

@@ -75,8 +75,8 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
-from pfd_tf.config_schema import DistillConfig
-from pfd_tf.config_terms_checks import expand_terms
+from pfd_tf.config.schema import DistillConfig
+from pfd_tf.config.terms_checks import expand_terms
 from pfd_tf.distill import routing
 from pfd_tf.distill.ensemble import gate_loss_on
 from pfd_tf.distill.losses import rows_l2

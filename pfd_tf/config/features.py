@@ -1,6 +1,6 @@
 """The schema of the config's `features:` list: what each feature is, and how its raw values become ids.
 
-Part of `pfd_tf.config` (re-exported by `pfd_tf.config_schema`).
+Part of `pfd_tf.config` (re-exported by `pfd_tf.config.schema`).
 """
 from __future__ import annotations
 

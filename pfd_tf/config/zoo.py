@@ -1,7 +1,7 @@
 """The schema of the config's networks: the model zoo, the `teachers:` list and `student:`.
 
-Part of `pfd_tf.config` (re-exported by `pfd_tf.config_schema`); checked by
-`pfd_tf.config_networks`.
+Part of `pfd_tf.config` (re-exported by `pfd_tf.config.schema`); checked by
+`pfd_tf.config.networks`.
 """
 from __future__ import annotations
 

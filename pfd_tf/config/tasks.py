@@ -8,7 +8,7 @@ its loss's weight.  `data.label: click` is shorthand for the one binary task
 is the served one: its keys carry no task name (`student_auc`, the export's
 `probability`), so the metric keys, export outputs and checkpoints of a
 one-task run are those of the runs before tasks existed.  Schema only; the checks are
-`pfd_tf.config_task_checks`.
+`pfd_tf.config.task_checks`.
 """
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
 """Checks of the config's networks (the `teachers:` and `students:` lists), the distillation terms between them,
 and early stopping.
 
-Part of `pfd_tf.config` (called by `config_checks.validate`); each error
+Part of `pfd_tf.config` (called by `checks.validate`); each error
 names the key that must change, e.g. `teachers[1].name` or `distill.hint_teacher`.
 """
 from __future__ import annotations
 
 import re
 
-from pfd_tf.config_schema import (Architecture, Config, ConfigError, EarlyStopping, Ensemble, FeatureView, GateData,
+from pfd_tf.config.schema import (Architecture, Config, ConfigError, EarlyStopping, Ensemble, FeatureView, GateData,
                                   Mode, NetworkConfig, ZooModel)
 
 from pfd_tf.models.zoo import registry

@@ -12,15 +12,15 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from pfd_tf.config_schema import (
+from pfd_tf.config.schema import (
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
     EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, InitFrom, Mode, ModelConfig,
     Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, StudentConfig, TeacherConfig,
     TrainConfig, ZooModel)
-from pfd_tf.config_schema import Derive
-from pfd_tf.config_tasks import TaskConfig, TaskKind
-from pfd_tf.config_checks import DEFAULT_STEPS, refuse_zero_length, validate
-from pfd_tf.config_terms_checks import parse_terms
+from pfd_tf.config.schema import Derive
+from pfd_tf.config.tasks import TaskConfig, TaskKind
+from pfd_tf.config.checks import DEFAULT_STEPS, refuse_zero_length, validate
+from pfd_tf.config.terms_checks import parse_terms
 
 
 # --------------------------------------------------------------------------

@@ -1,16 +1,16 @@
 """Checks of the config's tasks (`tasks:`, or the one task `data.label` stands for), each error naming its key.
 
-Part of `pfd_tf.config` (called by `config_checks.validate`).  A task's name
+Part of `pfd_tf.config` (called by `checks.validate`).  A task's name
 becomes a key of batches, metrics and export outputs, so it is a lowercase
-identifier and unique; a label column is read by one task (and by no feature: `config_checks`).
+identifier and unique; a label column is read by one task (and by no feature: `checks`).
 """
 from __future__ import annotations
 
 import math
 import re
 
-from pfd_tf.config_schema import Config, ConfigError
-from pfd_tf.config_tasks import TaskKind
+from pfd_tf.config.schema import Config, ConfigError
+from pfd_tf.config.tasks import TaskKind
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 

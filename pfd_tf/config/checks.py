@@ -11,13 +11,13 @@ import math
 import re
 from typing import Mapping
 
-from pfd_tf.config_networks import validate_networks
-from pfd_tf.config_task_checks import label_columns, validate_tasks
-from pfd_tf.config_terms_checks import check_term_starts, resolve_term_starts, validate_terms
-from pfd_tf.config_schema import (
+from pfd_tf.config.networks import validate_networks
+from pfd_tf.config.task_checks import label_columns, validate_tasks
+from pfd_tf.config.terms_checks import check_term_starts, resolve_term_starts, validate_terms
+from pfd_tf.config.schema import (
     Architecture, Config, ConfigError, DataFormat, FeatureKind, FeatureSpec, Mode, Normalization, NumericEncoding, Sharing,
     Side)
-from pfd_tf.config_schema import Derive
+from pfd_tf.config.schema import Derive
 from pfd_tf.table_size import check_table_memory
 
 

@@ -9,20 +9,20 @@ ensembles and hints; or the list of terms they stand for, `distill.terms`),
 (sharding over parameter servers); and two optional ones, `teachers` (a
 list of zoo networks, each over a feature view, co-trained or pre-trained)
 `student` (the student's zoo network) and `tasks` (the labels learnt,
-`pfd_tf.config_tasks`; `data.label` is its one-task shorthand).  Every error names the offending key,
+`pfd_tf.config.tasks`; `data.label` is its one-task shorthand).  Every error names the offending key,
 e.g. `features[3].kind` or `distill.lambda`, so a typo never passes silently.
 
-The one module to import; it gathers three: `config_schema` (the enums and
-dataclasses, and `save`), `config_parse` (YAML, `--set` overrides, typed
-building: `load`, `from_dict`) and `config_checks` (cross-field checks, and
+The one module to import; it gathers three: `schema` (the enums and
+dataclasses, and `save`), `parse` (YAML, `--set` overrides, typed
+building: `load`, `from_dict`) and `checks` (cross-field checks, and
 what a run resolves from its data: `resolve_length`, `with_feature_stats`).
 """
-from pfd_tf.config_schema import (  # noqa: F401
+from pfd_tf.config.schema import (  # noqa: F401
     Architecture, ClusterConfig, Config, ConfigError, DataConfig, DataFormat, DistillConfig, EarlyStopping,
     EmbeddingInit, Ensemble, FeatureKind, FeatureSpec, FeatureView, GateData, InitFrom, Mode, ModelConfig,
     NetworkConfig, Normalization, NumericEncoding, NumericTransform, Optimizer, Role, Sharing, Side, StudentConfig,
     TaskConfig, TaskKind, TeacherConfig, TermConfig, TermSchedule, TrainConfig, ZooModel, save, saved_dict)
-from pfd_tf.config_checks import (  # noqa: F401
+from pfd_tf.config.checks import (  # noqa: F401
     DEFAULT_STEPS, check_schedule, features_needing_stats, resolve_length, validate, with_feature_stats)
-from pfd_tf.config_terms_checks import expand_terms  # noqa: F401
-from pfd_tf.config_parse import PARTNERS, apply_overrides, from_dict, load  # noqa: F401
+from pfd_tf.config.terms_checks import expand_terms  # noqa: F401
+from pfd_tf.config.parse import PARTNERS, apply_overrides, from_dict, load  # noqa: F401

@@ -1,6 +1,6 @@
 """Reading `distill.terms:`, expanding the shorthand keys into it, and its checks.
 
-Part of `pfd_tf.config` (the schema is `pfd_tf.config_terms`).  The one
+Part of `pfd_tf.config` (the schema is `pfd_tf.config.terms`).  The one
 place the shorthand becomes a term list is `expand_terms`: without
 `distill.terms`, `distill.lambda`, `temperature` and `swap_step` (or
 `swap_fraction`) are one soft-label term into each student, mixing with its
@@ -16,9 +16,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
-from pfd_tf.config_networks import hint_end_problem
-from pfd_tf.config_schema import Config, ConfigError, DistillConfig, EarlyStopping
-from pfd_tf.config_terms import (COMMON_KEYS, HINT, KINDS, SOFT_LABEL, TermConfig, TermSchedule)
+from pfd_tf.config.networks import hint_end_problem
+from pfd_tf.config.schema import Config, ConfigError, DistillConfig, EarlyStopping
+from pfd_tf.config.terms import (COMMON_KEYS, HINT, KINDS, SOFT_LABEL, TermConfig, TermSchedule)
 from pfd_tf.names import SERVED
 
 # The shorthand keys (as YAML spells them) -> DistillConfig's fields.
@@ -28,7 +28,7 @@ SHORTHAND = {"lambda": "lambda_", "temperature": "temperature", "swap_step": "sw
 
 
 def parse_terms(raw_distill: Any, build: Callable) -> tuple[TermConfig, ...]:
-    """`distill.terms` of the parsed YAML, typed (`build`: `pfd_tf.config_parse._build`); () when absent."""
+    """`distill.terms` of the parsed YAML, typed (`build`: `pfd_tf.config.parse._build`); () when absent."""
     if not isinstance(raw_distill, Mapping) or raw_distill.get("terms") in (None, []):
         return ()
     _refuse_shorthand([key for key in SHORTHAND if key in raw_distill])

@@ -1,7 +1,7 @@
 """The schema of `distill.terms:`: the distillation terms of a student's loss, each with its weight and schedule.
 
-Part of `pfd_tf.config` (re-exported by `pfd_tf.config_schema`); read,
-expanded from the shorthand keys and checked by `pfd_tf.config_terms_checks`.
+Part of `pfd_tf.config` (re-exported by `pfd_tf.config.schema`); read,
+expanded from the shorthand keys and checked by `pfd_tf.config.terms_checks`.
 
 The student's loss is its label loss plus a weighted sum of terms (Eq. (5)
 of the PFD paper, (1 - lambda_i) L_s + lambda_i L_d; Eq. (7) of Zhu et al.

@@ -1,7 +1,7 @@
 """The config's schema: its enums and frozen dataclasses, and how a config is written back as YAML.
 
 Import it as `pfd_tf.config`, which adds reading and checking
-(`pfd_tf.config_parse`, `pfd_tf.config_checks`).
+(`pfd_tf.config.parse`, `pfd_tf.config.checks`).
 
 The six sections are described in `pfd_tf.config`.
 """
@@ -16,11 +16,11 @@ import yaml
 
 from pfd_tf.names import DEFAULT_TASK
 
-from pfd_tf.config_features import (  # noqa: F401  (re-exported)
+from pfd_tf.config.features import (  # noqa: F401  (re-exported)
     FEATURE_DEFAULTS, Derive, FeatureKind, FeatureSpec, NumericEncoding, NumericTransform, Role, Side)
-from pfd_tf.config_tasks import TaskConfig, TaskKind  # noqa: F401  (re-exported)
-from pfd_tf.config_terms import TermConfig, TermSchedule, term_dict  # noqa: F401  (re-exported)
-from pfd_tf.config_zoo import (  # noqa: F401  (re-exported)
+from pfd_tf.config.tasks import TaskConfig, TaskKind  # noqa: F401  (re-exported)
+from pfd_tf.config.terms import TermConfig, TermSchedule, term_dict  # noqa: F401  (re-exported)
+from pfd_tf.config.zoo import (  # noqa: F401  (re-exported)
     Ensemble, FeatureView, GateData, NetworkConfig, StudentConfig, TeacherConfig, ZooModel)
 from pfd_tf.names import SERVED
 
@@ -100,7 +100,7 @@ class DataConfig:
 
     train_files: tuple[str, ...]
     eval_files: tuple[str, ...]
-    label: str = ""  # the label column: shorthand for the one binary task (`tasks:`, pfd_tf.config_tasks)
+    label: str = ""  # the label column: shorthand for the one binary task (`tasks:`, pfd_tf.config.tasks)
     format: DataFormat = DataFormat.CSV
     sequence_delimiter: str = "|"
     csv_delimiter: str = ","  # one character; a tab is "\t" in double quotes in YAML (Criteo)
@@ -204,8 +204,8 @@ class DistillConfig:
     hint_teacher: str = ""  # the teacher whose hidden output is the hint (empty: the first)
     hint_teacher_layer: str = "final"
     hint_student_layer: str = "final"
-    # The distillation terms of the student's loss as a list (`pfd_tf.config_terms`); empty: the shorthand above
-    # (lambda, temperature, swap_*, hint_*) stands for them (`pfd_tf.config_terms_checks.expand_terms`).
+    # The distillation terms of the student's loss as a list (`pfd_tf.config.terms`); empty: the shorthand above
+    # (lambda, temperature, swap_*, hint_*) stands for them (`pfd_tf.config.terms_checks.expand_terms`).
     terms: tuple[TermConfig, ...] = ()
 
 
@@ -289,7 +289,7 @@ class Config:
     # The students, each a network of the zoo; the first is the served one, named `student`, the others by
     # their `name`.  `student:` in YAML and --set is shorthand for the first.
     students: tuple[StudentConfig, ...] = (StudentConfig(),)
-    # The labels learnt, each a task (`pfd_tf.config_tasks`); empty: the one binary task of `data.label`.
+    # The labels learnt, each a task (`pfd_tf.config.tasks`); empty: the one binary task of `data.label`.
     tasks: tuple[TaskConfig, ...] = ()
     base_dir: str = ""  # directory relative data paths are resolved against
 
