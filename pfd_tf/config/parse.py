@@ -19,7 +19,8 @@ from pfd_tf.config.schema import (
     TrainConfig, ZooModel)
 from pfd_tf.config.schema import Derive
 from pfd_tf.config.tasks import TaskConfig, TaskKind
-from pfd_tf.config.checks import DEFAULT_STEPS, refuse_zero_length, validate
+from pfd_tf.config.checks import validate
+from pfd_tf.config.schedule import DEFAULT_STEPS, refuse_zero_length
 from pfd_tf.config.terms_checks import parse_terms
 
 
