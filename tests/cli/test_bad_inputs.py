@@ -676,7 +676,7 @@ def test_overwrite_refuses_a_directory_pfd_data_did_not_write(tmp_path):
 
 def test_the_movielens_writer_refuses_a_non_empty_directory_too(tmp_path):
     """`python -m pfd_tf.datasets.movielens` follows the same rule (its train/part-XX.csv count varies with the data)."""
-    from test_movielens import write_movielens
+    from movielens_files import write_movielens
 
     src = write_movielens(tmp_path / "src")
     out = tmp_path / "out"

@@ -136,7 +136,7 @@ def test_a_restarted_chief_reads_the_rows_it_had_not_read(tmp_path):
     import signal
     import time
 
-    from test_cluster_runtime import _committed_step, _pid
+    from cluster_runs import committed_step, task_pid
 
     config, rows = write_rid_world(str(tmp_path), files=32, rows_per_file=128)
     steps = rows // BATCH  # one epoch of 64 steps
@@ -146,11 +146,11 @@ def test_a_restarted_chief_reads_the_rows_it_had_not_read(tmp_path):
     proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 240
-    while _committed_step(model_dir) < steps // 2 and time.monotonic() < deadline:
+    while committed_step(model_dir) < steps // 2 and time.monotonic() < deadline:
         time.sleep(0.2)
-    killed_after = _committed_step(model_dir)
+    killed_after = committed_step(model_dir)
     assert steps // 2 <= killed_after < steps, "no mid-run checkpoint to kill the chief after"
-    os.kill(_pid(model_dir, "chief"), signal.SIGKILL)
+    os.kill(task_pid(model_dir, "chief"), signal.SIGKILL)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-4000:]
     assert "resumed from" in out
