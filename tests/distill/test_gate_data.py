@@ -1,8 +1,8 @@
 """distill.gate_data: validation through pfd-train: the gate trains on the validation files, and only on files
 that are neither training nor held-out files (checked before anything is written).
 
-Which variables the validation rows move (the gate only) is `tests/test_routing.py`'s; the same under
-ParameterServerStrategy is `tests/test_ps_teachers.py`'s.
+Which variables the validation rows move (the gate only) is `tests/distill/test_routing.py`'s; the same under
+ParameterServerStrategy is `tests/cluster/test_ps_teachers.py`'s.
 """
 from __future__ import annotations
 

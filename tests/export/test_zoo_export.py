@@ -25,7 +25,7 @@ EQUAL_DIMS = [f"features.{name}.dim=4" for name in ("device", "price", "tags", "
 
 
 # Two students with different interaction layers (first-order + CIN, attention without first order); the
-# others build the same way (tests/test_zoo_networks.py), and a DeepFM student trains in tests/test_ps_teachers.py.
+# others build the same way (tests/models/test_zoo_networks.py), and a DeepFM student trains in tests/cluster/test_ps_teachers.py.
 @pytest.mark.parametrize("student", ["xdeepfm", "autoint"])
 def test_a_zoo_student_is_served_as_trained(student, tmp_path):
     from pfd_tf.trainer import train
