@@ -22,6 +22,7 @@ from pfd_tf.config.features import (  # noqa: F401  (re-exported)
     FEATURE_DEFAULTS, Derive, FeatureKind, FeatureSpec, NumericEncoding, NumericTransform, Role, Side)
 from pfd_tf.config.model import (  # noqa: F401  (re-exported)
     Architecture, EmbeddingInit, InitFrom, ModelConfig, Normalization, Sharing)
+from pfd_tf.config.presets import preset_teachers, preset_tower
 from pfd_tf.config.tasks import TaskConfig, TaskKind  # noqa: F401  (re-exported)
 from pfd_tf.config.terms import TermConfig, TermSchedule, term_dict  # noqa: F401  (re-exported)
 from pfd_tf.config.train import EarlyStopping, Optimizer, TrainConfig  # noqa: F401  (re-exported)
@@ -93,9 +94,8 @@ class Config:
 
     @property
     def teacher_tower(self) -> tuple[int, ...]:
-        if self.distill.mode in (Mode.MD, Mode.PFD_MD):
-            return self.model.big_teacher_tower
-        return self.model.teacher_tower
+        """The preset teacher's tower (`pfd_tf.config.presets.preset_tower`)."""
+        return preset_tower(self.distill, self.model)
 
     def view_features(self, view: "FeatureView") -> tuple[FeatureSpec, ...]:
         """The features a teacher with feature view `view` reads."""
@@ -109,21 +109,12 @@ class Config:
     def teacher_specs(self) -> tuple[TeacherConfig, ...]:
         """The teachers, `teachers:` as given or the one `distill.mode` stands for (its preset).
 
-        The five PFD modes are shorthand: `baseline` has none; `lupi`, `md`,
-        `pfd` and `pfd_md` one teacher named `teacher`, a DNN (two towers for
-        a two-tower `pfd`) over the privileged, regular or all features, with
-        `model.teacher_tower` or, for md and pfd_md, `model.big_teacher_tower`;
-        `distill.teacher_checkpoint` its checkpoint.
+        The five PFD modes are shorthand (`pfd_tf.config.presets`): `baseline` has none; `lupi`, `md`, `pfd`
+        and `pfd_md` one DNN (or two-tower) teacher named `teacher`.
         """
-        mode = self.distill.mode
-        if mode is Mode.TEACHERS:
+        if self.distill.mode is Mode.TEACHERS:
             return self.teachers
-        if mode is Mode.BASELINE:
-            return ()
-        view = {Mode.LUPI: FeatureView.PRIVILEGED, Mode.MD: FeatureView.REGULAR}.get(mode, FeatureView.ALL)
-        two_tower = self.model.architecture is Architecture.TWO_TOWER and mode is Mode.PFD
-        return (TeacherConfig(name="teacher", model=ZooModel.TWO_TOWER if two_tower else ZooModel.DNN,
-                              tower=self.teacher_tower, features=view, checkpoint=self.distill.teacher_checkpoint),)
+        return preset_teachers(self.distill, self.model)
 
     @property
     def task_specs(self) -> tuple[TaskConfig, ...]:
