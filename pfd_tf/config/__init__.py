@@ -28,4 +28,5 @@ from pfd_tf.config.checks import validate  # noqa: F401
 from pfd_tf.config.feature_stats import features_needing_stats, with_feature_stats  # noqa: F401
 from pfd_tf.config.schedule import DEFAULT_STEPS, check_schedule, resolve_length  # noqa: F401
 from pfd_tf.config.terms_checks import expand_terms  # noqa: F401
-from pfd_tf.config.parse import PARTNERS, apply_overrides, from_dict, load  # noqa: F401
+from pfd_tf.config.overrides import PARTNERS, apply_overrides  # noqa: F401
+from pfd_tf.config.parse import from_dict, load  # noqa: F401
