@@ -5,12 +5,12 @@
     python benchmarks/cluster_faults.py visitation --files 7 --rows-per-file 25000 --batch 1024 [--epochs 1]
 
 - `stopped-ps`: 1 worker, 2 parameter servers, the 60-step tiny world of
-  tests/test_cluster_runtime.py; `kill -STOP` on ps-1 after the step-10
+  tests/cluster/test_cluster_faults.py; `kill -STOP` on ps-1 after the step-10
   checkpoint; what the launcher prints after it, its exit status and when.
 - `killed-worker`: 2 workers, 1 PS, the same world; worker-1 killed after
   the step-10 checkpoint; when each later step line comes.
 - `visitation`: 2 workers, 1 PS on a world whose every row carries its id
-  (tests/test_visitation.py's), `train.count_visits`; how many rows were
+  (tests/cluster/test_visitation.py's), `train.count_visits`; how many rows were
   trained 0, 1, 2 ... times, and per file the ones trained other than once
   per epoch.  `--files 7 --rows-per-file 25000 --batch 1024` is the shape of
   `pfd-data --scenario cvr` (7 training days of 25,000 rows, the configs'

@@ -232,8 +232,8 @@ def table(results: Mapping) -> str:
 
 
 def _config(model_dir: str):
-    """The run's config, as it trained (`pfd_tf.config_fingerprint`), with what it took from its files."""
-    from pfd_tf.config_fingerprint import trained_config
+    """The run's config, as it trained (`pfd_tf.config.fingerprint`), with what it took from its files."""
+    from pfd_tf.config.fingerprint import trained_config
     from pfd_tf.data import feature_stats
 
     return feature_stats.resolve(trained_config(model_dir), model_dir)

@@ -62,7 +62,7 @@ def default_out(model_dir: str, files, which: str) -> str:
 def score_run(model_dir: str, patterns, which: str, allow_train_files: bool) -> dict:
     """The run's held-out numbers on the files `patterns` match (see the module's docstring)."""
     from pfd_tf import checkpoints, early_stopping
-    from pfd_tf.config_fingerprint import trained_config
+    from pfd_tf.config.fingerprint import trained_config
     from pfd_tf.data import feature_stats
     from pfd_tf.data.pipeline import check_eval_split
     from pfd_tf.evaluation import Evaluator, summarize

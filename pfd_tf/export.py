@@ -76,7 +76,7 @@ class ServingStudent(tf.Module):
 
 def restore_student(config: Config, checkpoint_path: str, name: str = SERVED):
     """A plain-variable student `name` holding the weights saved in `checkpoint_path`; ExportError when they do
-    not fit it (a config that did not train that checkpoint: `pfd_tf.config_fingerprint` catches a run's own)."""
+    not fit it (a config that did not train that checkpoint: `pfd_tf.config.fingerprint` catches a run's own)."""
     if tf.distribute.has_strategy():
         raise ExportError("export must run outside any distribution strategy scope")
     student = build_student(config, name=name)

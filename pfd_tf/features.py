@@ -60,7 +60,7 @@ from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
 from pfd_tf.config import FeatureKind, FeatureSpec, NumericTransform
-from pfd_tf.config_schema import Derive
+from pfd_tf.config.schema import Derive
 from pfd_tf.table_size import missing_id, resolved_vocabulary_file, vocabulary_size  # noqa: F401  (re-exported)
 
 PAD_ID = 0  # sequence padding; masked out by the embedding pooling

@@ -25,7 +25,8 @@ import sys
 import tempfile
 from typing import Any
 
-from pfd_tf import checkpoints, config as config_lib, config_fingerprint, early_stopping, run_data, run_dir
+from pfd_tf import checkpoints, config as config_lib, early_stopping, run_data, run_dir
+from pfd_tf.config import fingerprint as config_fingerprint
 from pfd_tf.small_data import warn_if_small
 from pfd_tf.config import Config
 from pfd_tf.data import feature_stats, vocab

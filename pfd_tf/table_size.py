@@ -26,8 +26,8 @@ import dataclasses
 import functools
 import os
 
-from pfd_tf.config_features import FeatureKind, FeatureSpec
-from pfd_tf.config_schema import Config, ConfigError, Optimizer
+from pfd_tf.config.features import FeatureKind, FeatureSpec
+from pfd_tf.config.schema import Config, ConfigError, Optimizer
 
 FLOAT_BYTES = 4
 SLOTS = {Optimizer.ADAGRAD: 1, Optimizer.ADAM: 2}  # slot variables per trained variable

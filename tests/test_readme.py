@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from conftest import write_tiny_world
-from pfd_tf import config_schema, config_tasks, config_zoo
+from pfd_tf.config import schema as config_schema, tasks as config_tasks, zoo as config_zoo
 from pfd_tf.cli.train import run_task
 from pfd_tf.datasets.scenarios import SCENARIOS
 

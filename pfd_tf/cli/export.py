@@ -92,7 +92,7 @@ def export(saved: str, out: str, previous: list[str]) -> int:
 
     logging.set_verbosity(logging.WARNING)  # SavedModel's INFO lines (signatures, assets) are no news
     tf.get_logger().setLevel("WARNING")
-    from pfd_tf.config_fingerprint import trained_config
+    from pfd_tf.config.fingerprint import trained_config
     from pfd_tf.checkpoints import listed, require_intact
     from pfd_tf.data import feature_stats
     from pfd_tf.data.pipeline import DataError

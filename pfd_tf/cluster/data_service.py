@@ -37,7 +37,7 @@ included: a row is read E times in E epochs but for those.  So:
   still in other tf.data workers are read before it.
 
 At the run's end at most the margin is left unread (32 to 48 of 2,048 rows in
-tests/test_visitation.py, where 192 were); each earlier `fit` call's end
+tests/cluster/test_visitation.py, where 192 were); each earlier `fit` call's end
 (the remainder of `train.log_every`, a resumed chief) costs what every
 worker holds, and the run then waits `OVERFLOW_DELAY_SECONDS` once at its
 end for the overflow.  Measured in docs/results.md.
@@ -47,7 +47,7 @@ was reading is lost, and the dispatcher hands the remaining blocks to the
 others.  Their clients keep asking the dead tf.data worker for the task it
 had, with a backoff growing to seconds: with `MAX_OUTSTANDING_REQUESTS` 2
 one request waits on it while the other reads on (with 1, the others'
-reads crawled for ~100 s: tests/test_cluster_runtime.py).  The lost rows
+reads crawled for ~100 s: tests/cluster/test_cluster_faults.py).  The lost rows
 are made up from the overflow.  A restarted chief starts a new dispatcher
 and job, from the blocks its checkpoint had not consumed.
 """
@@ -61,7 +61,7 @@ from pfd_tf.data import stream
 JOB_GC_SECONDS = 10
 # A tf.data worker that has not reported for this long is dropped, its blocks handed to the others:
 # with the defaults (heartbeats every 30 s) a killed worker held up the others' reads for minutes
-# (tests/test_cluster_runtime.py: 133 s instead of 24), and a relaunched cluster's dispatcher, restored
+# (tests/cluster/test_cluster_faults.py: 133 s instead of 24), and a relaunched cluster's dispatcher, restored
 # from its journal, kept the lost cluster's workers.
 HEARTBEAT_SECONDS = 1
 WORKER_TIMEOUT_SECONDS = 5
@@ -69,7 +69,7 @@ MAX_OUTSTANDING_REQUESTS = 2  # a training worker's requests in flight: one may 
 ELEMENTS_PER_BATCH = 8  # rows travel in elements of an eighth of a batch: little is held read ahead
 # What a training worker holds read ahead, at most: its requests in flight and the elements of a batch it
 # has begun (ELEMENTS_PER_BATCH - 1 at most).  3 of those were the most counted on an idle machine; a CI run
-# with two test processes saw 4 (48 rows of 2,048 unread, tests/test_visitation.py), so the bound is argued,
+# with two test processes saw 4 (48 rows of 2,048 unread, tests/cluster/test_visitation.py), so the bound is argued,
 # not measured.
 HELD_ELEMENTS = MAX_OUTSTANDING_REQUESTS + ELEMENTS_PER_BATCH - 1
 TAIL_CHUNK_BATCHES = 2  # the run's last blocks are read in chunks of this many batches
@@ -96,7 +96,7 @@ def start_dispatcher(chief_address: str, offset: int, work_dir: str) -> tf.data.
     chief's dispatcher then numbers its jobs and tasks on from the lost one's,
     so that a tf.data worker, which outlives the chief, never takes a new
     task for one of the old job's.  (Without it, one relaunch in four re-read
-    the first blocks: tests/test_visitation.py.)  A job no one reads is
+    the first blocks: tests/cluster/test_visitation.py.)  A job no one reads is
     dropped after `JOB_GC_SECONDS`, a silent tf.data worker after `WORKER_TIMEOUT_SECONDS`.
     """
     from pfd_tf.cluster.spec import require_free

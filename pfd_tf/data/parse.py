@@ -17,7 +17,7 @@ bad row (and `pfd_tf.data.checks.diagnose` then names its file and line):
   finite is read, and the encoder takes it as empty: `features.filled_numeric`;
   an int64 id must fit in int64), YYMMDDHH hours that
   features `derive` from are hours (`pfd_tf.features.derive_tokens`);
-- each task's label (`pfd_tf.config_tasks`) is 0 or 1 for a binary task
+- each task's label (`pfd_tf.config.tasks`) is 0 or 1 for a binary task
   (`checked_labels`: not 2, not -1, not NaN), a finite number for a
   regression task (`checked_targets`).
 """
@@ -28,8 +28,8 @@ from typing import Callable, Sequence
 
 from pfd_tf._keras import tf
 from pfd_tf.config import Config, DataFormat, FeatureKind, FeatureSpec
-from pfd_tf.config_schema import Derive
-from pfd_tf.config_tasks import TaskKind
+from pfd_tf.config.schema import Derive
+from pfd_tf.config.tasks import TaskKind
 from pfd_tf.data.files import DataError, check_suffix, compression_type, open_text, record_error
 from pfd_tf.features import checked_hours
 

@@ -166,7 +166,7 @@ def cluster_blocks(
     - at the run's end every tf.data worker is near the end of its own
       blocks (the last `tail_blocks` are cut into chunks of `chunk_rows`)
       and there are `margin_rows` more to read (at least what the workers
-      hold) before the overflow (tests/test_visitation.py).
+      hold) before the overflow (tests/cluster/test_visitation.py).
     """
     per_epoch = sum(rows_per_file)
     if per_epoch <= 0:

@@ -10,7 +10,7 @@ The PFD paper's MTL baseline (Section 5.3) predicts post-event privileged
 features as auxiliary tasks.  No public log has both labels, their
 conflicts and post-event features with known latents, so this world
 simulates them, with every claim below checked by
-`tests/test_multitask_data.py`.
+`tests/datasets/test_multitask_data.py`.
 
 Generative story (one row per impression of item i to user u; labels
 ``like`` and ``buy``, neither implying the other)::

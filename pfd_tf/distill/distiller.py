@@ -15,17 +15,13 @@ shared embeddings the sum of both (Share&Sync).  The step number is
 `optimizer.iterations`, a checkpointed variable, so the warm-up position
 survives a restart.
 
-Without a teacher (mode `baseline`) the loss is L_s alone.  With
+Without a teacher (mode `baseline`) the loss is L_s alone; with
 `train.embedding_l2` every loss gains an L2 term on the embedding rows the
-batch read (`_regularized`).  A frozen
-(pre-trained, Ind&Async) teacher runs in inference mode and has no L_t.
-Pre-training that teacher (Ind&Async's first stage, `train_student=False`)
-computes the teacher alone: the loss is L_t and the student is frozen.
-
-Each step builds one `FeatureBank` over the batch and hands it to every
-network: a table they share is looked up once (one gather, one gradient
-push under ParameterServerStrategy, carrying the sum of all losses'
-gradients), and so is a shared input layer such as the behaviour encoder.
+batch read.  A frozen (pre-trained, Ind&Async) teacher runs in inference
+mode and has no L_t.  Pre-training that teacher (Ind&Async's first stage,
+`train_student=False`) computes the teacher alone: the loss is L_t and the
+student is frozen.  One step's losses are assembled, over one `FeatureBank`
+that every network reads, in `pfd_tf.distill.step_loss`.
 
 Beyond one teacher (Zhu et al. 2020): `teachers` is a mapping name ->
 network, each co-trained (its L_T added, Eq. (6)) or frozen (pre-train
@@ -65,27 +61,22 @@ its head over the network's `final` (`pfd_tf.models.heads`), and its keys
 carry its name (`<name>_<task>_logits`, `<name>_<task>_auc`, ...).
 
 The gate on validation rows (`gate_on_validation`, `distill.gate_data:
-validation`, `pfd_tf.distill.gate_data`): `train_step` takes `((ids, labels),
-(gate_ids, gate_labels))` and `loss_gate` is the ensemble's log loss on the
-second batch, from the teachers' detached logits in inference mode, so the
-gate moves by those rows only and nothing else moves by them.
+validation`): `train_step` takes `((ids, labels), (gate_ids, gate_labels))`
+(`pfd_tf.distill.gate_data`; the gate's loss: `pfd_tf.distill.step_loss`).
 """
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
 from pfd_tf._keras import keras, tf
-from pfd_tf.config_schema import DistillConfig
-from pfd_tf.config_terms_checks import expand_terms
-from pfd_tf.distill import routing
-from pfd_tf.distill.ensemble import gate_loss_on
-from pfd_tf.distill.losses import rows_l2
+from pfd_tf.config.schema import DistillConfig
+from pfd_tf.config.terms_checks import expand_terms
+from pfd_tf.distill import routing, step_loss
 from pfd_tf.distill.metrics import metrics_for
-from pfd_tf.distill.term_list import WeightedTerm, add_terms, build_terms, check_terms, mixed_weight
-from pfd_tf.models.feature_bank import FeatureBank
+from pfd_tf.distill.term_list import WeightedTerm, build_terms, check_terms, mixed_weight
 from pfd_tf.names import DEFAULT_TASK, PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
 from pfd_tf.tasks.binary import BinaryTask
-from pfd_tf.tasks.labels import hard_label_loss, labels_by_task
+from pfd_tf.tasks.labels import labels_by_task
 from pfd_tf.tasks.task import Task
 
 
@@ -211,13 +202,14 @@ class Distiller(keras.Model):
         """The terms with variables of their own (the hint's W, Eq. (9) of Zhu et al.): group `hint`."""
         return [term.loss for term in self.terms if isinstance(term.loss, keras.layers.Layer)]
 
-    def _step(self) -> tf.Tensor:
+    def optimizer_step(self) -> tf.Tensor:
+        """The step number (`optimizer.iterations`, checkpointed: the warm-up position survives a restart)."""
         return self.optimizer.iterations if self.optimizer is not None else tf.constant(0, tf.int64)
 
     def current_lambda(self, student: str = SERVED) -> tf.Tensor:
         """lambda_i of Algorithm 1 for `student`: the weight its mixing terms take from its label loss at this
         step (0 before the swapping step, lambda from it on, for the shorthand)."""
-        return mixed_weight(self.terms, student, self._step())
+        return mixed_weight(self.terms, student, self.optimizer_step())
 
     def shared_inputs(self) -> list:
         """Input layers (e.g. the behaviour-sequence encoder) that the student and a co-trained teacher both use.
@@ -248,76 +240,14 @@ class Distiller(keras.Model):
         return groups
 
     def compute_losses(self, ids, labels, training: bool, gate_batch=None) -> dict[str, tf.Tensor]:
-        """Every loss term for one batch, plus the logits (keys: the module docstring).
-
-        `gate_batch` (`(ids, labels)` of other rows): the gate's loss is computed on them
-        (`pfd_tf.distill.ensemble.gate_loss_on`), not on this batch.
-
-        A shared input component is computed once and fed to every network
-        (Section 4 of the PFD paper: sharing "the components of processing the
-        user clicked/purchased behavior, which is known to be costly"), and
-        every table is looked up once: all networks read one `FeatureBank`.
-        """
-        # The gate's own rows first: the teachers' batch-norm statistics, which training on this batch updates,
-        # must not carry this batch into the gate's step.
-        labels = self.labels_by_task(labels)
-        gate_loss = None
-        if gate_batch is not None and self.train_student:
-            gate_ids, gate_labels = gate_batch
-            gate_loss = gate_loss_on(self.ensemble, [self.teachers[n] for n in self.teacher_names], gate_ids,
-                                     self.labels_by_task(gate_labels)[self.tasks[0].name])
-        bank = FeatureBank(ids)
-        out, loss = {}, tf.constant(0.0)
-        teachers = {}
-        for name, teacher in self.teachers.items():
-            teachers[name] = teacher.forward(ids, training=training and teacher.trainable, bank=bank)
-            out[f"loss_{name}"] = hard_label_loss(self.tasks, name, teachers[name], labels, out)
-            if teacher.trainable:
-                loss += out[f"loss_{name}"]
-        if not self.train_student:
-            out["loss"] = loss
-            return self._regularized(out, bank)
-        students = {}
-        for name, network in self.students.items():
-            students[name] = network.forward(ids, training=training, bank=bank)
-            out[f"loss_{name}"] = hard_label_loss(self.tasks, name, students[name], labels, out)
-        if not teachers:
-            out["loss"] = tf.add_n([out[f"loss_{name}"] for name in students])
-            return self._regularized(out, bank)
-        seen = {name: routing.detach(output) for name, output in teachers.items()}
-        soft_logits = self._soft_logits(seen, labels, out)
-        if gate_loss is not None:
-            out["loss_gate"] = gate_loss
-        out["lambda"] = self.current_lambda()
-        loss = add_terms(loss, self.terms, self._step(), students, soft_logits, seen, out)
-        out["loss"] = loss + out.get("loss_gate", 0.0)
-        return self._regularized(out, bank)
+        """Every loss term for one batch, plus the logits (keys: the module docstring), from one
+        `FeatureBank` (`pfd_tf.distill.step_loss.compute_losses`).  `gate_batch`: `(ids, labels)` of the
+        gate's own rows (`gate_on_validation`)."""
+        return step_loss.compute_losses(self, ids, labels, training, gate_batch)
 
     def labels_by_task(self, labels) -> dict[str, tf.Tensor]:
         """`labels` by task name (`pfd_tf.tasks.labels.labels_by_task`)."""
         return labels_by_task(self.tasks, labels)
-
-    def _soft_logits(self, seen: Mapping, labels, out: dict) -> tf.Tensor:
-        """The logit the student's soft label comes from: the one teacher's, or the ensemble's (Eq. (10))."""
-        if self.ensemble is None:
-            return next(iter(seen.values())).logits
-        logits, alpha = self.ensemble(tf.stack([seen[name].logits for name in self.teacher_names], axis=-1))
-        served = self.tasks[0]
-        out[f"{served.key('ensemble')}_logits"] = logits
-        if self.ensemble.trainable_variables:
-            out["loss_gate"] = served.loss(labels[served.name], logits)
-        for i, name in enumerate(self.teacher_names):
-            out[f"alpha_{name}"] = tf.reduce_mean(alpha[:, i])
-        return logits
-
-    def _regularized(self, out: dict, bank: FeatureBank) -> dict:
-        """Adds `loss_l2` (`pfd_tf.distill.losses.rows_l2`) on the trainable rows this batch read: rows read
-        by several networks (Share&Sync) are penalized once; a frozen teacher's tables not at all."""
-        if not self.embedding_l2:
-            return out
-        out["loss_l2"] = rows_l2(bank.trainable_rows(), self.embedding_l2)
-        out["loss"] = out["loss"] + out["loss_l2"]
-        return out
 
     def train_step(self, data):
         gate_batch = None

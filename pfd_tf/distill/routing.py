@@ -19,7 +19,7 @@ group and nothing moves it.  The one thing that enforces the routing is
 `stop_gradient` (Algorithm 1, line 9 of the PFD paper: "No distillation loss"
 back into the teacher; the co-train scheme's "unidirectional" distillation,
 Section 3.4.1 of Zhu et al.).  Each loss then declares the groups it may
-move (`Distiller.loss_groups`), and `tests/test_routing.py` checks every loss
+move (`Distiller.loss_groups`), and `tests/distill/test_routing.py` checks every loss
 against every group for every model of the zoo.
 """
 from __future__ import annotations

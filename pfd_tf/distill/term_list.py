@@ -1,6 +1,6 @@
 """The student's distillation terms as a list: each loss with its target student, weight and schedule.
 
-`build_terms` turns the config's term list (`pfd_tf.config_terms`, the
+`build_terms` turns the config's term list (`pfd_tf.config.terms`, the
 shorthand expanded by `pfd_tf.config.expand_terms`) into `WeightedTerm`s,
 which `Distiller.compute_losses` loops over:
 
@@ -13,7 +13,7 @@ swapping step k of Algorithm 1, lambda after; Eq. (7) of Zhu et al. 2020
 with a hint added on top).  A new kind of term is its loss (a callable
 `(student_output, soft_logits, teachers) -> loss` with `key`, `key_for`
 and `groups`, as in `pfd_tf.distill.terms`), its keys in
-`pfd_tf.config_terms.KINDS`, and its builder in `BUILDERS` here.
+`pfd_tf.config.terms.KINDS`, and its builder in `BUILDERS` here.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
 from pfd_tf._keras import tf
-from pfd_tf.config_terms import HINT, LOGIT_MATCHING, SOFT_LABEL, TermConfig
+from pfd_tf.config.terms import HINT, LOGIT_MATCHING, SOFT_LABEL, TermConfig
 from pfd_tf.distill.logit_matching import LogitMatching
 from pfd_tf.distill.terms import Hint, SoftLabel
 from pfd_tf.names import SERVED

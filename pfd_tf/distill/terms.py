@@ -3,10 +3,10 @@
 The student's loss is gamma * L_CE(y, y_S) + sum over terms of weight * L_KD
 (in the PFD paper's notation, Eq. (5): (1 - lambda) L_s + lambda L_d); the
 weights and schedules are `pfd_tf.distill.term_list`'s, from the config's
-`distill.terms` (`pfd_tf.config_terms`).  Each
+`distill.terms` (`pfd_tf.config.terms`).  Each
 term sees the teachers' outputs detached (`pfd_tf.distill.routing.detach`)
 and declares the variable groups it may move (`groups(student)`, for the
-student it trains), which `tests/test_routing.py` holds it to.  A term's loss
+student it trains), which `tests/distill/test_routing.py` holds it to.  A term's loss
 key is `key` for the served student and `<key>_<name>` for another
 (`key_for`).
 """

@@ -6,7 +6,7 @@ mixture f^k(x) = sum_i g^k(x)_i f_i(x) (Eq. (4)), on which its tower h^k
 gives y_k = h^k(f^k(x)) (Eq. (3); the towers are `towers.TaskTowers`).
 
 So a task's loss moves its gate, every expert and its tower, never another
-task's gate or tower (`tests/test_multitask_backbones.py`).
+task's gate or tower (`tests/multitask/test_multitask_backbones.py`).
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ g^{k,N}(x) (Eq. (6)).  At level 1 every input is x.
 So at one level a task's loss moves its experts, the shared experts, its
 gate and its tower; from two levels on it also reaches the other tasks'
 lower-level experts through the shared gate, but never another task's
-last-level experts, gate or tower (`tests/test_multitask_backbones.py`).
+last-level experts, gate or tower (`tests/multitask/test_multitask_backbones.py`).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pfd_tf.config import Config
-from pfd_tf.config_tasks import TaskKind
+from pfd_tf.config.tasks import TaskKind
 from pfd_tf.tasks.binary import BinaryTask
 from pfd_tf.tasks.regression import RegressionTask
 from pfd_tf.tasks.task import Task

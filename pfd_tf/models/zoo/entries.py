@@ -1,7 +1,7 @@
 """The registry entry of every model of the zoo (`pfd_tf.models.zoo.registry`), without TensorFlow.
 
 Each entry says which `NetworkConfig` keys the model reads and how the
-config checks them at load (the messages `pfd_tf.config_networks` prefixes
+config checks them at load (the messages `pfd_tf.config.networks` prefixes
 with the key), its hidden outputs, what inputs it needs, and where its
 builder lives.  The builders are in the model files named by `build`.
 """

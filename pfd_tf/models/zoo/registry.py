@@ -1,6 +1,6 @@
 """The zoo's registry: one declaration per model (its parameters, hidden outputs, input needs, builder).
 
-Free of TensorFlow, so the config layer (`pfd_tf.config_networks`, read by
+Free of TensorFlow, so the config layer (`pfd_tf.config.networks`, read by
 `--help` before TensorFlow loads) validates a network from the same entry
 that `pfd_tf.models.zoo.build.build_network` builds it from.  An entry
 names its builder by module path (`"pfd_tf.models.zoo.fm:make_body"`),
@@ -31,7 +31,7 @@ class ZooEntry:
     """What the config, the builder and the docs need to know about one model of the zoo.
 
     Attributes:
-        name: the `model:` value (a `pfd_tf.config_zoo.ZooModel` value).
+        name: the `model:` value (a `pfd_tf.config.zoo.ZooModel` value).
         build: `"module:function"` making its `Body` from (network, model, tower, name=...);
             empty for `dnn` and `two_tower`, which `pfd_tf.models.build` makes as `Ranker` / `TwoTowerRanker`.
         params: the `NetworkConfig` keys it reads, besides `model` and `tower`.
