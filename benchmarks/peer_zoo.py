@@ -63,10 +63,11 @@ def peer_columns(peer: SimpleNamespace, config: Config, independent_tables: bool
 
     DeepCTR starts every table N(0, 1e-4^2) from one seed (`SparseFeat`'s
     default initializer, seed 2020), so row k of every table starts as the
-    same vector: on the ensemble world that start is worth about +0.008
-    AUC to DeepCTR's AutoInt (docs/results.md).  `independent_tables` keeps
-    the distribution and gives table i the seed 2020 + i, as pfd_tf draws
-    each table on its own.
+    same vector, and every run of a model starts from the same weights.
+    `independent_tables` keeps the distribution and gives table i the seed
+    2020 + i, as pfd_tf draws each table on its own: a second start of
+    DeepCTR's, to tell a difference of models from the luck of one start
+    (docs/results.md, "Zoo parity": AutoInt+).
     """
     columns = []
     for i, spec in enumerate(config.student_features):

@@ -100,9 +100,9 @@ def test_with_deepctrs_weights_the_logits_and_gradients_are_deepctrs(peer_module
 
 
 def test_deepctrs_tables_start_alike_unless_drawn_independently(peer_modules, tmp_path):
-    """DeepCTR starts every table from seed 2020, so row k of every field starts as the same vector (worth
-    about +0.008 AUC to its AutoInt on the ensemble world, docs/results.md); `--peer-tables independent`
-    keeps N(0, 1e-4^2) and draws each table from its own seed."""
+    """DeepCTR starts every table from seed 2020, so row k of every field starts as the same vector, and
+    every run from the same weights; `--peer-tables independent` keeps N(0, 1e-4^2) and draws each table
+    from its own seed (another start of DeepCTR's model, docs/results.md)."""
     bench, zoo = peer_modules
     path = SCENARIOS["ensemble"](str(tmp_path), seed=0, rows=400)
     config = bench.peer_config(path, ["model.student_tower=[4]"])
