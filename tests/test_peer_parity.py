@@ -35,9 +35,11 @@ def peer_modules():
 
 
 def deepctr_name(name: str) -> str:
-    """pfd_tf's variable name -> DeepCTR's for the same weight (AutoInt+, DeepFM, WDL)."""
+    """pfd_tf's variable name -> DeepCTR's for the same weight (AutoInt+, DeepFM, WDL, DCN)."""
     name = name.split("/", 1)[1]  # without the network's scope, `student/`
     table, _, rest = name.partition("/")
+    if table.startswith("cross_"):
+        return f"cross_net/{'kernel' if 'kernel' in rest else 'bias'}{table.split('_')[1]}:0"
     if table.startswith("linear_"):
         return f"linear0sparse_emb_{table[len('linear_'):]}/embeddings:0"
     if table.startswith("embedding_"):
@@ -50,12 +52,18 @@ def deepctr_name(name: str) -> str:
             "logit/kernel:0": "dense/kernel:0", "logit/bias:0": "prediction_layer/global_bias:0"}[name]
 
 
-@pytest.mark.parametrize("model", ["autoint", "deepfm", "wide_deep"])
+def as_deepctrs(name: str, value: np.ndarray, shape) -> np.ndarray:
+    """pfd_tf's value of a weight as DeepCTR holds it: a cross kernel transposed (DeepCTR's CrossNet computes
+    W x_l, a Keras Dense x_l K), a cross bias as a column."""
+    return value.T if "/cross_" in name and "kernel" in name else value.reshape(shape)
+
+
+@pytest.mark.parametrize("model", ["autoint", "deepfm", "wide_deep", "dcn"])
 def test_with_deepctrs_weights_the_logits_and_gradients_are_deepctrs(peer_modules, tmp_path, model):
     bench, zoo = peer_modules
     path = SCENARIOS["ensemble"](str(tmp_path), seed=0, rows=400)
     config = bench.peer_config(path, [f"student.model={model}", "model.student_tower=[8,4]",
-                                      "student.attention_layers=2", "student.attention_dim=3",
+                                      "student.cross_layers=2", "student.attention_layers=2", "student.attention_dim=3",
                                       "model.leaky_relu_alpha=0"])
     inputs, labels = bench.peer_inputs(config, "train")
     batch = {name: values[:64] for name, values in inputs.items()}
@@ -66,16 +74,17 @@ def test_with_deepctrs_weights_the_logits_and_gradients_are_deepctrs(peer_module
     ours(ids, training=False)  # its weights
     theirs = zoo.counterpart(model, zoo.peer_columns(bench.import_deepctr(), config), config.student, (8, 4))
     logits_of, prediction = zoo.logit_model(theirs)
-    if model == "autoint":  # no first-order part: DeepCTR's zero linear logit is a [1, 1] constant; read before it
-        logits_of = keras.Model(theirs.inputs, theirs.get_layer("dense").output)
+    logit_dense = [layer for layer in theirs.layers if type(layer).__name__ == "Dense"][-1]  # `dense`, or `dense_2`
+    if model in ("autoint", "dcn"):  # no first-order part: DeepCTR's zero linear logit is a [1, 1] constant
+        logits_of = keras.Model(theirs.inputs, logit_dense.output)  # read before it
     theirs_by_name = {v.name: v for v in theirs.trainable_variables}
     rng = np.random.default_rng(1)
     pairs = []
     for variable in ours.trainable_variables:
         value = rng.normal(0.0, 0.3, variable.shape).astype(np.float32)
-        twin = theirs_by_name.pop(deepctr_name(variable.name))
+        twin = theirs_by_name.pop(deepctr_name(variable.name).replace("dense/", f"{logit_dense.name}/"))
         variable.assign(value)
-        twin.assign(value)
+        twin.assign(as_deepctrs(variable.name, value, twin.shape))
         pairs.append((variable, twin))
     assert not theirs_by_name, sorted(theirs_by_name)  # every weight of DeepCTR's has its twin in pfd_tf's
     their_ids = [tf.constant(batch[name]) for name in theirs.input_names]
@@ -95,8 +104,10 @@ def test_with_deepctrs_weights_the_logits_and_gradients_are_deepctrs(peer_module
     assert float(tf.math.reduce_std(their_logits)) > 0.1  # the weights drawn move the logits
     np.testing.assert_allclose(our_logits.numpy(), their_logits.numpy(), rtol=1e-5, atol=1e-5)
     for (variable, _), ours_grad, theirs_grad in zip(pairs, our_grads, their_grads):
-        np.testing.assert_allclose(tf.convert_to_tensor(ours_grad).numpy(), tf.convert_to_tensor(theirs_grad).numpy(),
-                                   rtol=1e-4, atol=1e-6, err_msg=variable.name)
+        ours_grad = tf.convert_to_tensor(ours_grad).numpy()
+        np.testing.assert_allclose(as_deepctrs(variable.name, ours_grad, theirs_grad.shape),
+                                   tf.convert_to_tensor(theirs_grad).numpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=variable.name)
 
 
 def test_deepctrs_tables_start_alike_unless_drawn_independently(peer_modules, tmp_path):
