@@ -40,8 +40,9 @@ same name with those sizes (`peer_zoo.counterpart`, which says where the
 two libraries compose a model differently).  `--rates` (each RATE, or
 OPTIMIZER:RATE to change the optimizer too) and `--pfd-epochs` give pfd_tf
 a grid chosen on the validation world too (one run per point, the best
-held-out AUC wins; a point that diverges loses; default: the config's
-optimizer, rate and epochs, no choice).  Every result is appended
+held-out AUC wins if a second start of it, `train.seed` + 1 on the same
+world, does not diverge; a point that diverges loses; default: the
+config's optimizer, rate and epochs, no choice).  Every result is appended
 to `OUT/runs.jsonl` as it is measured; a run started again with the same
 arguments skips what is there (and the worlds already generated), so a long
 comparison can be interrupted.  After the per-model tables, one parity table
@@ -60,20 +61,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from types import SimpleNamespace
 
 import numpy as np
-from common import run
+from peer_pfd import choose_pfd_tf, rate_overrides, train_pfd_tf
 from peer_tables import Done, print_parity, print_tables
 from peer_zoo import MODELS, NAMES, counterpart, import_deepctr, logit_model, peer_columns, peer_dnn
 
 from pfd_tf import config as config_lib
 from pfd_tf._keras import keras
-from pfd_tf.callbacks import NonFiniteLossError
-from pfd_tf.config import Architecture, Config
+from pfd_tf.config import Config
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.datasets.scenarios import SCENARIOS
 from pfd_tf.metrics import exact_auc, logloss_from_logits
@@ -93,6 +92,9 @@ def main(argv=None):
     parser.add_argument("--peer-epochs", default="1,2,3,4,6", help="DeepCTR epoch counts to choose from")
     parser.add_argument("--rates", default="", help="pfd_tf learning rates to choose from on the validation world, "
                         "each RATE or OPTIMIZER:RATE (e.g. adagrad:1.6,adam:0.001; default: the config's)")
+    parser.add_argument("--peer-tables", choices=("shared", "independent"), default="shared",
+                        help="DeepCTR's tables: shared, its default (every table from seed 2020: row k of every "
+                        "table starts the same), or independent (table i from seed 2020 + i)")
     parser.add_argument("--pfd-epochs", default="", help="pfd_tf epoch counts to choose from on the validation "
                         "world (default: the config's)")
     args = parser.parse_args(argv)
@@ -121,6 +123,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     done = Done(os.path.join(args.out, "runs.jsonl"))  # what an interrupted run already measured
     prefix = json.dumps([args.rows, args.set])  # results of other sizes or overrides are not these
+    independent = args.peer_tables == "independent"
+    side = "deepctr" + "-independent-tables" * independent  # DeepCTR's runs of the other start are not these
 
     started = time.perf_counter()
     results, tuning, chosen = [], [], {}
@@ -132,9 +136,9 @@ def main(argv=None):
             overrides = list(args.set) + ([f"student.model={model}"] if model != "dnn" else [])
             pick = choose_pfd_tf(done, prefix, tune_path, scenario, model, overrides, grid,
                                  os.path.join(base, "tune"), args.tune_seed, tuning)
-            scores = done.get(f"{prefix}|{scenario}|{model}|deepctr|{args.tune_seed}|{args.peer_epochs}", lambda: {
+            scores = done.get(f"{prefix}|{scenario}|{model}|{side}|{args.tune_seed}|{args.peer_epochs}", lambda: {
                 str(e): m for e, m in train_peer(peer, peer_config(tune_path, overrides), args.tune_seed,
-                                                 epoch_choices, model).items()})
+                                                 epoch_choices, model, independent).items()})
             tuning += [{"scenario": scenario, "zoo": model, "side": "deepctr", "seed": args.tune_seed,
                         "epochs": int(e), **m} for e, m in scores.items()]
             epochs = int(max(scores, key=lambda e: scores[e]["auc"]))
@@ -146,9 +150,10 @@ def main(argv=None):
                 results += done.get(f"{prefix}|{scenario}|{model}|pfd_tf|{seed}|{' '.join(pick)}", lambda: train_pfd_tf(
                     paths[seed], scenario, seed, overrides + pick, os.path.join(base, "runs", model), model,
                     scored_if_diverged=True))
-                metrics = done.get(f"{prefix}|{scenario}|{model}|deepctr|{seed}|{epochs}", lambda: train_peer(
-                    peer, peer_config(paths[seed], overrides), seed, [epochs], model)[epochs])
-                results.append({"scenario": scenario, "seed": seed, "model": f"{peer_name(model)} ({epochs} epochs)",
+                metrics = done.get(f"{prefix}|{scenario}|{model}|{side}|{seed}|{epochs}", lambda: train_peer(
+                    peer, peer_config(paths[seed], overrides), seed, [epochs], model, independent)[epochs])
+                name = f"{peer_name(model, independent)} ({epochs} epochs)"
+                results.append({"scenario": scenario, "seed": seed, "model": name,
                                 "zoo": model, "side": "deepctr", "epochs": epochs, **metrics})
                 print(f"{scenario} seed {seed} {results[-1]['model']}: AUC {metrics['auc']:.4f}  "
                       f"logloss {metrics['logloss']:.4f}  {metrics['train_seconds']:.1f}s", flush=True)
@@ -165,45 +170,14 @@ def main(argv=None):
     print(f"\nwrote {report}; total wall time {time.perf_counter() - started:.0f}s")
 
 
-def rate_overrides(rate: str) -> list[str]:
-    """`RATE` or `OPTIMIZER:RATE` of --rates as config overrides (none for the empty default)."""
-    optimizer, _, value = rate.rpartition(":")
-    return [f"train.optimizer={optimizer}"] * bool(optimizer) + [f"train.learning_rate={value}"] * bool(value)
-
-
-def peer_name(model: str) -> str:
-    return f"DeepCTR {NAMES[model]}"
+def peer_name(model: str, independent_tables: bool = False) -> str:
+    return f"DeepCTR {NAMES[model]}" + " (independent tables)" * independent_tables
 
 
 def world(scenario: str, directory: str, seed: int, sized: dict) -> str:
     """The world's config.yaml, generated unless an earlier (interrupted) run left it."""
     path = os.path.join(directory, "config.yaml")
     return path if os.path.exists(path) else SCENARIOS[scenario](directory, seed=seed, **sized)
-
-
-def choose_pfd_tf(done: Done, prefix: str, tune_path: str, scenario: str, model: str, overrides, grid,
-                  runs_dir: str, seed: int, tuning: list) -> list[str]:
-    """The overrides of `grid` (rate, epochs) with the best held-out AUC on the validation world."""
-    if len(grid) == 1:
-        return grid[0]
-    scores = []
-    for point in grid:
-        name = "-".join(p.split("=")[1] for p in point)  # e.g. adam-0.001-1
-
-        def measure():
-            try:
-                return train_pfd_tf(tune_path, scenario, seed, list(overrides) + point,
-                                    os.path.join(runs_dir, f"{model}-{name}"), model)
-            except NonFiniteLossError as err:  # a rate that diverges is a grid point that lost, not the end
-                print(f"{scenario} {model} {' '.join(point)}: diverged ({err})", flush=True)
-                return [{"scenario": scenario, "seed": seed, "zoo": model, "side": "pfd_tf", "auc": None,
-                         "diverged": True}]
-
-        rows = done.get(f"{prefix}|{scenario}|{model}|pfd_tf|{seed}|{' '.join(point)}", measure)
-        tuning += [{**row, "overrides": point} for row in rows]
-        auc = rows[0].get("auc")
-        scores.append((auc if auc is not None and math.isfinite(auc) else -1.0, point))
-    return max(scores, key=lambda s: s[0])[1]
 
 
 # --------------------------------------------------------------------------
@@ -248,9 +222,10 @@ def _read_inputs(config: Config, split: str) -> tuple[dict[str, np.ndarray], np.
     return inputs, np.concatenate(labels).astype(np.float32)
 
 
-def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at, model_kind: str = "dnn") -> dict[int, dict]:
+def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at, model_kind: str = "dnn",
+               independent_tables: bool = False) -> dict[int, dict]:
     """Trains DeepCTR's DNN (or the counterpart of zoo model `model_kind`) on the config's train rows for
-    max(report_at) epochs.
+    max(report_at) epochs (`independent_tables`: `peer_zoo.peer_columns`).
 
     Returns {epochs: {"auc", "logloss", "train_seconds", "train_rows", "eval_rows"}}
     on the held-out rows, after each epoch count in `report_at`.
@@ -259,7 +234,8 @@ def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at, mode
     eval_x, eval_y = peer_inputs(config, "eval")
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)  # fit's shuffling; DeepCTR seeds its own initializers
-    columns, tower = peer_columns(peer, config), config.student.tower or config.model.student_tower
+    columns = peer_columns(peer, config, independent_tables)
+    tower = config.student.tower or config.model.student_tower
     if model_kind == "dnn":
         model, logits_of, prediction = peer_dnn(peer, columns, tower)
     else:
@@ -278,46 +254,6 @@ def train_peer(peer: SimpleNamespace, config: Config, seed: int, report_at, mode
             scores[epoch] = {"auc": exact_auc(eval_y, logits), "logloss": logloss_from_logits(eval_y, logits),
                              "train_seconds": seconds, "train_rows": len(train_y), "eval_rows": len(eval_y)}
     return scores
-
-
-# --------------------------------------------------------------------------
-# pfd_tf's side
-# --------------------------------------------------------------------------
-def train_pfd_tf(config_path: str, scenario: str, seed: int, user_overrides, runs_dir: str,
-                 model_kind: str = "dnn", scored_if_diverged: bool = False) -> list[dict]:
-    """pfd_tf's baseline student with the world's config, and its MLP student when that is not already it
-    (a zoo model's student, `student.model` among the overrides, is never two-tower).
-
-    `scored_if_diverged` (the evaluation worlds): a run that blows up is a row with AUC 0.5 marked
-    `diverged`; otherwise (the validation world's grid) the error goes to the caller."""
-    overrides = ["distill.mode=baseline", f"train.seed={seed}"]
-    variants = [overrides + list(user_overrides)]
-    if model_kind == "dnn" and config_lib.load(config_path, variants[0]).model.architecture is not Architecture.MLP:
-        variants.append(overrides + ["model.architecture=mlp"] + list(user_overrides))
-    rows = []
-    for variant in variants:
-        architecture = config_lib.load(config_path, variant).model.architecture.value
-        name = f"pfd_tf baseline student ({architecture})" if model_kind == "dnn" else f"pfd_tf {model_kind}"
-        try:
-            metrics = run(config_path, os.path.join(runs_dir, f"baseline-{architecture}-seed{seed}"), variant)
-        except NonFiniteLossError as err:
-            if not scored_if_diverged:
-                raise
-            # The point the validation world chose blew up on this world: a user would get exit 4 and no
-            # model, i.e. the constant predictor (AUC 0.5).  Scored so, and marked, rather than ending the run.
-            print(f"{scenario} seed {seed} {name}: diverged ({err})", flush=True)
-            rows.append({"scenario": scenario, "seed": seed, "model": name, "zoo": model_kind, "side": "pfd_tf",
-                         "architecture": architecture, "auc": 0.5, "logloss": None, "diverged": True})
-            continue
-        student = metrics["student"]
-        rows.append({"scenario": scenario, "seed": seed, "model": name, "zoo": model_kind,
-                     "side": "pfd_tf", "architecture": architecture, "epochs": metrics["epochs"],
-                     "auc": student["auc"], "logloss": student["logloss"],
-                     "train_seconds": metrics["train_seconds"], "train_rows": metrics["train_rows"],
-                     "eval_rows": metrics["eval_rows"]["rows"]})
-        print(f"{scenario} seed {seed} {rows[-1]['model']}: AUC {student['auc']:.4f}  "
-              f"logloss {student['logloss']:.4f}  {metrics['train_seconds']:.1f}s", flush=True)
-    return rows
 
 
 if __name__ == "__main__":

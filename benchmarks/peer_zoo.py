@@ -31,6 +31,7 @@ from pfd_tf.features import vocabulary_size
 
 INSTALL_HINT = 'pip install -e ".[peer]"'
 L2_REG_EMBEDDING = 1e-5  # DeepCTR's default for every model
+TABLE_SCALE, TABLE_SEED = 1e-4, 2020  # SparseFeat's default initializer: RandomNormal(0, 1e-4, seed=2020)
 
 
 def import_deepctr() -> SimpleNamespace:
@@ -57,14 +58,25 @@ def import_deepctr() -> SimpleNamespace:
     )
 
 
-def peer_columns(peer: SimpleNamespace, config: Config) -> list:
-    """DeepCTR feature columns over the student's features, with pfd_tf's table sizes and dims."""
+def peer_columns(peer: SimpleNamespace, config: Config, independent_tables: bool = False) -> list:
+    """DeepCTR feature columns over the student's features, with pfd_tf's table sizes and dims.
+
+    DeepCTR starts every table N(0, 1e-4^2) from one seed (`SparseFeat`'s
+    default initializer, seed 2020), so row k of every table starts as the
+    same vector, and every run of a model starts from the same weights.
+    `independent_tables` keeps the distribution and gives table i the seed
+    2020 + i, as pfd_tf draws each table on its own: a second start of
+    DeepCTR's, to tell a difference of models from the luck of one start
+    (docs/results.md, "Zoo parity": AutoInt+).
+    """
     columns = []
-    for spec in config.student_features:
+    for i, spec in enumerate(config.student_features):
         if spec.kind is FeatureKind.NUMERIC and spec.encoding is NumericEncoding.VALUE:  # `encoding: value`: no ids to share (DeepCTR would take a DenseFeat)
             raise ValueError(f"feature {spec.name!r}: a numeric feature fed as its value; "
                              "this benchmark compares bucketized numeric features only")
-        column = peer.SparseFeat(spec.name, vocabulary_size=vocabulary_size(spec), embedding_dim=spec.dim)
+        start = {"embeddings_initializer": keras.initializers.RandomNormal(0.0, TABLE_SCALE, seed=TABLE_SEED + i)}
+        column = peer.SparseFeat(spec.name, vocabulary_size=vocabulary_size(spec), embedding_dim=spec.dim,
+                                 **(start if independent_tables else {}))
         if spec.kind is FeatureKind.SEQUENCE:
             # No length_name: DeepCTR's sequence embedding masks id 0 (mask_zero), pfd_tf's PAD_ID.
             column = peer.VarLenSparseFeat(column, maxlen=spec.max_len, combiner="mean")
