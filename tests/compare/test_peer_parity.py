@@ -21,7 +21,7 @@ from pfd_tf._keras import keras, tf
 from pfd_tf.datasets.scenarios import SCENARIOS
 from pfd_tf.models.build import build_student
 
-BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks")
+BENCHMARKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "benchmarks")
 
 
 @pytest.fixture(scope="module")
