@@ -11,6 +11,7 @@ import math
 import re
 from typing import Mapping
 
+from pfd_tf.config_backbones import validate_backbones
 from pfd_tf.config_networks import validate_networks
 from pfd_tf.config_task_checks import label_columns, validate_tasks
 from pfd_tf.config_terms_checks import check_term_starts, resolve_term_starts, validate_terms
@@ -161,6 +162,7 @@ def validate(config: Config) -> None:
             )
 
     validate_networks(config)
+    validate_backbones(config)
     validate_terms(config)
 
     cluster = config.cluster
