@@ -14,6 +14,7 @@ from typing import Mapping
 from pfd_tf.config_backbones import validate_backbones
 from pfd_tf.config_networks import validate_networks
 from pfd_tf.config_task_checks import label_columns, validate_tasks
+from pfd_tf.config_task_targets import validate_task_targets
 from pfd_tf.config_terms_checks import check_term_starts, resolve_term_starts, validate_terms
 from pfd_tf.config_schema import (
     Architecture, Config, ConfigError, DataFormat, FeatureKind, FeatureSpec, Mode, Normalization, NumericEncoding, Sharing,
@@ -64,6 +65,7 @@ def validate(config: Config) -> None:
         _validate_missing_and_derive(spec, key)
 
     validate_tasks(config)
+    validate_task_targets(config)
     _validate_columns(config)
     _validate_data_layout(config)
     _validate_shared_empties(config)

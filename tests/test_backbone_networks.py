@@ -4,6 +4,7 @@ own tower and gate only, and every task head exported and served in a fresh proc
 from __future__ import annotations
 
 import glob
+import json
 import os
 import subprocess
 import sys
@@ -130,13 +131,13 @@ def test_a_one_task_config_trains_a_backbone_student_and_teacher(tiny_config_pat
 
 
 def test_pfd_train_exports_every_task_head_of_a_backbone_student_served_in_a_fresh_process(tmp_path):
-    """The real CLI on two tasks with a PLE student: metrics.json scores both tasks, and the SavedModel, loaded
+    """The real CLI on two tasks with a PLE student: metrics.json and the console give its Multi-AUC of both
+    tasks (Eq. (12) of CrossDistil), and the SavedModel, loaded
     without pfd_tf, serves probability/logit and probability_cart/logit_cart equal to the checkpoint's."""
     path = write_tiny_world(str(tmp_path), rows=600)
     with open(path) as f:
         raw = _two_task_raw(yaml.safe_load(f))
     raw["student"] = {**SIZES, "model": "ple"}
-    raw["train"] = {**raw.get("train", {}), "steps": 20}
     raw["distill"] = {**raw.get("distill", {}), "mode": "baseline"}  # the student alone: a short test
     with open(path, "w") as f:
         yaml.safe_dump(raw, f)
@@ -145,6 +146,10 @@ def test_pfd_train_exports_every_task_head_of_a_backbone_student_served_in_a_fre
     proc = subprocess.run([sys.executable, "-m", "pfd_tf.cli.train", "--config", path, "--model_dir", model_dir],
                           capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
+    assert metrics["multi_auc"]["student"] == {"buy": metrics["eval"]["multi_auc_student"],
+                                               "cart": metrics["eval"]["multi_auc_student_cart"]}
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["multi_auc"] == metrics["multi_auc"]  # the console
     out = str(tmp_path / "served.npz")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_USE_LEGACY_KERAS"] = "1"
