@@ -28,8 +28,10 @@ BACKBONE = {"model": "ple", "levels": 2, "experts": 1, "shared_experts": 1, "exp
 TASKS = [{"name": LIKE, "label": LIKE}, {"name": BUY, "label": BUY}]
 LAMBDA = 0.5  # the soft label's weight, the CVR config's lambda (Eq. (5) of the PFD paper)
 SWAP_FRACTION = 0.125  # the soft label is off for the first eighth of the run (the warm-up of Algorithm 1)
-LEARNING_RATE = 0.4
-"""Adagrad's peak rate (batches of 1,024, 4 epochs), chosen on the validation world (seed 100)."""
+LEARNING_RATE = 1.6
+"""Adagrad's peak rate (batches of 1,024, 4 epochs), chosen on the validation world (seed 100, 50,000 rows) among
+0.1, 0.4 and 1.6, by the student's held-out AUC of each task: like 0.564 / 0.620 / 0.625, buy 0.587 / 0.703 / 0.721
+(the PLE teacher on all features: like 0.730 / 0.788 / 0.791, buy 0.764 / 0.836 / 0.843).  The CVR world's rate."""
 
 
 def backbone(**extra) -> FlowDict:
