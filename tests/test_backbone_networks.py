@@ -18,9 +18,8 @@ from pfd_tf import config as config_lib
 from pfd_tf.config import ConfigError
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.distill.build import build_distiller
-from conftest import write_tiny_world
+from conftest import pfd_train_cli, write_tiny_world
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKBONES = ["shared_bottom", "mmoe", "ple", "cross_stitch"]
 TASKS = [{"name": "buy", "label": "label"}, {"name": "cart", "label": "cart"}]
@@ -139,13 +138,8 @@ def test_pfd_train_exports_every_task_head_of_a_backbone_student_served_in_a_fre
         raw = _two_task_raw(yaml.safe_load(f))
     raw["student"] = {**SIZES, "model": "ple"}
     raw["distill"] = {**raw.get("distill", {}), "mode": "baseline"}  # the student alone: a short test
-    with open(path, "w") as f:
-        yaml.safe_dump(raw, f)
     model_dir = str(tmp_path / "run")
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    proc = subprocess.run([sys.executable, "-m", "pfd_tf.cli.train", "--config", path, "--model_dir", model_dir],
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = pfd_train_cli(path, model_dir, raw)
     metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
     assert metrics["multi_auc"]["student"] == {"buy": metrics["eval"]["multi_auc_student"],
                                                "cart": metrics["eval"]["multi_auc_student_cart"]}
