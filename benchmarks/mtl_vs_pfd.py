@@ -2,10 +2,11 @@
 
     python benchmarks/mtl_vs_pfd.py --rows 50000 --rates 0.4,1.6 --out /tmp/mtl_vs_pfd
 
-Each method is the config the CVR world writes: `config.yaml` (PFD: the
+Each method is a config the CVR world writes: `config.yaml` (PFD: the
 teacher reads the privileged post-click features, Eq. (5) of the PFD paper)
 and `config_mtl.yaml` (the MTL baseline: the privileged features are
-auxiliary targets, `pfd_tf.datasets.mtl_baseline_config`).  Each method's
+auxiliary targets, `pfd_tf.datasets.mtl_baseline_config`); `baseline` is
+`config.yaml` with `distill.mode: baseline` (the student on the labels alone).  Each method's
 Adagrad rate is chosen among `--rates` on the validation world (seed 100)
 by its student's held-out AUC (one rate given: used as it is, no
 validation run), then trained on worlds 0, 1 and 2 (no export); the table
@@ -27,7 +28,8 @@ from pfd_tf.datasets.cvr import generate_cvr
 from pfd_tf.datasets.mtl_baseline_config import MTL_CONFIG
 from pfd_tf.trainer import train
 
-METHODS = {"pfd": "config.yaml", "mtl": MTL_CONFIG}
+# method -> (config file, overrides): the student alone on the labels, PFD, the MTL baseline
+METHODS = {"baseline": ("config.yaml", ["distill.mode=baseline"]), "pfd": ("config.yaml", []), "mtl": (MTL_CONFIG, [])}
 VALIDATION, SEEDS = 100, (0, 1, 2)
 
 
@@ -38,7 +40,8 @@ def student_auc(out: str, rows: int, seed: int, method: str, rate: float) -> flo
     model_dir = os.path.join(world, "runs", f"{method}_{rate}")
     shutil.rmtree(model_dir, ignore_errors=True)  # `train` would resume from a leftover run
     keras.backend.clear_session()
-    config = config_lib.load(os.path.join(world, METHODS[method]), [f"train.learning_rate={rate}"])
+    path, overrides = METHODS[method]
+    config = config_lib.load(os.path.join(world, path), [*overrides, f"train.learning_rate={rate}"])
     metrics = train(config, model_dir, verbose=0, export=False)
     auc = metrics["student"]["auc"]
     print(json.dumps({"world": seed, "method": method, "rate": rate, "student_auc": auc}), flush=True)
@@ -50,10 +53,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--rates", default="0.4,1.6")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, of: " + ", ".join(METHODS))
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
     table = {}
-    for method in METHODS:
+    for method in args.methods.split(","):
         chosen = rates[0] if len(rates) == 1 else max(
             rates, key=lambda rate: student_auc(args.out, args.rows, VALIDATION, method, rate))
         table[method] = (chosen, [student_auc(args.out, args.rows, seed, method, chosen) for seed in SEEDS])
