@@ -16,6 +16,7 @@ from pfd_tf import config as config_lib
 from pfd_tf.config import ConfigError
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.datasets.cvr import generate_cvr
+from pfd_tf.datasets.multitask_config import generate_multitask_world
 from pfd_tf.datasets.mtl_baseline_config import AUXILIARY_WEIGHT, MTL_CONFIG, mtl_baseline_config
 from pfd_tf.distill.build import build_distiller
 from pfd_tf.metrics import logloss_from_logits
@@ -43,6 +44,16 @@ def test_the_cvr_world_writes_its_mtl_baseline_beside_its_config(tmp_path):
     dwell = np.log1p(_column(world, "train", "dwell_time"))  # the train days' log dwell, standardized
     assert config.task_specs[1].center == pytest.approx(dwell.mean(), abs=1e-5)
     assert config.task_specs[1].scale == pytest.approx(dwell.std(), abs=1e-5)
+
+
+def test_the_multitask_world_writes_its_mtl_baseline_with_both_of_its_tasks_first(tmp_path):
+    world = str(tmp_path / "multitask")
+    config = config_lib.load(generate_multitask_world(world, rows=3000, seed=0))
+    mtl = config_lib.load(os.path.join(world, MTL_CONFIG))
+    assert [(t.name, t.kind.value) for t in mtl.task_specs] == [
+        ("like", "binary"), ("buy", "binary"), ("dwell_time", "regression"), ("viewed_comments", "binary")]
+    assert [t.weight for t in mtl.task_specs] == [1.0, 1.0, AUXILIARY_WEIGHT, AUXILIARY_WEIGHT]
+    assert mtl.student_features == config.student_features and not mtl.teacher_specs
 
 
 @pytest.fixture(scope="module")

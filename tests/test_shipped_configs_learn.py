@@ -117,6 +117,15 @@ def test_every_task_of_a_multi_task_world_learns(tmp_path, scenario, seed):
         assert student["auc"] > 0.5, (task.name, student, constant)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_mtl_baseline_beside_the_cvr_config_learns(tmp_path, seed):
+    """`config_mtl.yaml`, the PFD paper's MTL baseline written beside the CVR world's config
+    (`pfd_tf.datasets.mtl_baseline_config`): its served student beats the constant predictor."""
+    SCENARIOS["cvr"](str(tmp_path / "world"), rows=ROWS["cvr"], seed=seed)
+    config = config_lib.load(str(tmp_path / "world" / "config_mtl.yaml"), RECIPE)
+    _assert_beats_the_constant(config, str(tmp_path / "run"))
+
+
 def test_the_kd_dagfm_phases_learn(tmp_path):
     """KD-DAGFM's three phases (`pfd_tf.datasets.phase_configs`, written beside the interactions world's config.yaml),
     chained by their checkpoints as the files say: the distilled student and the fine-tuned one each beat the
