@@ -20,8 +20,9 @@ when the held-out rows hold one class, AUC is undefined and left out.
 With several tasks (`pfd_tf.tasks`), each task's logits are scored against
 that task's labels, under keys carrying its name (`<who>_<task>_auc`, or
 `<who>_<task>_mse` and `_rmse` for a regression task); the served task's
-keys carry none.  `summarize` turns them into what metrics.json (and
-pfd-eval's JSON) reports.
+keys carry none; with two binary tasks, also each network's Multi-AUC of
+each (CrossDistil's Eq. (12), `pfd_tf.evaluation_multi_auc`).  `summarize`
+turns them into what metrics.json (and pfd-eval's JSON) reports.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from pfd_tf.config import Config
 from pfd_tf.data.pipeline import eval_steps, make_dataset_fn
 from pfd_tf.distill.build import build_distiller
 from pfd_tf.distill.distiller import Distiller
+from pfd_tf import evaluation_multi_auc
 from pfd_tf.metrics import exact_auc, logloss_from_logits
 from pfd_tf.names import PRESET_TEACHER, SERVED, auc_key, logloss_key, mse_key, rmse_key
 from pfd_tf.optim import make_optimizer
@@ -117,6 +119,8 @@ class Evaluator:
             who = key[: -len("_logits")]
             task = tasks.get(key, self.model.tasks[0])
             results.update(_scored(who, task, np.concatenate(labels[task.name]), np.concatenate(logits[key])))
+        networks = (*self.model.student_names, *self.model.teacher_names)
+        results.update(evaluation_multi_auc.multi_auc_results(self.model.tasks, labels, logits, networks))
         results["step"] = int(self.model.optimizer.iterations.numpy())
         return results
 
@@ -168,6 +172,7 @@ def summarize(results: dict, teacher_names, tasks=(), student_names=(SERVED,)) -
         "ensemble_weights": {name: float(results[f"alpha_{name}"]) for name in teacher_names
                              if f"alpha_{name}" in results},
         **by_task,
+        **evaluation_multi_auc.summary(results, tasks, (*student_names, *teacher_names)),
     }
     if len(student_names) > 1:
         summary["students"] = {name: network_metrics(results, name) for name in student_names[1:]}

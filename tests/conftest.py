@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -91,3 +93,16 @@ def trained_run(tmp_path_factory):
     model_dir = os.path.join(directory, "run")
     metrics = train(config, model_dir, verbose=0)
     return config, model_dir, metrics
+
+
+def pfd_train_cli(config_path: str, model_dir: str, raw: dict | None = None) -> subprocess.CompletedProcess:
+    """Runs the real `python -m pfd_tf.cli.train` on `config_path` (first rewritten as `raw`, when given) with
+    this checkout first on the path; asserts it exits 0."""
+    if raw is not None:
+        with open(config_path, "w") as f:
+            yaml.safe_dump(raw, f)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-m", "pfd_tf.cli.train", "--config", config_path, "--model_dir", model_dir],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": root})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc

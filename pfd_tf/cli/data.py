@@ -1,6 +1,6 @@
 """`pfd-data`: writes a synthetic PFD dataset (day-split CSVs + config.yaml).
 
-    pfd-data --scenario cvr|ctr|ensemble|interactions|dial --out DIR [--rows N] [--seed S] [--days D]
+    pfd-data --scenario cvr|ctr|ensemble|interactions|dial|multitask --out DIR [--rows N] [--seed S] [--days D]
              [--world FIELD=VALUE ...] [--overwrite]
 
 The `cvr` scenario simulates clicks whose label is the purchase and whose
@@ -21,7 +21,7 @@ config distils a DCN-v2 teacher into a DAGFM student (KD-DAGFM); see
 :mod:`pfd_tf.datasets.interactions`. The written
 ``DIR/config.yaml`` can be handed to ``pfd-train`` as is. ``--world`` changes
 one field of the world's dataclass (``CvrWorld``, ``CtrWorld``,
-``EnsembleWorld``, ``InteractionsWorld``, ``DialWorld``), e.g. ``--world interacted_scale=2`` for a CTR world whose
+``EnsembleWorld``, ``InteractionsWorld``, ``DialWorld``, ``MultitaskWorld``), e.g. ``--world interacted_scale=2`` for a CTR world whose
 privileged features know twice as much, or ``--world higher_order_scale=0``
 for an ensemble world that FM can fit as well as the deep models.
 
@@ -49,6 +49,16 @@ e.g. ``--scenario dial --world privileged_share=0.9 --world rows_per_id=5``.
 One seed gives the same regular columns and labels at every
 privileged_share: only engagement changes.
 
+The `multitask` scenario (:mod:`pfd_tf.datasets.multitask`) simulates
+impressions with two correlated labels, ``like`` and ``buy`` (a liked
+impression is more often bought, yet a third or more of the purchases are
+not liked), and the privileged post-event features ``dwell_time`` and
+``viewed_comments``.  Its config trains the two tasks (``tasks:``) on a
+PLE student distilled from a PLE teacher that also reads the privileged
+features, and metrics.json reports each task's AUC and log loss and the
+Multi-AUC of CrossDistil's Eq. (12) (``MultitaskWorld`` fields for
+``--world``; :mod:`pfd_tf.datasets.multitask_config`).
+
 ``DIR`` must be empty or new: the config reads ``train/*.csv``, so older
 day files would join the data.  ``--overwrite`` replaces what pfd-data wrote
 there before (listed in ``DIR/.pfd-data.json``) and refuses a file it did
@@ -68,8 +78,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_enum("scenario", None, list(SCENARIOS), "Which synthetic world.")
 flags.DEFINE_string("out", None, "Output directory: new or empty (created if missing), or see --overwrite.")
 flags.DEFINE_integer("rows", None, "Number of rows (clicks for cvr and dial, impressions for the others), "
-                     "train and test together; default: the scenario's (200,000 for cvr, 600,000 for ctr, "
-                     "400,000 for ensemble and interactions, 100,000 for dial).", lower_bound=1)
+                     "train and test together; default: the scenario's (200,000 for cvr and multitask, 600,000 "
+                     "for ctr, 400,000 for ensemble and interactions, 100,000 for dial).", lower_bound=1)
 flags.DEFINE_integer("seed", 0, "Random seed; the same seed writes byte-identical files.")
 flags.DEFINE_integer("days", 8, "Days of logs; the last day is the test set.", lower_bound=2)
 flags.DEFINE_multi_string("world", [], "FIELD=VALUE: overrides a field of the scenario's world "

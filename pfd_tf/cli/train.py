@@ -118,8 +118,8 @@ def run_task(config_path: str, model_dir: str, overrides=(), overwrite: bool = F
             raise
         print(f"pfd-train: error: {message}", file=sys.stderr)
         return 2
-    keys = ("mode", "student", "students", "teacher", "steps", "examples_per_second")
-    print(json.dumps({k: metrics.get(k) for k in keys if k in metrics or k != "students"}))
+    keys = ("mode", "student", "students", "teacher", "multi_auc", "steps", "examples_per_second")
+    print(json.dumps({k: metrics.get(k) for k in keys if k in metrics or k not in ("students", "multi_auc")}))
     return 0
 
 

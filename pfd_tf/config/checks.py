@@ -8,6 +8,7 @@ columns before what reads them).
 """
 from __future__ import annotations
 
+from pfd_tf.config.backbones import validate_backbones
 from pfd_tf.config.data_checks import validate_data_files, validate_data_layout
 from pfd_tf.config.distill_checks import validate_distill
 from pfd_tf.config.feature_checks import validate_columns, validate_features, validate_shared_empties
@@ -15,6 +16,7 @@ from pfd_tf.config.model_checks import validate_model
 from pfd_tf.config.networks import validate_networks
 from pfd_tf.config.schema import Config
 from pfd_tf.config.task_checks import validate_tasks
+from pfd_tf.config.task_targets import validate_task_targets
 from pfd_tf.config.terms_checks import validate_terms
 from pfd_tf.config.train_checks import validate_cluster, validate_train
 from pfd_tf.table_size import check_table_memory
@@ -24,6 +26,7 @@ def validate(config: Config) -> None:
     """Cross-field checks; each error names the key that must change."""
     validate_features(config)
     validate_tasks(config)
+    validate_task_targets(config)
     validate_columns(config)
     validate_data_layout(config)
     validate_shared_empties(config)
@@ -32,6 +35,7 @@ def validate(config: Config) -> None:
     validate_model(config)
     validate_distill(config)
     validate_networks(config)
+    validate_backbones(config)
     validate_terms(config)
     validate_cluster(config)
     validate_train(config)

@@ -29,3 +29,8 @@ class TaskConfig:
     label: str  # the column
     kind: TaskKind = TaskKind.BINARY
     weight: float = 1.0
+    # A regression target as the task learns it: (transform(y) - center) / scale (pfd_tf.tasks.targets), e.g.
+    # the standardized log dwell time of the PFD paper's MTL baseline (Section 5.3).
+    transform: str = "none"  # none | log1p
+    center: float = 0.0
+    scale: float = 1.0

@@ -24,6 +24,11 @@ class ZooModel(str, enum.Enum):
     FIBINET = "fibinet"  # SENET + bilinear interactions, then a DNN (Huang et al. 2019)
     DAGFM = "dagfm"  # message passing over a DAG of fields, a linear layer over the pooled states (KD-DAGFM)
     TWO_TOWER = "two_tower"  # user tower . item tower (PFD's coarse ranker, Eq. (3)); set by model.architecture
+    # Multi-task backbones (pfd_tf.multitask), a tower and logit per task of `tasks:` (pfd_tf.models.zoo.backbone)
+    SHARED_BOTTOM = "shared_bottom"  # one bottom MLP under every task's tower (Caruana 1997)
+    MMOE = "mmoe"  # experts mixed by one softmax gate per task (Ma et al. 2018)
+    PLE = "ple"  # task and shared experts, gated, over `levels` levels (Tang et al. 2020; one level: CGC)
+    CROSS_STITCH = "cross_stitch"  # one MLP column per task, mixed after each layer (Misra et al. 2016)
 
 class FeatureView(str, enum.Enum):
     """Which features a teacher reads (PFD paper, Table 4)."""
@@ -68,6 +73,12 @@ class NetworkConfig:
     bilinear: str = "field_interaction"  # fibinet: field_all | field_each | field_interaction
     dagfm_type: str = "inner"  # dagfm: inner | outer, the edges' interaction function
     dagfm_layers: int = 3  # dagfm: propagation layers K (interactions up to order K + 1)
+    # The multi-task backbones; `tower` is each task's tower.  expert_units: an expert's hidden widths (the
+    # bottom of shared_bottom, each column of cross_stitch); experts: mmoe's experts, ple's per task.
+    expert_units: tuple[int, ...] = (64,)
+    experts: int = 4
+    shared_experts: int = 1  # ple: the shared experts per level
+    levels: int = 1  # ple: extraction levels (1: CGC)
 
 @dataclasses.dataclass(frozen=True)
 class TeacherConfig(NetworkConfig):

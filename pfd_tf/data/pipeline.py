@@ -30,6 +30,7 @@ from pfd_tf.data.files import DataError, count_rows, file_order, layout, reader,
 from pfd_tf.data.files import rows_per_file as _rows_per_file
 from pfd_tf.data.parse import PARSE_BATCH, check_tfrecord_columns, csv_header, parser
 from pfd_tf.features import FeatureEncoder
+from pfd_tf.tasks.targets import target
 
 __all__ = [
     "DataError", "PARSE_BATCH", "check_eval_split", "check_tfrecord_columns", "count_rows", "count_training_rows",
@@ -94,7 +95,7 @@ def make_dataset_fn(
 
     def to_model_inputs(records):
         raw = parse(records)
-        return encoder(raw), {task.name: tf.cast(raw[task.label], tf.float32) for task in tasks}
+        return encoder(raw), {task.name: target(task, raw[task.label]) for task in tasks}
 
     def parse_batches(ds, size, drop_remainder):
         ds = ds.batch(size, drop_remainder=drop_remainder)

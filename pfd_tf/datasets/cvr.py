@@ -56,6 +56,7 @@ from pfd_tf.datasets.cvr_world import (
     cvr_hash_buckets,
 )
 from pfd_tf.datasets.sampling import draw_catalogue, sample_grouped, sigmoid, solve_base, taste_category_cdf, vocab, zipf_weights
+from pfd_tf.datasets.mtl_baseline_config import write_mtl_baseline_config
 from pfd_tf.datasets.train_config import run_config
 from pfd_tf.datasets.writer import DAY, Column, as_strings, feature_config, write_days
 
@@ -198,7 +199,9 @@ def write_dataset(columns: Mapping[str, np.ndarray], features: tuple[Column, ...
     day = columns[DAY]
     train = day < days - 1
     feats = [feature_config(c, buckets.get(c.name), columns[c.name][train], RECENT_MAX_LEN) for c in features]
-    return write_days(out_dir, header, lines, day, days, run_config(feats, int(train.sum()), seed))
+    config = run_config(feats, int(train.sum()), seed)
+    write_mtl_baseline_config(out_dir, config, columns, train)  # before config.yaml: written last, as ever
+    return write_days(out_dir, header, lines, day, days, config)
 
 
 def generate_cvr(out_dir: str, rows: int = 200_000, seed: int = 0, days: int = 8, **world) -> str:

@@ -17,11 +17,14 @@ from pfd_tf.datasets.dial_world import DialWorld
 from pfd_tf.datasets.ensemble import generate_ensemble
 from pfd_tf.datasets.ensemble_world import EnsembleWorld
 from pfd_tf.datasets.interactions import InteractionsWorld, generate_interactions
+from pfd_tf.datasets.multitask import MultitaskWorld
+from pfd_tf.datasets.multitask_config import generate_multitask_world
 
 SCENARIOS = {"cvr": generate_cvr, "ctr": generate_ctr, "ensemble": generate_ensemble}
 WORLDS = {"cvr": CvrWorld, "ctr": CtrWorld, "ensemble": EnsembleWorld}
 SCENARIOS["interactions"], WORLDS["interactions"] = generate_interactions, InteractionsWorld  # KD-DAGFM's world
 SCENARIOS["dial"], WORLDS["dial"] = generate_dial, DialWorld  # the soft-label hypothesis's dial
+SCENARIOS["multitask"], WORLDS["multitask"] = generate_multitask_world, MultitaskWorld  # like and buy (issue 21)
 _SIZED_BY_FLAGS = ("rows", "days")  # set by --rows and --days, not as world fields
 
 

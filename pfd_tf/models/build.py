@@ -126,7 +126,8 @@ def _network(config: Config, network: NetworkConfig, features, tables, linear, b
 
     first_order = linear(features) if network.model in zoo.NEEDS_FIRST_ORDER else {}
     model = dataclasses.replace(config.model, normalization=normalization)
-    return zoo.build_network(network, model, features, tables, first_order, tower, name)
+    tasks = [task.name for task in config.task_specs]
+    return zoo.build_network(network, model, features, tables, first_order, tower, name, tasks)
 
 
 class _TablePool:

@@ -50,6 +50,7 @@ def with_heads(network, output: NetworkOutput) -> NetworkOutput:
 
 
 def add_task_heads(network, tasks: Sequence[str]) -> None:
-    """Gives `network` a head for each task after the first (the served one) of `tasks`; none for one task."""
-    if len(tasks) > 1:
+    """Gives `network` a head for each task after the first (the served one) of `tasks`; none for one task, nor
+    for a multi-task backbone (`pfd_tf.models.zoo.backbone`), whose towers give every task's logits."""
+    if len(tasks) > 1 and not getattr(getattr(network, "body", None), "gives_tasks", False):
         network.task_heads = TaskHeads(tasks[0], tasks[1:], name="task_heads")

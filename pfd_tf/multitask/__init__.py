@@ -10,6 +10,9 @@ network's `Fields.vector()` gives) into one representation per task,
 - `ple.PLE`                     (Tang et al. 2020, progressive layered extraction; CGC at one level)
 - `cross_stitch.CrossStitch`    (Misra et al. 2016)
 
+`pfd_tf.models.zoo.backbone` makes each a network of the zoo (`model:
+shared_bottom | mmoe | ple | cross_stitch` for a teacher or a student).
+
 The PFD paper's MTL baseline (Section 5.3) is `mtl_baseline`; CrossDistil
 ("Cross-Task Knowledge Distillation in Multi-Task Recommendation", AAAI
 2022) is `quadruplets` (Eq. (2), (4)), `calibration` (Eq. (8), (9) and the

@@ -79,7 +79,7 @@ def test_same_seed_same_bytes_other_seed_differs(out, tmp_path):
     cvr.generate_cvr(other, rows=ROWS, seed=1, days=DAYS)
     files = sorted(os.path.relpath(p, out) for p in glob.glob(os.path.join(out, "**", "*.*"),
                                                               recursive=True))
-    assert "config.yaml" in files and len(files) == DAYS + 1
+    assert {"config.yaml", "config_mtl.yaml"} <= set(files) and len(files) == DAYS + 2  # + the MTL baseline
     match, mismatch, errors = filecmp.cmpfiles(out, again, files, shallow=False)
     assert mismatch == [] and errors == [] and len(match) == len(files)
     _, mismatch, _ = filecmp.cmpfiles(out, other, files, shallow=False)

@@ -18,7 +18,7 @@ from pfd_tf.distill.build import build_distiller
 from pfd_tf.evaluation import Evaluator
 from pfd_tf.export import restore_student
 from pfd_tf.metrics import exact_auc, logloss_from_logits
-from conftest import write_tiny_world
+from conftest import pfd_train_cli, write_tiny_world
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -135,13 +135,9 @@ def test_pfd_train_reports_each_task_in_metrics_json_and_pfd_export_serves_the_f
     raw["features"] = [f for f in raw["features"] if f["name"] != "cart"]
     del raw["data"]["label"]
     raw["tasks"] = TASKS
-    with open(path, "w") as f:
-        yaml.safe_dump(raw, f)
     model_dir = str(tmp_path / "run")
+    pfd_train_cli(path, model_dir, raw)
     env = {**os.environ, "PYTHONPATH": ROOT}
-    proc = subprocess.run([sys.executable, "-m", "pfd_tf.cli.train", "--config", path, "--model_dir", model_dir],
-                          capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.load(open(os.path.join(model_dir, "metrics.json")))
     assert set(metrics["student"]) == {"auc", "logloss"}
     assert metrics["tasks"]["buy"]["student"] == metrics["student"]

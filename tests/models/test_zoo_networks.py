@@ -13,9 +13,12 @@ from pfd_tf.models.embedding import build_tables
 from pfd_tf.models.feature_bank import FeatureBank
 from pfd_tf.models.towers import DenseBatchNorm
 from pfd_tf.models.zoo import NEEDS_FIRST_ORDER, NEEDS_STACK, ZooNetwork, build_linear_tables, build_network
+from pfd_tf.models.zoo import registry
 
 ZOO = [m for m in ZooModel if m not in (ZooModel.DNN, ZooModel.TWO_TOWER)]
 NO_DNN_PART = (ZooModel.LR, ZooModel.FM, ZooModel.DAGFM)
+# The multi-task backbones: their experts are MLPs too, and their `final` is the served task's tower's.
+BACKBONES = tuple(m for m in ZOO if registry.get(m).multi_task)
 SMALL = dict(cross_layers=2, cross_rank=2, cin_layers=(4, 3), attention_layers=2, attention_heads=2,
              attention_dim=2, senet_reduction=2, dagfm_layers=2)
 
@@ -162,6 +165,8 @@ def test_an_empty_tower_leaves_the_interaction_part_or_the_fields_as_final(kind)
         assert out.hidden["final"] is out.hidden["bilinear"]
     elif kind is ZooModel.DAGFM:  # no DNN part: the pooled node states of its 2 + 1 layers, 2 fields each
         assert out.hidden["final"].shape == (2, 6)
+    elif kind in BACKBONES:  # a tower of no layers reads the backbone's representation of the served task
+        assert out.hidden["final"] is out.hidden["representation"]
     else:
         np.testing.assert_allclose(out.hidden["final"].numpy(), X0)
 
@@ -252,7 +257,10 @@ def test_batch_normalization_variant_builds_and_runs_both_modes(kind):
     assert network(ids, training=False).shape == (8,)
     assert len(network.variables) == count
     norms = [layer for layer in network.submodules if isinstance(layer, DenseBatchNorm)]
-    assert len(norms) == (0 if kind in NO_DNN_PART else 2)
+    if kind in BACKBONES:  # the tower's two layers and the experts' (at least one each)
+        assert len(norms) > 2
+    else:
+        assert len(norms) == (0 if kind in NO_DNN_PART else 2)
     assert all(float(layer.moving_updates) == 1.0 for layer in norms)
 
 

@@ -24,8 +24,9 @@ DEFAULT_ROWS = 20_000
 RECIPE = [f"train.batch_size={RECIPE_BATCH}", f"train.epochs={RECIPE_EPOCHS}"]
 
 
-def label_column(config: config_lib.Config, split: str) -> list[int]:
-    """The label column of the split's files (CSV, with a header or `data.columns`)."""
+def label_column(config: config_lib.Config, split: str, column: str = "") -> list[int]:
+    """Label column `column` (default: the served task's) of the split's files (CSV, with a header or
+    `data.columns`)."""
     data = config.data
     globs = data.train_files if split == "train" else data.eval_files
     paths = sorted(p for g in globs for p in glob.glob(config.resolve_path(g)))
@@ -35,16 +36,17 @@ def label_column(config: config_lib.Config, split: str) -> list[int]:
         with open(path, newline="") as f:
             reader = csv.reader(f, delimiter=data.csv_delimiter)
             columns = list(data.columns) or next(reader)
-            index = columns.index(data.label)
+            index = columns.index(column or config.task_specs[0].label)
             labels += [int(float(row[index])) for row in reader if row]
     return labels
 
 
-def constant_logloss(config: config_lib.Config) -> float:
-    """Held-out log loss of predicting the training rows' positive rate for every row."""
-    train = label_column(config, "train")
+def constant_logloss(config: config_lib.Config, column: str = "") -> float:
+    """Held-out log loss of predicting the training rows' positive rate for every row (of label `column`, by
+    default the served task's)."""
+    train = label_column(config, "train", column)
     rate = sum(train) / len(train)
-    held_out = label_column(config, "eval")
+    held_out = label_column(config, "eval", column)
     positives = sum(held_out)
     return -(positives * math.log(rate) + (len(held_out) - positives) * math.log(1 - rate)) / len(held_out)
 

@@ -24,7 +24,7 @@ NEEDS_FIRST_ORDER: frozenset[ZooModel] = frozenset(ZooModel(e.name) for e in reg
 
 def build_network(network: NetworkConfig, model: ModelConfig, features: Sequence[FeatureSpec],
                   tables: Mapping[str, keras.layers.Embedding], linear_tables: Mapping[str, keras.layers.Embedding],
-                  tower: Sequence[int], name: str) -> ZooNetwork:
+                  tower: Sequence[int], name: str, tasks: Sequence[str] = ()) -> ZooNetwork:
     """The zoo network `network.model` over `features`, named `name`; its variables come at its first call.
 
     Args:
@@ -36,6 +36,7 @@ def build_network(network: NetworkConfig, model: ModelConfig, features: Sequence
             feature of a model in `NEEDS_FIRST_ORDER` (ignored by the others).
         tower: the DNN part's hidden widths, resolved by the caller.
         name: the network's name (its variables' scope).
+        tasks: the config's task names, the served one first: a multi-task backbone's towers (`backbone`).
 
     Raises:
         ValueError: for `dnn` and `two_tower` (not zoo models), no features,
@@ -43,12 +44,14 @@ def build_network(network: NetworkConfig, model: ModelConfig, features: Sequence
             a model in `NEEDS_STACK`.
     """
     kind = ZooModel(network.model)
-    make_body = registry.get(kind).builder()
+    entry = registry.get(kind)
+    make_body = entry.builder()
     features = tuple(features)
     if not features:
         raise ValueError(f"network {name!r} ({kind.value}) has no features")
     _check_tables(kind, name, features, tables, linear_tables)
-    body = make_body(network, model, tuple(int(width) for width in tower), name=kind.value)
+    sizes = {"tasks": tuple(tasks)} if entry.multi_task else {}
+    body = make_body(network, model, tuple(int(width) for width in tower), name=kind.value, **sizes)
     linear = linear_tables if kind in NEEDS_FIRST_ORDER else {}
     return ZooNetwork(features, tables, linear, body, name=name)
 

@@ -74,3 +74,5 @@ register(ZooEntry("dagfm", "pfd_tf.models.zoo.dagfm:make_body",
                    Param("dagfm_layers", (positive("the propagation layers"),))),
                   hidden_outputs=("dagfm", "final"), dnn_part=False, needs_stack=True,
                   summary="Dense(pooled node states of a field DAG), KD-DAGFM"))
+
+from pfd_tf.models.zoo import backbone_entries  # noqa: E402,F401  (the multi-task backbones register there)

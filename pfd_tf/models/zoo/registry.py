@@ -41,6 +41,8 @@ class ZooEntry:
         needs_stack: crosses fields through their `[batch, fields, dim]` stack, so needs equal embedding sizes.
         needs_first_order: reads one-wide first-order (linear) tables.
         summary: one line for the docs' table.
+        multi_task: a multi-task backbone: its builder also takes `tasks` (the config's task names) and its
+            network gives every task's logits itself (`NetworkOutput.by_task`), so gets no task heads.
     """
 
     name: str
@@ -51,6 +53,7 @@ class ZooEntry:
     needs_stack: bool = False
     needs_first_order: bool = False
     summary: str = ""
+    multi_task: bool = False
 
     @property
     def param_keys(self) -> tuple[str, ...]:
