@@ -17,7 +17,7 @@ from pfd_tf.datasets.scenarios import SCENARIOS
 
 SEEDS = (0, 1, 2)
 # The worlds of several tasks, each task checked (test_every_task_of_a_multi_task_world_learns), and their rows.
-EVERY_TASK = {"multitask": 20_000}
+EVERY_TASK = {"multitask": 40_000}
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -30,10 +30,10 @@ def test_what_pfd_data_writes_learns(tmp_path, scenario, seed):
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("scenario", sorted(EVERY_TASK))
 def test_every_task_of_a_multi_task_world_learns(tmp_path, scenario, seed):
-    """A world of several tasks (`tasks:`): the student ranks each task's held-out labels better than the constant
-    predictor (AUC above 0.5).  Its log loss is not held to the constant's here: on the multitask world at 20,000
-    rows (the recipe's 2 epochs of 256) it stayed up to 0.008 above it (measured, worlds 0-2: e.g. like 0.5158 against
-    0.5143, buy 0.2162 against 0.2080), the written config's rate being chosen for 4 epochs of 1,024 rows."""
+    """A world of several tasks (`tasks:`): the student beats the constant predictor on every task's held-out
+    labels (log loss below the task's constant, AUC above 0.5).  At 20,000 rows (the recipe's 2 epochs of 256) the
+    buy task's log loss stayed above its constant's (world 0: 0.2162 against 0.2080, AUC 0.69); at 40,000 every
+    task of worlds 0-2 is below it (buy 0.1803 / 0.1814 / 0.1825 against 0.1979 / 0.1964 / 0.1929)."""
     from pfd_tf.trainer import train
 
     path = SCENARIOS[scenario](str(tmp_path / "world"), rows=EVERY_TASK[scenario], seed=seed)
@@ -42,7 +42,7 @@ def test_every_task_of_a_multi_task_world_learns(tmp_path, scenario, seed):
     for task in config.task_specs:
         student, constant = metrics["tasks"][task.name]["student"], constant_logloss(config, task.label)
         print(f"held-out {task.name}: log loss {student['logloss']:.4f} (constant {constant:.4f}), AUC {student['auc']}")
-        assert student["auc"] > 0.5, (task.name, student, constant)
+        assert student["logloss"] < constant and student["auc"] > 0.5, (task.name, student, constant)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
