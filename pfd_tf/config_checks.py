@@ -11,6 +11,7 @@ import math
 import re
 from typing import Mapping
 
+from pfd_tf.config_grouping import validate_grouping
 from pfd_tf.config_networks import validate_networks
 from pfd_tf.config_task_checks import label_columns, validate_tasks
 from pfd_tf.config_terms_checks import check_term_starts, resolve_term_starts, validate_terms
@@ -65,6 +66,7 @@ def validate(config: Config) -> None:
     validate_tasks(config)
     _validate_columns(config)
     _validate_data_layout(config)
+    validate_grouping(config)
     _validate_shared_empties(config)
     check_table_memory(config)
     data = config.data

@@ -289,7 +289,7 @@ class Distiller(keras.Model):
         if gate_loss is not None:
             out["loss_gate"] = gate_loss
         out["lambda"] = self.current_lambda()
-        loss = add_terms(loss, self.terms, self._step(), students, soft_logits, seen, out)
+        loss = add_terms(loss, self.terms, self._step(), students, soft_logits, seen, out, labels)
         out["loss"] = loss + out.get("loss_gate", 0.0)
         return self._regularized(out, bank)
 
