@@ -211,3 +211,15 @@ def test_a_two_worker_cluster_trains_each_row_once_per_epoch_by_groups(world, tm
     assert set(by_count) <= {1, 2, 3, 4}, by_count
     largest = max(collections.Counter(_group_of(r) for r in range(FILES * PER_FILE)).values())
     assert sum(n for times, n in by_count.items() if times != 2) <= 2 * read_ahead_rows(PER_BATCH, 2) * largest
+
+
+def test_evaluation_reads_every_held_out_row_once_by_groups(world):
+    """`eval_steps` counts grouped batches: the evaluator's `take(steps)` reaches the last group."""
+    from pfd_tf.data.pipeline import eval_steps
+
+    config = config_lib.load(world)
+    fn = make_dataset_fn(config, "eval", config.train.eval_batch_size, False)
+    steps = eval_steps(config, fn.files)
+    rows = np.concatenate([ids["rid"].numpy() - 1 for ids, _ in fn(None).take(steps)])
+    assert sorted(rows.tolist()) == list(range(PER_FILE))
+    assert len(list(fn(None))) == steps

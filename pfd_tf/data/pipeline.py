@@ -171,5 +171,9 @@ def eval_steps(config: Config, files: Sequence[str]) -> int:
     """Batches needed to read the held-out files once."""
     if config.train.eval_steps:
         return config.train.eval_steps
+    if config.data.group_by:  # whole groups a batch: as many batches as groups_per_batch takes
+        groups = grouped.file_groups(files, config.data.group_by, config.data.columns, config.data.csv_delimiter)
+        per_batch = config.data.groups_per_batch or groups.per_batch(config.train.eval_batch_size)
+        return max(1, math.ceil(groups.groups / per_batch))
     rows = count_rows(files, *layout(config))
     return max(1, math.ceil(rows / config.train.eval_batch_size))
