@@ -23,7 +23,12 @@ or a user and a day) the unit of the stream is the group instead:
   (`pfd_tf.distill.ranking.to_lists` lays a batch out as `[G, L]` lists by it);
 - step s starts at group s * groups_per_batch: a resumed run goes on where
   the last step left off, each group once per epoch;
-- `data.cache` keeps the encoded rows in memory and permutes the groups.
+- `data.cache` keeps the encoded rows in memory and permutes the groups;
+- on a cluster the tf.data service hands out whole groups
+  (`pfd_tf.cluster.grouped_service`).
+
+A file is read whole to be cut into its groups (`groups_of_files`), so each
+file must fit in memory (logs partitioned by day or hour do).
 
 Held-out rows come in file order, `groups_per_batch` groups a batch.
 """
