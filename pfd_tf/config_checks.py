@@ -11,7 +11,7 @@ import math
 import re
 from typing import Mapping
 
-from pfd_tf.config_grouping import validate_grouping
+from pfd_tf.config_grouping import unique_columns, validate_grouping
 from pfd_tf.config_networks import validate_networks
 from pfd_tf.config_task_checks import label_columns, validate_tasks
 from pfd_tf.config_terms_checks import check_term_starts, resolve_term_starts, validate_terms
@@ -297,13 +297,7 @@ def _validate_data_layout(config: Config) -> None:
     if data.format is not DataFormat.CSV:
         raise ConfigError("data.columns: names the columns of header-less CSV files; not used with data.format: "
                           f"{data.format.value}")
-    seen: dict[str, int] = {}
-    for j, name in enumerate(data.columns):
-        if not name:
-            raise ConfigError(f"data.columns[{j}]: must not be empty")
-        if name in seen:
-            raise ConfigError(f"data.columns[{j}]: duplicate column {name!r} (also data.columns[{seen[name]}])")
-        seen[name] = j
+    seen = unique_columns(data.columns, "data.columns")
     for label, key in label_columns(config).items():
         if label not in seen:
             raise ConfigError(f"data.columns: the label column {label!r} ({key}) is not among them")

@@ -12,16 +12,23 @@ from pfd_tf.config_schema import Config, ConfigError, DataFormat
 from pfd_tf.config_terms import LISTWISE_SOFTMAX, PAIRWISE_BPR, POINTWISE_TOP_K, RANKING_KINDS
 
 
+def unique_columns(columns, key: str) -> dict[str, int]:
+    """Column name -> its index in `columns` (the config's `key`), each named once and none empty."""
+    seen: dict[str, int] = {}
+    for i, column in enumerate(columns):
+        if not column:
+            raise ConfigError(f"{key}[{i}]: must not be empty")
+        if column in seen:
+            raise ConfigError(f"{key}[{i}]: duplicate column {column!r} (also {key}[{seen[column]}])")
+        seen[column] = i
+    return seen
+
+
 def validate_grouping(config: Config) -> None:
     """Each error names the key that must change."""
     data = config.data
-    seen: dict[str, int] = {}
+    unique_columns(data.group_by, "data.group_by")
     for i, column in enumerate(data.group_by):
-        if not column:
-            raise ConfigError(f"data.group_by[{i}]: must not be empty")
-        if column in seen:
-            raise ConfigError(f"data.group_by[{i}]: duplicate column {column!r} (also data.group_by[{seen[column]}])")
-        seen[column] = i
         if data.columns and column not in data.columns:
             raise ConfigError(f"data.group_by[{i}]: data.columns has no column {column!r}")
     if data.groups_per_batch < 0:
