@@ -200,7 +200,7 @@ def test_a_two_worker_cluster_trains_each_row_once_per_epoch_by_groups(world, tm
     `fit` call: each row trained twice in two epochs, but for what a worker holds read ahead at the end (fewer
     than a batch of groups) and as many groups of the margin read instead; a group of the margin is the
     overflow's first too, so a worker that runs dry at the very end may read it a fourth time."""
-    from pfd_tf.cluster.data_service import read_ahead_rows
+    from pfd_tf.cluster.data_service import MAX_OUTSTANDING_REQUESTS
     from test_visitation import _launch, _visits
 
     model_dir = str(tmp_path / "cluster")
@@ -210,7 +210,10 @@ def test_a_two_worker_cluster_trains_each_row_once_per_epoch_by_groups(world, tm
     print("ids by times trained:", by_count)
     assert set(by_count) <= {1, 2, 3, 4}, by_count
     largest = max(collections.Counter(_group_of(r) for r in range(FILES * PER_FILE)).values())
-    assert sum(n for times, n in by_count.items() if times != 2) <= 2 * read_ahead_rows(PER_BATCH, 2) * largest
+    # What the two training workers hold at the end: each its requests in flight (a group each) and the groups
+    # of a batch it has begun; each group of it left unread is made up by one read once more.
+    held_groups = 2 * (MAX_OUTSTANDING_REQUESTS + PER_BATCH - 1)
+    assert sum(n for times, n in by_count.items() if times != 2) <= 2 * held_groups * largest
 
 
 def test_evaluation_reads_every_held_out_row_once_by_groups(world):
