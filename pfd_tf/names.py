@@ -18,6 +18,9 @@ SERVED = "student"  # the name of the student `Distiller.call` returns, the one 
 PRESET_TEACHER = "teacher"  # the one teacher of the preset modes (lupi, md, pfd, pfd_md)
 # The name of the one task `data.label` stands for (`pfd_tf.tasks`): its labels' key in a batch.
 DEFAULT_TASK = "main"
+# With `data.group_by`: the key of a batch's labels under which each row's group index in the batch comes
+# (`pfd_tf.data.grouped`), what the ranking terms read (`pfd_tf.distill.ranking_terms`); no task may take it.
+GROUP = "_group"
 
 
 def teacher_attribute(name: str) -> str:

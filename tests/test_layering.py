@@ -127,9 +127,10 @@ def test_readers_never_import_the_dataset_makers():
 
 
 # The one arrow from below into cluster/: the pipeline hands a cluster's batches to the tf.data service
-# (pfd_tf/data/pipeline.py builds the ServiceDataset).  To go when the dataset_fn takes the service as an
+# (pfd_tf/data/pipeline.py builds the ServiceDataset, or with data.group_by grouped_service's).  To go when the dataset_fn takes the service as an
 # argument from the trainer.
-READS_THROUGH_THE_SERVICE = {("data/pipeline.py", "pfd_tf.cluster.data_service")}
+READS_THROUGH_THE_SERVICE = {("data/pipeline.py", "pfd_tf.cluster.data_service"),
+                             ("data/pipeline.py", "pfd_tf.cluster.grouped_service")}
 
 
 def test_networks_losses_readers_and_makers_never_import_the_cluster():

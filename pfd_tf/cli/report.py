@@ -1,6 +1,7 @@
 """pfd-report: what each model of a trained run costs to serve, teachers included.
 
-    pfd-report MODEL_DIR [--noteachers] [--checkpoint PATH] [--repeats N] [--warmup N] [--batch_sizes 1,1024]
+    pfd-report MODEL_DIR [--student NAME] [--noteachers] [--checkpoint PATH] [--repeats N] [--warmup N]
+               [--batch_sizes 1,1024]
 
 For each SavedModel under `MODEL_DIR/export/*/` (what pfd-train and
 pfd-export write) and, unless --noteachers, each teacher of the run rebuilt
@@ -9,7 +10,12 @@ trainable parameters (embedding tables and the rest apart), FLOPs per
 example counted over the serving graph, and latency per example (the median
 of --repeats calls after --warmup calls, at each batch size).  Prints a
 table and each teacher's ratio to the student, and writes it all to
-`MODEL_DIR/cost_report.json`.  A MODEL_DIR that is not a pfd-train run, or
+`MODEL_DIR/cost_report.json`.  With --student NAME (a run of several
+students: `students:`), the SavedModels of that student instead
+(`MODEL_DIR/export/NAME/*/`), beside the teachers with its ratios, written
+to `MODEL_DIR/export/NAME/cost_report.json` (what `train.cost_report` writes
+for it); a NAME that is not one of the run's students, or one without an
+export, is refused (exit status 2).  A MODEL_DIR that is not a pfd-train run, or
 holds nothing to measure, is refused (exit status 2) before anything is written.
 """
 from __future__ import annotations
@@ -29,6 +35,8 @@ flags.DEFINE_string("checkpoint", None, "Checkpoint to rebuild the teachers from
 flags.DEFINE_integer("warmup", 5, "Calls before timing, at each batch size.", lower_bound=0)
 flags.DEFINE_integer("repeats", 30, "Timed calls at each batch size; the median is reported.", lower_bound=1)
 flags.DEFINE_list("batch_sizes", ["1", "1024"], "Batch sizes to time, comma-separated.")
+flags.DEFINE_string("student", None, "A student of a several-students run (`students:`) to report instead of "
+                    "the served one: its export under MODEL_DIR/export/NAME/, its report written there.")
 
 
 def main(argv):
@@ -64,14 +72,36 @@ def report(model_dir: str, batches: list[int]) -> int:
     from pfd_tf.data.pipeline import DataError
 
     try:
+        export_dir = student_export_dir(model_dir, FLAGS.student)
         results = cost_report.report(model_dir, teachers=FLAGS.teachers, checkpoint=FLAGS.checkpoint,
-                                     batches=batches, warmup=FLAGS.warmup, repeats=FLAGS.repeats)
+                                     batches=batches, warmup=FLAGS.warmup, repeats=FLAGS.repeats,
+                                     export_dir=export_dir)
     except (config_lib.ConfigError, cost_report.ReportError, DataError) as err:
         print(f"pfd-report: error: {err}", file=sys.stderr)
         return 2
     print(cost_report.table(results))
-    print(f"written: {cost_report.write(model_dir, results)}")
+    print(f"written: {cost_report.write(export_dir or model_dir, results)}")
     return 0
+
+
+def student_export_dir(model_dir: str, student: str | None) -> str | None:
+    """Where student `student`'s SavedModels are (None: the served student's, `export/`); ReportError naming
+    --student for a name that is not one of the run's students or has no SavedModel there."""
+    from pfd_tf import cost_report
+    from pfd_tf.config.fingerprint import trained_config
+    from pfd_tf.names import SERVED
+
+    if student is None or student == SERVED:
+        return None
+    names = trained_config(model_dir).student_names
+    if student not in names:
+        raise cost_report.ReportError(f"--student {student}: not a student of this run (its students: "
+                                      f"{', '.join(names)})")
+    export_dir = os.path.join(model_dir, "export", student)
+    if not cost_report.exports(model_dir, export_dir):
+        raise cost_report.ReportError(f"--student {student}: no SavedModel under {export_dir}: export the run "
+                                      "(pfd-export)")
+    return export_dir
 
 
 def run():

@@ -193,7 +193,8 @@ class ServiceDataset:
         self.element_spec = dataset.element_spec
         self.dataset_id = tf.data.experimental.service.register_dataset(self.service, dataset)
 
-    def read(self) -> tf.data.Dataset:
+    def elements(self) -> tf.data.Dataset:
+        """The elements as the tf.data workers send them, with no read-ahead of this worker's own."""
         elements = tf.data.experimental.service.from_dataset_id(
             processing_mode=tf.data.experimental.service.ShardingPolicy.DYNAMIC,
             service=self.service,
@@ -204,4 +205,7 @@ class ServiceDataset:
         )
         options = tf.data.Options()
         options.experimental_optimization.inject_prefetch = False  # no read-ahead here either
-        return elements.rebatch(self.batch_size, drop_remainder=True).with_options(options)
+        return elements.with_options(options)
+
+    def read(self) -> tf.data.Dataset:
+        return self.elements().rebatch(self.batch_size, drop_remainder=True)

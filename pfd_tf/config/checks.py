@@ -12,6 +12,7 @@ from pfd_tf.config.backbones import validate_backbones
 from pfd_tf.config.data_checks import validate_data_files, validate_data_layout
 from pfd_tf.config.distill_checks import validate_distill
 from pfd_tf.config.feature_checks import validate_columns, validate_features, validate_shared_empties
+from pfd_tf.config.grouping import validate_grouping
 from pfd_tf.config.model_checks import validate_model
 from pfd_tf.config.networks import validate_networks
 from pfd_tf.config.schema import Config
@@ -29,6 +30,7 @@ def validate(config: Config) -> None:
     validate_task_targets(config)
     validate_columns(config)
     validate_data_layout(config)
+    validate_grouping(config)
     validate_shared_empties(config)
     check_table_memory(config)
     validate_data_files(config)

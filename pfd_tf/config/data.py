@@ -44,6 +44,10 @@ class DataConfig:
     # files for that choice only (default: the last training file, i.e. the last day).  pfd-train: what
     # train.early_stopping scores on (trained on too with train.merge_validation); otherwise unused.
     validation_files: tuple[str, ...] = ()
+    # Request-grouped batches (`pfd_tf.data.grouped`, `pfd_tf.config.grouping`): the columns whose values name a
+    # group (a request id; a user and a day), whose rows a batch keeps whole; empty: rows, not groups.
+    group_by: tuple[str, ...] = ()
+    groups_per_batch: int = 0  # whole groups a batch; 0: about train.batch_size rows' worth
 
     @property
     def header(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pfd_tf.config.data import DataFormat
 from pfd_tf.config.errors import ConfigError
+from pfd_tf.config.grouping import unique_columns
 from pfd_tf.config.model import Architecture
 from pfd_tf.config.schema import Config
 from pfd_tf.config.task_checks import label_columns
@@ -38,13 +39,7 @@ def validate_data_layout(config: Config) -> None:
     if data.format is not DataFormat.CSV:
         raise ConfigError("data.columns: names the columns of header-less CSV files; not used with data.format: "
                           f"{data.format.value}")
-    seen: dict[str, int] = {}
-    for j, name in enumerate(data.columns):
-        if not name:
-            raise ConfigError(f"data.columns[{j}]: must not be empty")
-        if name in seen:
-            raise ConfigError(f"data.columns[{j}]: duplicate column {name!r} (also data.columns[{seen[name]}])")
-        seen[name] = j
+    seen = unique_columns(data.columns, "data.columns")
     for label, key in label_columns(config).items():
         if label not in seen:
             raise ConfigError(f"data.columns: the label column {label!r} ({key}) is not among them")

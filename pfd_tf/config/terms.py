@@ -39,6 +39,11 @@ class TermKind:
 SOFT_LABEL = "soft_label"
 HINT = "hint"
 LOGIT_MATCHING = "logit_matching"
+POINTWISE_TOP_K = "pointwise_top_k"
+PAIRWISE_BPR = "pairwise_bpr"
+LISTWISE_SOFTMAX = "listwise_softmax"
+# The ranking terms (`pfd_tf.distill.ranking_terms`): over the lists of `data.group_by`.
+RANKING_KINDS = (POINTWISE_TOP_K, PAIRWISE_BPR, LISTWISE_SOFTMAX)
 
 KINDS: dict[str, TermKind] = {
     SOFT_LABEL: TermKind(("temperature",), True,
@@ -47,6 +52,12 @@ KINDS: dict[str, TermKind] = {
     HINT: TermKind(("teacher_layer", "student_layer"), False,
                    "Eq. (9) of Zhu et al. 2020: ||W v_T - v_S||^2 between named hidden outputs, W learned"),
     LOGIT_MATCHING: TermKind((), True, "KD-DAGFM: the mean squared error between the teacher's and student's logits"),
+    POINTWISE_TOP_K: TermKind(("k",), False, "the survey of cascade distillation, point-wise: the teacher's top k "
+                              "of each list as positives, by log loss"),
+    PAIRWISE_BPR: TermKind(("margin",), False, "the survey of cascade distillation, pair-wise: BPR over the pairs "
+                           "of a list the teacher orders (by more than margin)"),
+    LISTWISE_SOFTMAX: TermKind(("temperature",), False, "the survey of cascade distillation, list-wise: softmax "
+                               "cross entropy between the teacher's and the student's scores over a list"),
 }
 
 # The keys every kind has; `schedule` is a mapping of `TermSchedule`'s keys.
@@ -74,7 +85,9 @@ class TermConfig:
     source_task: str = ""
     target_task: str = ""
     mix: bool = True  # the weight is taken from the label loss's (Eq. (5)); default by kind (`KINDS`)
-    temperature: float = 1.0  # soft_label
+    temperature: float = 1.0  # soft_label, listwise_softmax
+    k: int = 1  # pointwise_top_k: the teacher's top k of a list are the positives
+    margin: float = 0.0  # pairwise_bpr: pairs the teacher orders by more than this
     teacher_layer: str = "final"  # hint: the teacher's hidden output v_T
     student_layer: str = "final"  # hint: the student's hidden output v_S
     schedule: TermSchedule = TermSchedule()

@@ -24,7 +24,8 @@ from typing import Callable, Sequence
 from pfd_tf._keras import tf
 from pfd_tf.config import Config
 from pfd_tf.cluster import data_service as service
-from pfd_tf.data import stream
+from pfd_tf.cluster import grouped_service
+from pfd_tf.data import grouped, stream
 from pfd_tf.data.checks import check_eval_split, count_training_rows, diagnose, training_rows_per_file
 from pfd_tf.data.files import DataError, count_rows, file_order, layout, reader, require_rows, resolve_files
 from pfd_tf.data.files import rows_per_file as _rows_per_file
@@ -91,6 +92,8 @@ def make_dataset_fn(
         plan = service.cluster_plan(counts, seed, start_row, config.train.steps * batch_size, batch_size,
                                     [step * batch_size for step in fit_ends])
 
+    groups = grouped.file_groups(files, config.data.group_by, config.data.columns, config.data.csv_delimiter) \
+        if config.data.group_by else None
     encoder = FeatureEncoder(config.features)
 
     def to_model_inputs(records):
@@ -107,6 +110,11 @@ def make_dataset_fn(
     memory: dict = {}  # data.cache: the encoded training rows, parsed once for every fit call
 
     def build(start_row: int) -> tf.data.Dataset:
+        if groups is not None:  # data.group_by: whole groups a batch (pfd_tf.data.grouped)
+            per_batch = config.data.groups_per_batch or groups.per_batch(batch_size)
+            return grouped.grouped_dataset(files, read, groups, per_batch, to_model_inputs, training, seed,
+                                           start_row // batch_size, config.data.shuffle_buffer, config.data.cache,
+                                           _in_memory, memory)
         if not training:
             return parse_batches(in_file_order(), batch_size, False).prefetch(tf.data.AUTOTUNE)
         if plan is not None:  # elements of a few rows, which the training workers put together into batches
@@ -121,7 +129,13 @@ def make_dataset_fn(
             ds = parse_batches(records, batch_size, True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
-    registered = service.ServiceDataset(build(start_row), data_service, batch_size) if plan is not None else None
+    registered = None
+    if plan is not None and groups is not None:  # whole groups through the tf.data service
+        registered = grouped_service.registered(
+            files, read, groups, config.data.groups_per_batch or groups.per_batch(batch_size), to_model_inputs,
+            seed, start_step, config.train.steps, config.data.shuffle_buffer, data_service, fit_ends)
+    elif plan is not None:
+        registered = service.ServiceDataset(build(start_row), data_service, batch_size)
 
     def starting_at(step: int):
         """The same training stream from step `step` on (what the next `fit` call reads)."""
@@ -158,5 +172,9 @@ def eval_steps(config: Config, files: Sequence[str]) -> int:
     """Batches needed to read the held-out files once."""
     if config.train.eval_steps:
         return config.train.eval_steps
+    if config.data.group_by:  # whole groups a batch: as many batches as groups_per_batch takes
+        groups = grouped.file_groups(files, config.data.group_by, config.data.columns, config.data.csv_delimiter)
+        per_batch = config.data.groups_per_batch or groups.per_batch(config.train.eval_batch_size)
+        return max(1, math.ceil(groups.groups / per_batch))
     rows = count_rows(files, *layout(config))
     return max(1, math.ceil(rows / config.train.eval_batch_size))

@@ -206,6 +206,7 @@ def cluster_batches(
     element_rows: int,
     overflow_delay_seconds: float,
     fine_element_rows: int | None = None,
+    block_elements: Callable | None = None,
 ) -> tf.data.Dataset:
     """Raw-record batches of `element_rows` rows for the tf.data service; its dynamic splits are the blocks.
 
@@ -220,10 +221,12 @@ def cluster_batches(
     so that what a worker holds read ahead when a `fit` call ends is a few
     small ones.  A tf.data worker's first overflow block starts after
     `overflow_delay_seconds`: the run's rows still being read elsewhere are
-    read first.
+    read first.  `block_elements(file_index, block_seed, skip, take, per_element)`, if given, makes a
+    block's elements instead (`pfd_tf.data.grouped`: whole groups, the plan counting groups, not rows).
     """
     blocks = plan.run + plan.overflow
     paths = tf.constant([files[i] for i, *_ in blocks])
+    indices = tf.constant([i for i, *_ in blocks], tf.int64)
     block_seeds = tf.constant([_EPOCH_SEED_STRIDE * (seed * _EPOCH_SEED_STRIDE + e) + i for i, e, *_ in blocks],
                               tf.int64)
     skips = tf.constant([skip for _, _, skip, _, _ in blocks], tf.int64)
@@ -236,7 +239,8 @@ def cluster_batches(
     def block(position):
         overflow = position >= in_run
         j = tf.where(overflow, in_run + (position - in_run) % in_overflow, position)
-        return paths[j], block_seeds[j], skips[j], takes[j], per_element[j], overflow
+        return (paths[j] if block_elements is None else indices[j]), block_seeds[j], skips[j], takes[j], \
+            per_element[j], overflow
 
     def hold_first_overflow(held, entry):  # per tf.data worker: its first overflow block waits, once
         *where, overflow = entry
@@ -244,10 +248,12 @@ def cluster_batches(
         return tf.logical_or(held, overflow), (*where, tf.where(wait, delay, tf.constant(0, tf.int64)))
 
     def block_rows(path, block_seed, skip, take, per_element, wait_microseconds):
+        held_back = tf.data.Dataset.range(1).apply(testing.sleep(wait_microseconds)).take(1)  # sleeps once
+        if block_elements is not None:
+            return held_back.flat_map(lambda _: block_elements(path, block_seed, skip, take, per_element))
         windows = skip // shuffle_buffer  # whole windows before the chunk are skipped unshuffled
         rows = window_shuffle(read(path).skip(windows * shuffle_buffer), shuffle_buffer, block_seed, windows)
         rows = rows.skip(skip - windows * shuffle_buffer).take(take)
-        held_back = tf.data.Dataset.range(1).apply(testing.sleep(wait_microseconds)).take(1)  # sleeps once
         return held_back.flat_map(lambda _: rows).batch(per_element)
 
     positions = tf.data.Dataset.range(np.iinfo(np.int64).max)  # the dispatcher's splits: one position each

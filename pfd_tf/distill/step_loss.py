@@ -67,7 +67,7 @@ def compute_losses(model, ids, labels, training: bool, gate_batch=None) -> dict[
     if gate_loss is not None:
         out["loss_gate"] = gate_loss
     out["lambda"] = model.current_lambda()
-    loss = add_terms(loss, model.terms, model.optimizer_step(), students, soft, seen, out)
+    loss = add_terms(loss, model.terms, model.optimizer_step(), students, soft, seen, out, labels)
     out["loss"] = loss + out.get("loss_gate", 0.0)
     return regularized(out, bank, model.embedding_l2)
 

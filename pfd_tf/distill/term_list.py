@@ -21,8 +21,9 @@ import dataclasses
 from typing import Any, Callable, Mapping, Sequence
 
 from pfd_tf._keras import tf
-from pfd_tf.config.terms import HINT, LOGIT_MATCHING, SOFT_LABEL, TermConfig
+from pfd_tf.config.terms import HINT, LOGIT_MATCHING, RANKING_KINDS, SOFT_LABEL, TermConfig
 from pfd_tf.distill.logit_matching import LogitMatching
+from pfd_tf.distill.ranking_terms import ranking_term
 from pfd_tf.distill.terms import Hint, SoftLabel
 from pfd_tf.names import SERVED
 
@@ -63,6 +64,7 @@ BUILDERS: dict[str, Callable[[TermConfig, Sequence[str]], Any]] = {
     SOFT_LABEL: lambda term, teachers: SoftLabel(term.temperature, term.teacher or None),
     HINT: _hint,
     LOGIT_MATCHING: lambda term, teachers: LogitMatching(term.teacher or None),
+    **{kind: ranking_term for kind in RANKING_KINDS},
 }
 
 
@@ -94,7 +96,7 @@ def mixed_weight(terms: Sequence[WeightedTerm], student: str, step: tf.Tensor) -
 
 
 def add_terms(loss: tf.Tensor, terms: Sequence[WeightedTerm], step: tf.Tensor, students: Mapping,
-              soft_logits: tf.Tensor, teachers: Mapping, out: dict) -> tf.Tensor:
+              soft_logits: tf.Tensor, teachers: Mapping, out: dict, labels: Mapping | None = None) -> tf.Tensor:
     """`loss` plus each student's label loss `out["loss_<name>"]` and the terms, weighted at `step`.
 
     Per student, w_label,i L_s + its mixing terms (Eq. (5): (1 - lambda_i)
@@ -102,11 +104,13 @@ def add_terms(loss: tf.Tensor, terms: Sequence[WeightedTerm], step: tf.Tensor, s
     in the list's order; each term's value goes to `out[term.key]`.  The
     sums run in the order the shorthand's always did, so its loss is the
     same float.  `teachers`: the teachers' outputs, detached
-    (`pfd_tf.distill.routing.detach`).
+    (`pfd_tf.distill.routing.detach`).  `labels`: the batch's, by key, for the terms that read them
+    (`reads_labels`: the ranking terms' groups).
     """
     weights = {}
     for term in terms:
-        out[term.key] = term.loss(students[term.student], soft_logits, teachers)
+        reads = {"labels": labels or {}} if getattr(term.loss, "reads_labels", False) else {}
+        out[term.key] = term.loss(students[term.student], soft_logits, teachers, **reads)
         weights[term.key] = term.weight_at(step)
     for name in students:
         mixing = [term for term in terms if term.mix and term.student == name]

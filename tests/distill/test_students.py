@@ -188,3 +188,20 @@ def test_one_teacher_three_students_train_report_and_export_each(tmp_path, capsy
     proc = subprocess.run(cli + ["--student", "ranker,fine"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert "--student fine: no such student (the run's students: student, recall, ranker)" in proc.stderr
+
+    # pfd-report --student: one named student's costs, written beside its export; a name the run lacks refused.
+    os.remove(os.path.join(export, "ranker", REPORT))
+    report = [sys.executable, "-m", "pfd_tf.cli.report", model_dir, "--noteachers", "--repeats", "2", "--warmup",
+              "1", "--batch_sizes", "1"]
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(here)}
+    proc = subprocess.run(report + ["--student", "fine"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 2
+    assert "--student fine: not a student of this run (its students: student, recall, ranker)" in proc.stderr
+    assert sorted(os.listdir(os.path.join(export, "ranker"))) == ["student"]
+    proc = subprocess.run(report + ["--student", "ranker"], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranker_report = json.load(open(os.path.join(export, "ranker", REPORT)))
+    assert set(ranker_report["models"]) == {"student"}
+    params = ranker_report["models"]["student"]["params"]  # the DAGFM ranker's own, not another student's
+    assert params != served_report["models"]["student"]["params"]
+    assert params != recall_report["models"]["student"]["params"]

@@ -126,7 +126,7 @@ SOFT, HINT, MATCH = {"kind": "soft_label", "weight": 0.5}, {"kind": "hint", "wei
     ([{"weight": 1.0}], {}, r"^distill\.terms\[0\]\.kind: required key is missing"),
     ([SOFT, HINT, {**MATCH, "teacher": "nobody"}], {}, r"^distill\.terms\[2\]\.teacher: no teacher 'nobody'"),
     ([{**SOFT, "student": "small"}], {}, r"^distill\.terms\[0\]\.student: no student 'small'"),
-    ([{**HINT, "temperature": 2.0}], {}, r"^distill\.terms\[0\]\.temperature: a key of soft_label terms, not of hint"),
+    ([{**HINT, "temperature": 2.0}], {}, r"^distill\.terms\[0\]\.temperature: a key of soft_label and listwise_softmax terms, not of hint"),
     ([{**SOFT, "lamda": 0.5}], {}, r"^distill\.terms\[0\]\.lamda: unknown key"),
     ([{**SOFT, "weight": -0.5}], {}, r"^distill\.terms\[0\]\.weight: must be >= 0"),
     ([{"kind": "soft_label"}], {}, r"^distill\.terms\[0\]\.weight: required key is missing"),
