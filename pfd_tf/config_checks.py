@@ -14,6 +14,7 @@ from typing import Mapping
 from pfd_tf.config_networks import validate_networks
 from pfd_tf.config_task_checks import label_columns, validate_tasks
 from pfd_tf.config_terms_checks import check_term_starts, resolve_term_starts, validate_terms
+from pfd_tf.config_crossdistil_checks import validate_crossdistil
 from pfd_tf.config_schema import (
     Architecture, Config, ConfigError, DataFormat, FeatureKind, FeatureSpec, Mode, Normalization, NumericEncoding, Sharing,
     Side)
@@ -162,6 +163,7 @@ def validate(config: Config) -> None:
 
     validate_networks(config)
     validate_terms(config)
+    validate_crossdistil(config)
 
     cluster = config.cluster
     if cluster.min_shard_bytes <= 0:

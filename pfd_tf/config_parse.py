@@ -21,6 +21,7 @@ from pfd_tf.config_schema import Derive
 from pfd_tf.config_tasks import TaskConfig, TaskKind
 from pfd_tf.config_checks import DEFAULT_STEPS, refuse_zero_length, validate
 from pfd_tf.config_terms_checks import parse_terms
+from pfd_tf.config_crossdistil_checks import parse_crossdistil
 
 
 # --------------------------------------------------------------------------
@@ -145,9 +146,11 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
     teachers = _teachers(raw)
     raw_distill = raw.get("distill")
     terms = parse_terms(raw_distill, _build)
+    crossdistil = parse_crossdistil(raw_distill, _build)
     if isinstance(raw_distill, Mapping):
-        raw_distill = {key: value for key, value in raw_distill.items() if key != "terms"}
-    distill = dataclasses.replace(_build(DistillConfig, raw_distill, "distill", {"lambda": "lambda_"}), terms=terms)
+        raw_distill = {key: value for key, value in raw_distill.items() if key not in ("terms", "crossdistil")}
+    distill = dataclasses.replace(_build(DistillConfig, raw_distill, "distill", {"lambda": "lambda_"}), terms=terms,
+                                  crossdistil=crossdistil)
     if teachers:
         distill = dataclasses.replace(distill, mode=Mode.TEACHERS)
     data = _build(DataConfig, raw["data"], "data")

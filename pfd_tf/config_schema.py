@@ -20,6 +20,7 @@ from pfd_tf.config_features import (  # noqa: F401  (re-exported)
     FEATURE_DEFAULTS, Derive, FeatureKind, FeatureSpec, NumericEncoding, NumericTransform, Role, Side)
 from pfd_tf.config_tasks import TaskConfig, TaskKind  # noqa: F401  (re-exported)
 from pfd_tf.config_terms import TermConfig, TermSchedule, term_dict  # noqa: F401  (re-exported)
+from pfd_tf.config_crossdistil import CrossDistilConfig
 from pfd_tf.config_zoo import (  # noqa: F401  (re-exported)
     Ensemble, FeatureView, GateData, NetworkConfig, StudentConfig, TeacherConfig, ZooModel)
 from pfd_tf.names import SERVED
@@ -207,6 +208,8 @@ class DistillConfig:
     # The distillation terms of the student's loss as a list (`pfd_tf.config_terms`); empty: the shorthand above
     # (lambda, temperature, swap_*, hint_*) stands for them (`pfd_tf.config_terms_checks.expand_terms`).
     terms: tuple[TermConfig, ...] = ()
+    # CrossDistil on the served student's two tasks (`pfd_tf.config_crossdistil`); None: off.
+    crossdistil: CrossDistilConfig | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,6 +391,8 @@ class Config:
         out.pop("base_dir")
         out["distill"]["lambda"] = out["distill"].pop("lambda_")
         _terms_or_shorthand(out["distill"], self.distill.terms)
+        if out["distill"]["crossdistil"] is None:  # off: config.yaml as before the section existed
+            del out["distill"]["crossdistil"]
         if not out["tasks"]:  # the shorthand data.label, written as it was given
             del out["tasks"]
         if not out["data"]["label"]:
