@@ -21,25 +21,18 @@ from pfd_tf.config_schema import ConfigError
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.distill.build import build_distiller
 from pfd_tf.metrics import logloss_from_logits
+from conftest import as_two_tasks
+from test_terms import _soft_label_loss
 
-TASKS = [{"name": "buy", "label": "label"}, {"name": "cart", "label": "cart"}]
 TERMS = [{"kind": "soft_label", "weight": 0.3, "temperature": 2.0, "source_task": "cart", "target_task": "buy"},
          {"kind": "soft_label", "weight": 0.4, "source_task": "buy", "target_task": "cart"}]
 
 
 def two_task_raw(tiny_config_path, terms=TERMS) -> dict:
     """The tiny world with two binary tasks (its `cart` column a label, no longer a feature) and `terms`."""
-    raw = config_lib.load(tiny_config_path).to_dict()
-    raw["features"] = [f for f in raw["features"] if f["name"] != "cart"]
-    del raw["data"]["label"]
-    raw["tasks"] = TASKS
+    raw = as_two_tasks(config_lib.load(tiny_config_path).to_dict())
     raw["distill"] = {"mode": "pfd", "terms": terms}
     return raw
-
-
-def _soft_label(teacher, student, tau):
-    p, z = 1 / (1 + np.exp(-teacher / tau)), student / tau
-    return tau**2 * np.mean(np.maximum(z, 0) - z * p + np.log1p(np.exp(-np.abs(z))))
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +50,9 @@ def test_each_term_reads_the_source_task_and_trains_the_target_task(setup):
     out = {key: value.numpy() for key, value in model.compute_losses(ids, labels, training=False).items()}
     y = {name: value.numpy() for name, value in labels.items()}
     assert out["loss_distill_buy"] == pytest.approx(
-        _soft_label(out["teacher_cart_logits"], out["student_logits"], 2.0), rel=1e-5)
+        _soft_label_loss(out["teacher_cart_logits"], out["student_logits"], 2.0), rel=1e-5)
     assert out["loss_distill_cart"] == pytest.approx(
-        _soft_label(out["teacher_logits"], out["student_cart_logits"], 1.0), rel=1e-5)
+        _soft_label_loss(out["teacher_logits"], out["student_cart_logits"], 1.0), rel=1e-5)
     hard_buy = logloss_from_logits(y["buy"], out["student_logits"])
     hard_cart = logloss_from_logits(y["cart"], out["student_cart_logits"])
     # Eq. (7) per task: each term takes its weight from its own task's label loss.
@@ -99,7 +92,8 @@ def test_a_term_naming_a_task_trains_through_fit(setup):
 
 
 @pytest.mark.parametrize("terms, message", [
-    ([{**TERMS[0], "source_task": "click"}], r"^distill\.terms\[0\]\.source_task: no task 'click' \(tasks: buy, cart\)"),
+    ([{**TERMS[0], "source_task": "click"}],
+     r"^distill\.terms\[0\]\.source_task: no task 'click' \(tasks: buy, cart\)"),
     ([TERMS[1], {**TERMS[1], "weight": 0.1}], r"^distill\.terms\[1\]: a second soft_label term into student "
                                               r"'student' task 'cart' \(also distill\.terms\[0\]\)"),
     ([{**TERMS[1], "weight": 0.7}, {"kind": "soft_label", "weight": 0.5}],

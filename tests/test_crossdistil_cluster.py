@@ -19,7 +19,8 @@ import yaml
 
 import pfd_tf  # noqa: F401
 from pfd_tf._keras import tf
-from conftest import write_tiny_world
+from conftest import as_two_tasks, write_tiny_world
+from loopback_ps import read_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 READ_EXPORT = """
@@ -38,9 +39,7 @@ def test_crossdistil_trains_bi_level_in_a_cluster_and_its_teachers_stay_out_of_t
     path = write_tiny_world(str(tmp_path))
     with open(path) as f:
         raw = yaml.safe_load(f)
-    raw["features"] = [f for f in raw["features"] if f["name"] != "cart"]
-    del raw["data"]["label"]
-    raw["tasks"] = [{"name": "buy", "label": "label"}, {"name": "cart", "label": "cart"}]
+    as_two_tasks(raw)
     raw["distill"] = {"mode": "baseline", "crossdistil": {"alpha": 0.5, "margin": 0.5,
                                                           "calibration_learning_rate": 0.1}}
     with open(path, "w") as f:
@@ -49,11 +48,7 @@ def test_crossdistil_trains_bi_level_in_a_cluster_and_its_teachers_stay_out_of_t
     proc = subprocess.run([sys.executable, os.path.join(HERE, "loopback_ps.py"), path, str(tmp_path / "run")],
                           capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    results = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            results.update(json.loads(line[len("RESULT "):]))
-    metrics = results["metrics"]
+    metrics = read_results(proc.stdout)["metrics"]
     reader = tf.train.load_checkpoint(metrics["checkpoint"])
     keys = [k for k in reader.get_variable_to_shape_map() if k.startswith("model/crossdistil/")
             and "OPTIMIZER" not in k]

@@ -21,19 +21,16 @@ from pfd_tf.config_schema import ConfigError
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.distill.build import build_distiller
 from pfd_tf.metrics import logloss_from_logits
+from conftest import as_two_tasks
 from pfd_tf.multitask.quadruplets import FIRST, SECOND, augmented_ranking_loss, sample_quadruplets, step_seed
 
-TASKS = [{"name": "buy", "label": "label"}, {"name": "cart", "label": "cart"}]
 SECTION = {"alpha": 0.4, "margin": 0.5, "temperature": 2.0, "beta1": 1.0, "beta2": 0.5, "ranking_weight": 0.8,
            "calibration_learning_rate": 0.1}
 
 
 def crossdistil_raw(tiny_config_path, section=SECTION, **distill) -> dict:
     """The tiny world with two binary tasks (`cart` a label, no longer a feature), CrossDistil on the student."""
-    raw = config_lib.load(tiny_config_path).to_dict()
-    raw["features"] = [f for f in raw["features"] if f["name"] != "cart"]
-    del raw["data"]["label"]
-    raw["tasks"] = TASKS
+    raw = as_two_tasks(config_lib.load(tiny_config_path).to_dict())
     raw["distill"] = {"mode": "baseline", "crossdistil": section, **distill}
     return raw
 
