@@ -6,6 +6,10 @@ Recommendation", Section 4.3):
   mtl          one network, a head per task over the shared body (hard sharing, Shared-Bottom-like)
   taug         mtl + the augmented tasks like+, buy+ (Eq. (4)), no distillation (alpha = 0)
   crossdistil  taug + calibrated, error-corrected distillation (`distill.crossdistil`, its defaults)
+  naive        mtl + a co-trained teacher (`distill.mode: md`) whose buy logit teaches the student's like
+               and whose like logit its buy (soft-label terms with source_task / target_task, weight 0.5):
+               cross-task KD, a row of Table 4
+  same_task    the same teacher, each task taught by the teacher's same task: same-task KD (Table 4)
 
 Rates: each of `--rate-methods` picks its Adagrad rate among `--rates` by the mean of its two tasks'
 held-out AUCs on the validation world (`--validation-seed`, 100); single and taug take mtl's and
@@ -41,8 +45,13 @@ METHODS = {
     "mtl": [OFF],
     "taug": ["distill.crossdistil.alpha=0"],
     "crossdistil": [],
+    "naive": [OFF, "distill.mode=md", "distill.terms=[{kind: soft_label, weight: 0.5, source_task: buy, "
+              "target_task: like}, {kind: soft_label, weight: 0.5, source_task: like, target_task: buy}]"],
+    "same_task": [OFF, "distill.mode=md", "distill.terms=[{kind: soft_label, weight: 0.5, source_task: like, "
+                  "target_task: like}, {kind: soft_label, weight: 0.5, source_task: buy, target_task: buy}]"],
 }
-RATE_FROM = {"single": "mtl", "mtl": "mtl", "taug": "crossdistil", "crossdistil": "crossdistil"}
+RATE_FROM = {"single": "mtl", "mtl": "mtl", "taug": "crossdistil", "crossdistil": "crossdistil", "naive": "mtl",
+             "same_task": "mtl"}
 
 
 def scores(model_dir: str, checkpoint: str) -> tuple[dict, dict]:
@@ -95,6 +104,8 @@ def main(argv=None):
     parser.add_argument("--rates", type=float, nargs="+", default=[0.1, 0.4, 1.6])
     parser.add_argument("--rate-methods", nargs="+", default=["mtl", "crossdistil"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
+    parser.add_argument("--chosen", nargs="*", default=[], metavar="METHOD=RATE",
+                        help="rates already chosen on the validation world (skips choosing them again)")
     args = parser.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     log = open(os.path.join(args.out, "runs.jsonl"), "a")
@@ -105,8 +116,8 @@ def main(argv=None):
             write_crossdistil_world(directory, rows=args.rows, seed=seed)
         return directory
 
-    chosen = {}
-    for method in args.rate_methods:
+    chosen = {item.split("=")[0]: float(item.split("=")[1]) for item in args.chosen}
+    for method in [m for m in args.rate_methods if m not in chosen]:
         by_rate = {}
         for rate in args.rates:
             result = train_method(world(args.validation_seed), method, rate, os.path.join(args.out, "work"))
