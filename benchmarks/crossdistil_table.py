@@ -35,6 +35,7 @@ from pfd_tf import config as config_lib  # noqa: E402
 from pfd_tf.data.pipeline import make_dataset_fn  # noqa: E402
 from pfd_tf.datasets.crossdistil_config import write_crossdistil_world  # noqa: E402
 from pfd_tf.datasets.multitask import BUY, LIKE  # noqa: E402
+from pfd_tf.divergence import DivergedError  # noqa: E402
 from pfd_tf.export import restore_student  # noqa: E402
 from pfd_tf.metrics import exact_auc  # noqa: E402
 from pfd_tf.metrics_multiclass import TASK_A, TASK_B, multi_auc  # noqa: E402
@@ -120,7 +121,12 @@ def main(argv=None):
     for method in [m for m in args.rate_methods if m not in chosen]:
         by_rate = {}
         for rate in args.rates:
-            result = train_method(world(args.validation_seed), method, rate, os.path.join(args.out, "work"))
+            try:
+                result = train_method(world(args.validation_seed), method, rate, os.path.join(args.out, "work"))
+            except DivergedError as err:  # a rate too high for the method: not a candidate
+                log.write(json.dumps({"seed": args.validation_seed, "method": method, "rate": rate,
+                                      "diverged": str(err)[:200]}) + "\n")
+                continue
             by_rate[rate] = (result[LIKE] + result[BUY]) / 2
             log.write(json.dumps({"seed": args.validation_seed, "method": method, "rate": rate, **result}) + "\n")
             log.flush()
