@@ -66,6 +66,15 @@ def write_tiny_world(directory: str, rows: int = 1200, seed: int = 0, train_file
     return path
 
 
+def as_two_tasks(raw: dict) -> dict:
+    """A tiny-world config (as a dict) with two binary tasks, `buy` (the label) and `cart` (the `cart` column,
+    no longer a feature); changed in place and returned."""
+    raw["features"] = [f for f in raw["features"] if f["name"] != "cart"]
+    del raw["data"]["label"]
+    raw["tasks"] = [{"name": "buy", "label": "label"}, {"name": "cart", "label": "cart"}]
+    return raw
+
+
 def write_train_test(directory, columns, rows, test) -> None:
     """`train/part-0.csv` and `test/test.csv` under `directory`: `rows` (lists of values) split by the mask `test`."""
     os.makedirs(os.path.join(directory, "train"), exist_ok=True)

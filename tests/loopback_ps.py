@@ -64,6 +64,15 @@ def start_cluster(num_workers: int, num_ps: int) -> tf.train.ClusterSpec:
     return cluster
 
 
+def read_results(stdout: str) -> dict:
+    """The `RESULT {json}` lines `main` prints, merged."""
+    results = {}
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            results.update(json.loads(line[len("RESULT "):]))
+    return results
+
+
 def main(argv):
     config_path, model_dir = argv[1], argv[2]
     overrides = [a.split("=", 1)[1] if a.startswith("--set=") else a for a in argv[3:] if a != "--set"]

@@ -9,6 +9,7 @@ columns before what reads them).
 from __future__ import annotations
 
 from pfd_tf.config.backbones import validate_backbones
+from pfd_tf.config.crossdistil_checks import validate_crossdistil
 from pfd_tf.config.data_checks import validate_data_files, validate_data_layout
 from pfd_tf.config.distill_checks import validate_distill
 from pfd_tf.config.feature_checks import validate_columns, validate_features, validate_shared_empties
@@ -39,5 +40,6 @@ def validate(config: Config) -> None:
     validate_networks(config)
     validate_backbones(config)
     validate_terms(config)
+    validate_crossdistil(config)
     validate_cluster(config)
     validate_train(config)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 
+from pfd_tf.config.crossdistil import CrossDistilConfig
 from pfd_tf.config.terms import TermConfig
 from pfd_tf.config.zoo import Ensemble, GateData
 
@@ -48,3 +49,5 @@ class DistillConfig:
     # The distillation terms of the student's loss as a list (`pfd_tf.config.terms`); empty: the shorthand above
     # (lambda, temperature, swap_*, hint_*) stands for them (`pfd_tf.config.terms_checks.expand_terms`).
     terms: tuple[TermConfig, ...] = ()
+    # CrossDistil on the served student's two tasks (`pfd_tf.config.crossdistil`); None: off.
+    crossdistil: CrossDistilConfig | None = None

@@ -1,6 +1,6 @@
 """Checks of `data.group_by` / `data.groups_per_batch` and of the ranking terms that need them.
 
-Part of `pfd_tf.config` (called by `pfd_tf.config_checks.validate`).  The
+Part of `pfd_tf.config` (called by `pfd_tf.config.checks.validate`).  The
 grouped batches are `pfd_tf.data.grouped`'s; the ranking terms
 (`pointwise_top_k`, `pairwise_bpr`, `listwise_softmax`,
 `pfd_tf.distill.ranking_terms`) compare scores within a group, so a config

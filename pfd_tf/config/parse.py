@@ -23,6 +23,7 @@ from pfd_tf.config.checks import validate
 from pfd_tf.config.overrides import apply_overrides
 from pfd_tf.config.schedule import DEFAULT_STEPS, refuse_zero_length
 from pfd_tf.config.terms_checks import parse_terms
+from pfd_tf.config.crossdistil_checks import parse_crossdistil
 
 
 # --------------------------------------------------------------------------
@@ -147,9 +148,11 @@ def from_dict(raw: Mapping[str, Any], base_dir: str = "") -> Config:
     teachers = _teachers(raw)
     raw_distill = raw.get("distill")
     terms = parse_terms(raw_distill, _build)
+    crossdistil = parse_crossdistil(raw_distill, _build)
     if isinstance(raw_distill, Mapping):
-        raw_distill = {key: value for key, value in raw_distill.items() if key != "terms"}
-    distill = dataclasses.replace(_build(DistillConfig, raw_distill, "distill", {"lambda": "lambda_"}), terms=terms)
+        raw_distill = {key: value for key, value in raw_distill.items() if key not in ("terms", "crossdistil")}
+    distill = dataclasses.replace(_build(DistillConfig, raw_distill, "distill", {"lambda": "lambda_"}), terms=terms,
+                                  crossdistil=crossdistil)
     if teachers:
         distill = dataclasses.replace(distill, mode=Mode.TEACHERS)
     data = _build(DataConfig, raw["data"], "data")

@@ -133,6 +133,8 @@ class Config:
         out.pop("base_dir")
         out["distill"]["lambda"] = out["distill"].pop("lambda_")
         _terms_or_shorthand(out["distill"], self.distill.terms)
+        if out["distill"]["crossdistil"] is None:  # off: config.yaml as before the section existed
+            del out["distill"]["crossdistil"]
         if not out["tasks"]:  # the shorthand data.label, written as it was given
             del out["tasks"]
         if not out["data"]["label"]:

@@ -90,11 +90,9 @@ def expand_terms(distill: DistillConfig, teachers: Sequence[str], students: Sequ
 
 
 def task_names(config: Config) -> tuple[str, ...]:
-    """The tasks a term's `source_task` and `target_task` may name: today the one task, `data.label`.
-
-    The hook for the `tasks:` list (issue 21, shape item 1): it returns that list's names.
-    """
-    return (config.data.label,)
+    """The tasks a term's `source_task` and `target_task` may name: the `tasks:` list's names (`main` for the
+    one task `data.label` stands for)."""
+    return tuple(task.name for task in config.task_specs)
 
 
 def validate_terms(config: Config) -> None:
@@ -109,24 +107,28 @@ def validate_terms(config: Config) -> None:
         raise ConfigError("distill.terms: a distillation term needs a teacher; this config has none "
                           "(distill.mode: baseline)")
     students, tasks = config.student_names, task_names(config)
-    seen: dict[tuple[str, str], int] = {}
-    mixed: dict[str, float] = {}
+    seen: dict[tuple[str, str, str], int] = {}
+    mixed: dict[tuple[str, str], float] = {}
     for i, term in enumerate(distill.terms):
         key = f"distill.terms[{i}]"
         _check_term(config, term, key, teachers, students, tasks)
-        if (term.kind, term.student) in seen:
-            raise ConfigError(f"{key}: a second {term.kind} term into student {term.student!r} (also "
-                              f"distill.terms[{seen[term.kind, term.student]}]); one term of a kind per student, "
-                              "whose loss key (loss_distill, loss_hint, ...) names it")
-        seen[term.kind, term.student] = i
+        if (term.kind, term.student, term.target_task) in seen:
+            into = f"student {term.student!r}" + (f" task {term.target_task!r}" if term.target_task else "")
+            raise ConfigError(f"{key}: a second {term.kind} term into {into} (also "
+                              f"distill.terms[{seen[term.kind, term.student, term.target_task]}]); one term of a "
+                              "kind per student and target task, whose loss key (loss_distill, loss_hint, ...) "
+                              "names it")
+        seen[term.kind, term.student, term.target_task] = i
         if term.mix:
-            mixed[term.student] = mixed.get(term.student, 0.0) + term.weight
-    for student, total in mixed.items():
+            mixed[term.student, term.target_task] = mixed.get((term.student, term.target_task), 0.0) + term.weight
+    for (student, task), total in mixed.items():
+        total += mixed.get((student, ""), 0.0) if task else 0.0  # an untargeted term mixes with every task
         if total > 1.0 + 1e-9:
-            raise ConfigError(f"distill.terms: the terms with mix: true into student {student!r} weigh {total:g} "
+            into = f"student {student!r}" + (f" task {task!r}" if task else "")
+            raise ConfigError(f"distill.terms: the terms with mix: true into {into} weigh {total:g} "
                               "together; they take their weight from the label loss's 1 (Eq. (5) of the PFD "
                               "paper), so at most 1 (or set mix: false on one)")
-    if config.train.early_stopping is EarlyStopping.DISTILLATION and (SOFT_LABEL, SERVED) not in seen:
+    if config.train.early_stopping is EarlyStopping.DISTILLATION and (SOFT_LABEL, SERVED, "") not in seen:
         raise ConfigError("train.early_stopping: distillation scores the served student's soft-label loss; "
                           f"distill.terms has no {SOFT_LABEL} term into student {SERVED!r}")
 
@@ -142,6 +144,13 @@ def _check_term(config: Config, term: TermConfig, key: str, teachers, students, 
         task = getattr(term, field)
         if task and task not in tasks:
             raise ConfigError(f"{key}.{field}: no task {task!r} (tasks: {', '.join(tasks)})")
+    if (term.source_task or term.target_task) and term.kind != SOFT_LABEL:
+        field = "source_task" if term.source_task else "target_task"
+        raise ConfigError(f"{key}.{field}: a {term.kind} term reads and trains the served task; only "
+                          f"{SOFT_LABEL} terms are routed by task")
+    if term.source_task and not term.teacher and len(teachers) > 1:
+        raise ConfigError(f"{key}.teacher: source_task {term.source_task!r} is read from one teacher; name it "
+                          f"(teachers: {', '.join(teachers)})")
     if term.kind == SOFT_LABEL and term.temperature <= 0:
         raise ConfigError(f"{key}.temperature: must be positive, got {term.temperature:g}")
     if term.kind == HINT:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pfd_tf._keras import tf
 from pfd_tf.config import Config, Ensemble, GateData, expand_terms
+from pfd_tf.config.crossdistil_checks import crossdistil_tasks
+from pfd_tf.distill.crossdistil_part import CrossDistilPart, calibration_optimizer
 from pfd_tf.distill.distiller import Distiller
 from pfd_tf.distill.ensemble import AverageEnsemble, GatingEnsemble
 from pfd_tf.distill.term_list import build_terms
@@ -32,6 +34,11 @@ def build_distiller(config: Config) -> Distiller:
         ensemble = GatingEnsemble(len(teachers), name="gate") if distill.ensemble is Ensemble.GATING \
             else AverageEnsemble(name="average")
     terms = build_terms(expand_terms(distill, tuple(teachers), tuple(networks.students)), tuple(teachers))
+    crossdistil = calibration = None
+    if distill.crossdistil is not None:  # CrossDistil: the student's augmented tasks are its teachers
+        crossdistil = CrossDistilPart(crossdistil_tasks(config), distill.crossdistil, config.train.seed,
+                                      name="crossdistil")
+        calibration = calibration_optimizer(distill.crossdistil)
     distiller = Distiller(
         students=networks.students,
         teachers=teachers,
@@ -43,10 +50,13 @@ def build_distiller(config: Config) -> Distiller:
         ensemble=ensemble,
         gate_on_validation=distill.gate_data is GateData.VALIDATION,
         tasks=tasks_for(config),
+        crossdistil=crossdistil,
+        calibration_optimizer=calibration,
         name="distiller",
     )
     networks.build_weights(config)
-    if distiller.hint_layers and distiller.train_student:  # W's shape is known once both hidden outputs are
+    # W's shape (the augmented heads' too) is known once the hidden outputs are
+    if (distiller.hint_layers or crossdistil is not None) and distiller.train_student:
         distiller.compute_losses(dummy_ids(config.features), {task.name: tf.zeros([2]) for task in distiller.tasks},
                                  training=False)
     return distiller

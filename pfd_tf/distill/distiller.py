@@ -98,6 +98,8 @@ class Distiller(keras.Model):
         students: Mapping | None = None,
         gate_on_validation: bool = False,
         tasks: Sequence[Task] = (),
+        crossdistil=None,
+        calibration_optimizer=None,
         **kwargs,
     ):
         """`student`: the one student, or `students`: name -> network, the first named `student` (not both).
@@ -107,7 +109,9 @@ class Distiller(keras.Model):
         `swap_step` and `temperature` are shorthand for them (`pfd_tf.config.expand_terms`: a soft label
         into each student).
         `gate_on_validation`: each training element carries a second batch, the gate's only rows.
-        `tasks`: the labels learnt (`pfd_tf.tasks`); empty: the one binary task `data.label` stands for."""
+        `tasks`: the labels learnt (`pfd_tf.tasks`); empty: the one binary task `data.label` stands for.
+        `crossdistil`: CrossDistil's augmented heads and calibration on the served student
+        (`pfd_tf.distill.crossdistil_part`), with `calibration_optimizer` for its P, Q; no teacher then."""
         super().__init__(**kwargs)
         if teacher is not None and teachers:
             raise ValueError("pass teacher or teachers, not both")
@@ -144,6 +148,10 @@ class Distiller(keras.Model):
         if [task.served for task in self.tasks] != [True] + [False] * (len(self.tasks) - 1):
             raise ValueError(f"the first task is the served one, and only it: {self.tasks}")
         self.train_student = bool(train_student)
+        if crossdistil is not None and (teachers or calibration_optimizer is None):
+            raise ValueError("crossdistil's teachers are the student's augmented tasks: no teacher network, and a "
+                             "calibration_optimizer for P, Q")
+        self.crossdistil, self.calibration_optimizer = crossdistil, calibration_optimizer
         self.embedding_l2 = float(embedding_l2)
         if terms is None:
             shorthand = DistillConfig(lambda_=lambda_, swap_step=swap_step, temperature=temperature)
@@ -245,6 +253,16 @@ class Distiller(keras.Model):
         gate's own rows (`gate_on_validation`)."""
         return step_loss.compute_losses(self, ids, labels, training, gate_batch)
 
+    def crossdistil_loss(self, students: Mapping, labels: Mapping, task_losses: Mapping, out: dict) -> tf.Tensor:
+        """The loss with the served student's L^{Model} of CrossDistil (Algorithm 1, line 10): its tasks beyond
+        the pair as they were, the pair's by Eq. (4) and (7); sets `out["loss_calibration"]` (Eq. (9))."""
+        served, pair = students[SERVED], self.crossdistil.task_names
+        model, _ = self.crossdistil.losses(served.hidden["final"], {t: served.by_task[t] for t in pair}, labels,
+                                           self.optimizer_step(), SERVED, out)
+        others = [loss for task, loss in task_losses[SERVED].items() if task not in pair]
+        others += [out[f"loss_{name}"] for name in students if name != SERVED]
+        return tf.add_n(others + [model])
+
     def labels_by_task(self, labels) -> dict[str, tf.Tensor]:
         """`labels` by task name (`pfd_tf.tasks.labels.labels_by_task`)."""
         return labels_by_task(self.tasks, labels)
@@ -254,9 +272,12 @@ class Distiller(keras.Model):
         if self.gate_on_validation:  # ((ids, labels), (gate_ids, gate_labels)): pfd_tf.distill.gate_data
             data, gate_batch = data
         ids, labels = data
-        with tf.GradientTape() as tape:
+        with tf.GradientTape(persistent=self.crossdistil is not None) as tape:
             out = self.compute_losses(ids, labels, training=True, gate_batch=gate_batch)
         variables = self.trainable_variables
+        if self.crossdistil is not None:  # Algorithm 1 of CrossDistil: Theta by L^Model, Omega = {P, Q} by L^Cal
+            variables, omega = self.crossdistil.groups(variables)
+            self.calibration_optimizer.apply_gradients(zip(tape.gradient(out["loss_calibration"], omega), omega))
         gradients = tape.gradient(out["loss"], variables)
         tf.cond(tf.math.is_finite(out["loss"]), tf.no_op, self._note_nonfinite_step)
         # None: a variable no loss reads this step (e.g. an LR student's tables, which only its hint reads).

@@ -5,6 +5,9 @@ Part of `pfd_tf.distill.distiller`; the names are `pfd_tf.names`' keys.
 from __future__ import annotations
 
 from pfd_tf._keras import keras
+from pfd_tf.distill.crossdistil_part import augmented_key
+from pfd_tf.names import SERVED, auc_key
+from pfd_tf.tasks.binary import AUC_THRESHOLDS
 
 
 def metrics_for(model) -> list[tuple[str, keras.metrics.Metric, str]]:
@@ -28,6 +31,12 @@ def metrics_for(model) -> list[tuple[str, keras.metrics.Metric, str]]:
             metrics += scored(name)
     for name in model.teacher_names:
         metrics += scored(name)
+    part = getattr(model, "crossdistil", None)
+    if part is not None and model.train_student:  # pfd_tf.distill.crossdistil_part
+        metrics += [(key, mean(name=key), "") for key in part.log_keys()]
+        metrics += [(f"{augmented_key(SERVED, task)}_logits", keras.metrics.AUC(
+            num_thresholds=AUC_THRESHOLDS, from_logits=True, name=auc_key(augmented_key(SERVED, task))), task)
+            for task in part.task_names]
     if model.embedding_l2:
         metrics.append(("loss_l2", mean(name="loss_l2"), ""))
     if model.teacher_names and model.train_student:

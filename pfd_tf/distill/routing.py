@@ -50,7 +50,8 @@ def student_group(name: str) -> str:
 def detach(output: NetworkOutput) -> NetworkOutput:
     """A teacher's output as the student's terms see it: no gradient flows back through it."""
     return NetworkOutput(tf.stop_gradient(output.logits),
-                         {name: tf.stop_gradient(value) for name, value in output.hidden.items()})
+                         {name: tf.stop_gradient(value) for name, value in output.hidden.items()},
+                         {task: tf.stop_gradient(value) for task, value in output.by_task.items()})
 
 
 def variable_groups(students: Mapping[str, object], teachers: Mapping[str, object], hint_layers=(),

@@ -55,19 +55,22 @@ def compute_losses(model, ids, labels, training: bool, gate_batch=None) -> dict[
     if not model.train_student:
         out["loss"] = loss
         return regularized(out, bank, model.embedding_l2)
-    students = {}
+    students, task_losses = {}, {}
     for name, network in model.students.items():
         students[name] = network.forward(ids, training=training, bank=bank)
-        out[f"loss_{name}"] = hard_label_loss(model.tasks, name, students[name], labels, out)
+        task_losses[name] = {}
+        out[f"loss_{name}"] = hard_label_loss(model.tasks, name, students[name], labels, out, task_losses[name])
     if not teachers:
         out["loss"] = tf.add_n([out[f"loss_{name}"] for name in students])
+        if model.crossdistil is not None:
+            out["loss"] = model.crossdistil_loss(students, labels, task_losses, out)
         return regularized(out, bank, model.embedding_l2)
     seen = {name: routing.detach(output) for name, output in teachers.items()}
     soft = soft_logits(model, seen, labels, out)
     if gate_loss is not None:
         out["loss_gate"] = gate_loss
     out["lambda"] = model.current_lambda()
-    loss = add_terms(loss, model.terms, model.optimizer_step(), students, soft, seen, out, labels)
+    loss = add_terms(loss, model.terms, model.optimizer_step(), students, soft, seen, out, labels, task_losses)
     out["loss"] = loss + out.get("loss_gate", 0.0)
     return regularized(out, bank, model.embedding_l2)
 

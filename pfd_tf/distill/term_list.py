@@ -61,7 +61,8 @@ def _hint(term: TermConfig, teachers: Sequence[str]) -> Hint:
 
 
 BUILDERS: dict[str, Callable[[TermConfig, Sequence[str]], Any]] = {
-    SOFT_LABEL: lambda term, teachers: SoftLabel(term.temperature, term.teacher or None),
+    SOFT_LABEL: lambda term, teachers: SoftLabel(term.temperature, term.teacher or None, term.source_task,
+                                                 term.target_task),
     HINT: _hint,
     LOGIT_MATCHING: lambda term, teachers: LogitMatching(term.teacher or None),
     **{kind: ranking_term for kind in RANKING_KINDS},
@@ -96,7 +97,8 @@ def mixed_weight(terms: Sequence[WeightedTerm], student: str, step: tf.Tensor) -
 
 
 def add_terms(loss: tf.Tensor, terms: Sequence[WeightedTerm], step: tf.Tensor, students: Mapping,
-              soft_logits: tf.Tensor, teachers: Mapping, out: dict, labels: Mapping | None = None) -> tf.Tensor:
+              soft_logits: tf.Tensor, teachers: Mapping, out: dict, labels: Mapping | None = None,
+              task_losses: Mapping[str, Mapping[str, tf.Tensor]] | None = None) -> tf.Tensor:
     """`loss` plus each student's label loss `out["loss_<name>"]` and the terms, weighted at `step`.
 
     Per student, w_label,i L_s + its mixing terms (Eq. (5): (1 - lambda_i)
@@ -106,6 +108,12 @@ def add_terms(loss: tf.Tensor, terms: Sequence[WeightedTerm], step: tf.Tensor, s
     same float.  `teachers`: the teachers' outputs, detached
     (`pfd_tf.distill.routing.detach`).  `labels`: the batch's, by key, for the terms that read them
     (`reads_labels`: the ranking terms' groups).
+
+    A mixing term with a `target_task` takes its weight from that task's
+    label loss only (Eq. (7) of "Cross-Task Knowledge Distillation in
+    Multi-Task Recommendation": (1 - alpha^A) L^A + alpha^A L^{A-KD}), read
+    from `task_losses[student][task]` (each task's weighted loss,
+    `pfd_tf.tasks.labels.hard_label_loss`).
     """
     weights = {}
     for term in terms:
@@ -114,8 +122,11 @@ def add_terms(loss: tf.Tensor, terms: Sequence[WeightedTerm], step: tf.Tensor, s
         weights[term.key] = term.weight_at(step)
     for name in students:
         mixing = [term for term in terms if term.mix and term.student == name]
-        label_weight = 1.0 - (tf.add_n([weights[t.key] for t in mixing]) if mixing else 0.0)
-        student_loss = label_weight * out[f"loss_{name}"]
+        if any(target_task(t) for t in mixing):
+            student_loss = _task_mixed_label_loss(mixing, weights, task_losses[name])
+        else:
+            label_weight = 1.0 - (tf.add_n([weights[t.key] for t in mixing]) if mixing else 0.0)
+            student_loss = label_weight * out[f"loss_{name}"]
         for term in mixing:
             student_loss += weights[term.key] * out[term.key]
         loss += student_loss
@@ -123,3 +134,21 @@ def add_terms(loss: tf.Tensor, terms: Sequence[WeightedTerm], step: tf.Tensor, s
         if not term.mix:
             loss += weights[term.key] * out[term.key]
     return loss
+
+
+def target_task(term: WeightedTerm) -> str:
+    """The student's task `term` trains ("": all of them, the served task's logit)."""
+    return getattr(term.loss, "target_task", "")
+
+
+def _task_mixed_label_loss(mixing: Sequence[WeightedTerm], weights: Mapping[str, tf.Tensor],
+                           task_losses: Mapping[str, tf.Tensor]) -> tf.Tensor:
+    """sum over tasks t of (1 - w_all - w_t) L_t: a term without a target task mixes with every task's loss, one
+    with target task t with L_t only."""
+    untargeted = [weights[t.key] for t in mixing if not target_task(t)]
+    every = tf.add_n(untargeted) if untargeted else 0.0
+    total = tf.constant(0.0)
+    for task, task_loss in task_losses.items():
+        own = [weights[t.key] for t in mixing if target_task(t) == task]
+        total += (1.0 - every - (tf.add_n(own) if own else 0.0)) * task_loss
+    return total

@@ -18,30 +18,40 @@ from pfd_tf._keras import keras, tf
 from pfd_tf.distill import routing
 from pfd_tf.distill.losses import distillation_loss
 from pfd_tf.models.network import NetworkOutput
+from pfd_tf.names import task_key
 
 
 class SoftLabel:
     """Eq. (8): L_CE(sigmoid(z_T / tau), sigmoid(z_S / tau)), times tau^2 (`pfd_tf.distill.losses`).
 
     z_T is the one teacher's logit, or the ensemble's (Eq. (10)), or, with
-    `teacher` set, that teacher's own logit.
+    `teacher` set, that teacher's own logit.  With `source_task`, z_T is that
+    task's logit of the teacher (the named one, or the only one); with
+    `target_task`, z_S is that task's logit of the student (its head over
+    `final`, `pfd_tf.models.heads`), so the term moves that head and what the
+    head reads, never another task's head: naive cross-task distillation
+    (Section 3.2 of "Cross-Task Knowledge Distillation in Multi-Task
+    Recommendation") is a soft label with `source_task: like, target_task: buy`.
+    A term naming `target_task` has the key `loss_distill_<target_task>`.
     """
 
     key = "loss_distill"
 
-    def __init__(self, temperature: float = 1.0, teacher: str | None = None):
+    def __init__(self, temperature: float = 1.0, teacher: str | None = None, source_task: str = "",
+                 target_task: str = ""):
         self.temperature = float(temperature)
         self.teacher = teacher
+        self.source_task, self.target_task = source_task, target_task
 
     def groups(self, student: str = routing.STUDENT) -> frozenset[str]:
         return routing.student_loss_groups(student)
 
     def key_for(self, student: str) -> str:
-        return key_for(self.key, student)
+        return key_for(task_key(self.key, self.target_task), student)
 
     def __call__(self, student: NetworkOutput, soft_logits: tf.Tensor, teachers: Mapping[str, NetworkOutput]):
-        return distillation_loss(teacher_logits(self.teacher, soft_logits, teachers, "the soft label"),
-                                 student.logits, self.temperature)
+        source = teacher_logits(self.teacher, soft_logits, teachers, "the soft label", self.source_task)
+        return distillation_loss(source, task_logits(student, self.target_task, "the student"), self.temperature)
 
 
 class Hint(keras.layers.Layer):
@@ -82,13 +92,31 @@ def key_for(key: str, student: str) -> str:
 
 
 def teacher_logits(teacher: str | None, soft_logits: tf.Tensor, teachers: Mapping[str, NetworkOutput],
-                   who: str = "a term") -> tf.Tensor:
-    """The logit term `who` distils from: the soft label's (`teacher` None), or teacher `teacher`'s own."""
-    if teacher is None:
+                   who: str = "a term", task: str = "") -> tf.Tensor:
+    """The logit term `who` distils from: the soft label's (`teacher` None), or teacher `teacher`'s own; with
+    `task`, that task's logit of teacher `teacher` (None: the one teacher there is)."""
+    if teacher is None and not task:
         return soft_logits
+    if teacher is None:
+        if len(teachers) != 1:
+            raise ValueError(f"{who} reads task {task!r} of a teacher; name it (the teachers are "
+                             f"{', '.join(sorted(teachers)) or 'none'})")
+        teacher = next(iter(teachers))
     if teacher not in teachers:
         raise ValueError(f"{who} names teacher {teacher!r}; the teachers are {', '.join(sorted(teachers)) or 'none'}")
-    return teachers[teacher].logits
+    return task_logits(teachers[teacher], task, f"teacher {teacher!r}")
+
+
+def task_logits(output: NetworkOutput, task: str, who: str = "a network") -> tf.Tensor:
+    """`output`'s logits for task `task` (`by_task`), or its served task's (`task` empty, or a one-task network's
+    only task)."""
+    if not task:
+        return output.logits
+    if not output.by_task:
+        return output.logits  # one task: the config's checks let `task` name only it
+    if task not in output.by_task:
+        raise ValueError(f"{who} has no task {task!r} (its tasks: {', '.join(output.by_task)})")
+    return output.by_task[task]
 
 
 def _hidden(output: NetworkOutput, layer: str, who: str) -> tf.Tensor:

@@ -17,5 +17,6 @@ The PFD paper's MTL baseline (Section 5.3) is `mtl_baseline`; CrossDistil
 ("Cross-Task Knowledge Distillation in Multi-Task Recommendation", AAAI
 2022) is `quadruplets` (Eq. (2), (4)), `calibration` (Eq. (8), (9) and the
 bi-level variable groups of Algorithm 1) and `crossdistil` (Eq. (5)-(7),
-(10)).  Import each from its module.
+(10)); `pfd_tf.distill.crossdistil_part` wires them into the Distiller
+(`distill.crossdistil`).  Import each from its module.
 """

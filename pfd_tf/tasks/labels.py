@@ -24,13 +24,15 @@ def labels_by_task(tasks: Sequence[Task], labels) -> dict[str, tf.Tensor]:
 
 
 def hard_label_loss(tasks: Sequence[Task], who: str, output, labels: Mapping[str, tf.Tensor],
-                    out: dict) -> tf.Tensor:
+                    out: dict, per_task: dict | None = None) -> tf.Tensor:
     """L_t or L_s of network `who` (its `NetworkOutput`): the weighted sum over `tasks` of each task's loss on
     its labels (Eq. (6) for a binary task); adds each task's logits to `out` (`<who>_logits` for the served
-    task, `<who>_<task>_logits` for another)."""
+    task, `<who>_<task>_logits` for another), and each task's weighted loss to `per_task` (by task name)."""
     by_task = output.by_task or {tasks[0].name: output.logits}
     terms = []
     for task in tasks:
         out[f"{task.key(who)}_logits"] = by_task[task.name]
         terms.append(task.weight * task.loss(labels[task.name], by_task[task.name]))
+        if per_task is not None:
+            per_task[task.name] = terms[-1]
     return tf.add_n(terms) if len(terms) > 1 else terms[0]

@@ -12,7 +12,6 @@ metrics name every teacher.
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import numpy as np
 import pfd_tf  # noqa: F401
 from pfd_tf._keras import tf
 from conftest import write_tiny_world
+from loopback_ps import read_results
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/, where the helper scripts are
 OVERRIDES = [f"features.{name}.dim=4" for name in ("device", "price", "tags", "dwell", "cart")] + [
@@ -38,10 +38,7 @@ def test_zoo_teachers_gate_and_hint_train_in_a_cluster(tmp_path):
     proc = subprocess.run([sys.executable, os.path.join(HERE, "loopback_ps.py"), config, str(tmp_path / "run"),
                            *OVERRIDES], capture_output=True, text=True, timeout=900, env=env)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    results = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            results.update(json.loads(line[len("RESULT "):]))
+    results = read_results(proc.stdout)
     metrics = results["metrics"]
     assert metrics["steps"] == 12 and set(metrics["teachers"]) == {"fm", "cross"}
     assert set(metrics["ensemble_weights"]) == {"fm", "cross"}

@@ -136,7 +136,7 @@ SOFT, HINT, MATCH = {"kind": "soft_label", "weight": 0.5}, {"kind": "hint", "wei
                                                                 r"student 'student' weigh 1\.2"),
     ([SOFT, {**SOFT, "weight": 0.1}], {}, r"^distill\.terms\[1\]: a second soft_label term into student 'student' "
                                           r"\(also distill\.terms\[0\]\)"),
-    ([{**SOFT, "source_task": "buy"}], {}, r"^distill\.terms\[0\]\.source_task: no task 'buy' \(tasks: label\)"),
+    ([{**SOFT, "source_task": "buy"}], {}, r"^distill\.terms\[0\]\.source_task: no task 'buy' \(tasks: main\)"),
     ([{**HINT, "teacher_layer": "nowhere"}], {}, r"^distill\.terms\[0\]\.teacher_layer: teacher 'teacher' \(dnn\) "
                                                  r"has no hidden output 'nowhere'"),
     ([{**SOFT, "temperature": 0.0}], {}, r"^distill\.terms\[0\]\.temperature: must be positive"),

@@ -1,8 +1,9 @@
 """Algorithm 1 of CrossDistil inside one `fit` step: Theta by L^Model, then Omega = {P, Q} by L^Cal (Eq. (9)),
 each by its own optimizer over its own variable group (`split_bilevel_variables`).
 
-The tiny model here is a demonstration of the wiring the Distiller will get,
-not the wiring itself: a PLE backbone with the two tasks' towers and the
+The tiny model here demonstrates the wiring on a PLE backbone; the
+Distiller's own (`distill.crossdistil`, `pfd_tf.distill.crossdistil_part`) is
+tested in tests/test_crossdistil_distiller.py.  Here: a PLE backbone with the two tasks' towers and the
 augmented tasks' towers (on the same tasks' representations), two Platt
 layers, and a `train_step` that updates the groups in turn.
 """
