@@ -58,13 +58,14 @@ class CrossDistilPart(keras.layers.Layer):
         self.augmented = {name: keras.layers.Dense(1, name=f"augmented_{name}") for name in self.task_names}
         self.platt = {name: PlattScaling(name=f"platt_{name}") for name in self.task_names}
 
-    def call(self, final: tf.Tensor) -> dict[str, tf.Tensor]:
-        """`[B, width]` (the student's `final`) -> {task: `[B]` logits of its augmented task}."""
-        return {name: tf.squeeze(head(final), axis=-1) for name, head in self.augmented.items()}
+    def call(self, finals: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """{task: `[B, width]`, the hidden output its augmented head reads} -> {task: `[B]` logits of its
+        augmented task}."""
+        return {name: tf.squeeze(head(finals[name]), axis=-1) for name, head in self.augmented.items()}
 
     def build_weights(self, width: int) -> None:
         """Creates the heads' and P, Q's weights (the split of `groups` needs them built)."""
-        logits = self(tf.zeros([1, width]))
+        logits = self({name: tf.zeros([1, width]) for name in self.task_names})
         for name, platt in self.platt.items():
             platt(logits[name])
 
@@ -73,11 +74,11 @@ class CrossDistilPart(keras.layers.Layer):
         groups = split_bilevel_variables(trainable_variables, self.platt)
         return list(groups.theta), list(groups.omega)
 
-    def losses(self, final: tf.Tensor, student_logits: Mapping[str, tf.Tensor], labels: Mapping[str, tf.Tensor],
+    def losses(self, finals: Mapping[str, tf.Tensor], student_logits: Mapping[str, tf.Tensor], labels: Mapping[str, tf.Tensor],
                step: tf.Tensor, who: str, out: dict) -> tuple[tf.Tensor, tf.Tensor]:
         """(the two tasks' part of L^{Model}, L^{Cal}) of one batch; logs each term and the augmented logits in
         `out`."""
-        teacher = self(final)
+        teacher = self(finals)
         a, b = self.task_names
         quadruplets = sample_quadruplets(labels[a], labels[b], step_seed(self.seed, step), self.samples)
         losses = crossdistil_losses(labels, student_logits, teacher, self.platt, quadruplets, self.params)

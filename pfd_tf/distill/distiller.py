@@ -257,7 +257,11 @@ class Distiller(keras.Model):
         """The loss with the served student's L^{Model} of CrossDistil (Algorithm 1, line 10): its tasks beyond
         the pair as they were, the pair's by Eq. (4) and (7); sets `out["loss_calibration"]` (Eq. (9))."""
         served, pair = students[SERVED], self.crossdistil.task_names
-        model, _ = self.crossdistil.losses(served.hidden["final"], {t: served.by_task[t] for t in pair}, labels,
+        # Each augmented task over its own task's tower (a backbone's `<task>/final`), or over the one `final`
+        # that every task head reads.
+        finals = {t: served.hidden.get(f"{t}/final", served.hidden["final"]) if t != self.tasks[0].name
+                  else served.hidden["final"] for t in pair}
+        model, _ = self.crossdistil.losses(finals, {t: served.by_task[t] for t in pair}, labels,
                                            self.optimizer_step(), SERVED, out)
         others = [loss for task, loss in task_losses[SERVED].items() if task not in pair]
         others += [out[f"loss_{name}"] for name in students if name != SERVED]

@@ -56,6 +56,19 @@ def test_the_multitask_world_writes_its_mtl_baseline_with_both_of_its_tasks_firs
     assert mtl.student_features == config.student_features and not mtl.teacher_specs
 
 
+def test_the_multitask_world_trains_crossdistil_on_ple_and_writes_pfd_beside_it(tmp_path):
+    """config.yaml: CrossDistil on a PLE student (no teacher: its augmented tasks teach); config_pfd.yaml: a PLE
+    teacher on every feature, each task's soft label into the student's same task."""
+    world = str(tmp_path / "multitask")
+    config = config_lib.load(generate_multitask_world(world, rows=3000, seed=0))
+    assert config.students[0].model.value == "ple" and not config.teacher_specs
+    assert config.distill.crossdistil is not None and tuple(config.distill.crossdistil.tasks) == ("like", "buy")
+    pfd = config_lib.load(os.path.join(world, "config_pfd.yaml"))
+    assert [t.model.value for t in pfd.teacher_specs] == ["ple"] and pfd.students[0].model.value == "ple"
+    assert [(t.kind, t.source_task, t.target_task) for t in pfd.distill.terms] == [
+        ("soft_label", "like", "like"), ("soft_label", "buy", "buy")]
+
+
 @pytest.fixture(scope="module")
 def mtl(tiny_config_path):
     """The tiny world's MTL baseline: its privileged `dwell` (numeric) and `cart` (0/1) as auxiliary tasks."""

@@ -52,6 +52,10 @@ class BackboneBody(Body):
         out = self.network.forward(fields.vector(), training=training)
         prefix = f"{self.served}/"
         hidden = {name[len(prefix):]: value for name, value in out.hidden.items() if name.startswith(prefix)}
+        # The other tasks' towers under their own names (`<task>/final`: where CrossDistil's augmented task of
+        # that task attaches).
+        hidden.update({name: value for name, value in out.hidden.items()
+                       if not name.startswith(prefix) and name.endswith("/final")})
         return NetworkOutput(out.logits[self.served], hidden, dict(out.logits))
 
 
