@@ -79,8 +79,8 @@ CALIBRATION_LEARNING_RATE = 0.1
 """gamma_2, the SGD rate of Platt's P, Q (Eq. (8)-(9)), chosen on the validation world (seed 100, 50,000 rows, rate
 0.4) by the held-out log loss of both tasks: at 0.01 (the section's default) P, Q barely move in 171 steps, the
 soft labels stay uncalibrated and the student's log loss was above the constant predictor's (like 0.5081, buy
-0.1889 against 0.5048, 0.1851); at 0.1 below it (0.4980, 0.1820; AUC 0.589, 0.655); at 0.3 0.5048, 0.1782 (AUC 0.558, 0.668); at 1.0
-the run diverged."""
+0.1889 against 0.5048, 0.1851); at 0.1 below it (0.4980, 0.1820; AUC 0.589, 0.655); at 0.3 0.5048, 0.1782
+(AUC 0.558, 0.668); at 1.0 the run diverged."""
 
 
 def crossdistil_config(pfd: Mapping) -> dict:
