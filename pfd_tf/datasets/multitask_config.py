@@ -87,8 +87,9 @@ def crossdistil_config(pfd: Mapping) -> dict:
     """The CrossDistil config of the world whose PFD config is `pfd`: the same data, features, tasks and PLE
     student, no teacher (the augmented tasks teach), `distill.crossdistil` with the paper's defaults."""
     train = {**pfd["train"], "learning_rate": CROSSDISTIL_LEARNING_RATE}
+    section = FlowDict({**CROSSDISTIL, "calibration_learning_rate": CALIBRATION_LEARNING_RATE})
     return {"data": pfd["data"], "tasks": pfd["tasks"], "features": pfd["features"], "student": backbone(),
-            "distill": {"mode": "baseline", "crossdistil": FlowDict({**CROSSDISTIL, "calibration_learning_rate": CALIBRATION_LEARNING_RATE})}, "train": train}
+            "distill": {"mode": "baseline", "crossdistil": section}, "train": train}
 
 
 def write_pfd_config(out_dir: str, config: Mapping) -> str:
