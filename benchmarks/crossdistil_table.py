@@ -10,6 +10,9 @@ Recommendation", Section 4.3):
                and whose like logit its buy (soft-label terms with source_task / target_task, weight 0.5):
                cross-task KD, a row of Table 4
   same_task    the same teacher, each task taught by the teacher's same task: same-task KD (Table 4)
+  shared_bottom, mmoe, ple   the multi-task backbones, a tower per task (no distillation)
+  taug_ple, crossdistil_ple  TAUG and CrossDistil on PLE (calibration rate 0.1, the multitask world's config)
+  no_ranking_ple, no_calibration_ple, no_correction_ple   Table 4's ablations of crossdistil_ple
 
 Rates: each of `--rate-methods` picks its Adagrad rate among `--rates` by the mean of its two tasks'
 held-out AUCs on the validation world (`--validation-seed`, 100); single and taug take mtl's and
@@ -51,8 +54,30 @@ METHODS = {
     "same_task": [OFF, "distill.mode=md", "distill.terms=[{kind: soft_label, weight: 0.5, source_task: like, "
                   "target_task: like}, {kind: soft_label, weight: 0.5, source_task: buy, target_task: buy}]"],
 }
+# The multi-task backbones, each a tower of 64 per task (the multitask world's config.yaml: PLE of two levels,
+# one task and one shared expert a level, 128 wide).
+BACKBONES = {
+    "shared_bottom": ["student.model=shared_bottom", "student.expert_units=[128]", "student.tower=[64]"],
+    "mmoe": ["student.model=mmoe", "student.experts=4", "student.expert_units=[128]", "student.tower=[64]"],
+    "ple": ["student.model=ple", "student.levels=2", "student.experts=1", "student.shared_experts=1",
+            "student.expert_units=[128]", "student.tower=[64]"],
+}
+METHODS.update({name: [OFF, *sets] for name, sets in BACKBONES.items()})
+# TAUG and CrossDistil on PLE (the paper's backbone), and Table 4's ablations of CrossDistil on PLE.
+PLE = BACKBONES["ple"]
+METHODS.update({
+    "taug_ple": [*PLE, "distill.crossdistil.alpha=0"],
+    "crossdistil_ple": [*PLE, "distill.crossdistil.calibration_learning_rate=0.1"],
+    "no_ranking_ple": [*PLE, "distill.crossdistil.calibration_learning_rate=0.1",
+                       "distill.crossdistil.ranking_weight=0"],
+    "no_calibration_ple": [*PLE, "distill.crossdistil.calibrate=false"],
+    "no_correction_ple": [*PLE, "distill.crossdistil.calibration_learning_rate=0.1",
+                          "distill.crossdistil.correct=false"],
+})
 RATE_FROM = {"single": "mtl", "mtl": "mtl", "taug": "crossdistil", "crossdistil": "crossdistil", "naive": "mtl",
-             "same_task": "mtl"}
+             "same_task": "mtl", "shared_bottom": "shared_bottom", "mmoe": "mmoe", "ple": "ple",
+             "taug_ple": "crossdistil_ple", "crossdistil_ple": "crossdistil_ple", "no_ranking_ple": "crossdistil_ple",
+             "no_calibration_ple": "crossdistil_ple", "no_correction_ple": "crossdistil_ple"}
 
 
 def scores(model_dir: str, checkpoint: str) -> tuple[dict, dict]:
