@@ -604,8 +604,8 @@ def test_a_fresh_directory_gets_the_dataset_and_a_manifest_of_it(written):
     with open(written / ".pfd-data.json") as f:
         manifest = json.load(f)["files"]
     assert sorted(_tree(written)) == sorted(manifest + [".pfd-data.json"])
-    assert manifest == ["config.yaml", "test/day-03.csv", "train/day-00.csv", "train/day-01.csv",
-                        "train/day-02.csv"]
+    assert manifest == ["config.yaml", "config_mtl.yaml", "test/day-03.csv", "train/day-00.csv",
+                        "train/day-01.csv", "train/day-02.csv"]
     assert not glob.glob(str(written.parent / ".world.pfd-data-*"))
 
 
