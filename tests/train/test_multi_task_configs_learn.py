@@ -2,7 +2,8 @@
 
 The multitask world's `config.yaml` (CrossDistil on PLE), its `config_pfd.yaml` (a PLE teacher on the
 privileged features) and `config_mtl.yaml` (the PFD paper's MTL baseline), and the CVR world's
-`config_mtl.yaml`, trained by the small-data recipe as in `test_pfd_data_configs_learn.py`.
+`config_mtl.yaml`, trained by the small-data recipe as in `test_pfd_data_configs_learn.py`.  Apart from it so
+that the two test processes share the learning runs (`pytest.ini`: a file stays in one process).
 """
 from __future__ import annotations
 
