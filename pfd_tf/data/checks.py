@@ -25,11 +25,12 @@ from typing import Sequence
 import numpy as np
 
 from pfd_tf._keras import tf
-from pfd_tf.config import Config, ConfigError, DataFormat, FeatureKind, FeatureSpec, TaskKind
+from pfd_tf.config import Config, ConfigError, DataFormat, FeatureKind, FeatureSpec
 from pfd_tf.data.files import (DataError, compression_type, file_order, layout, open_text, require_rows,
                                resolve_files, rows_per_file, shared_files, tf_reason)
 from pfd_tf.features import bad_hour
-from pfd_tf.data.parse import (PARSE_BATCH, columns, hour_columns, label_kinds, parser, spec_of_column,
+from pfd_tf.data.label_rules import LabelRule, label_ok, label_rules
+from pfd_tf.data.parse import (PARSE_BATCH, columns, hour_columns, parser, spec_of_column,
                                tfrecord_parser)
 
 
@@ -110,7 +111,7 @@ def diagnose(config: Config, files: Sequence[str]) -> str | None:
 # --------------------------------------------------------------------------
 def _diagnose_csv(config: Config, path: str) -> str | None:
     specs = spec_of_column(config)
-    kinds = label_kinds(config)
+    kinds = label_rules(config)
     line = 1 if config.data.header else 0
     try:
         with open_text(path) as f:
@@ -124,7 +125,7 @@ def _diagnose_csv(config: Config, path: str) -> str | None:
                     return f"{path}: line {line}: expected {len(header)} fields, found {len(row)}"
                 for column, i in where.items():
                     why = _bad_value(column, specs.get(column), row[i], config.data.sequence_delimiter,
-                                     kinds.get(column))
+                                     kinds.get(column, LabelRule.BINARY))
                     if why:
                         return f"{path}: line {line}: {why}"
                 for column in hours:
@@ -139,8 +140,8 @@ def _diagnose_csv(config: Config, path: str) -> str | None:
 
 
 def _bad_value(column: str, spec: FeatureSpec | None, value: str, sequence_delimiter: str,
-               kind: TaskKind | None = None) -> str | None:
-    """Why TensorFlow refuses `value` in `column` (spec None: a label, of a task of `kind`), or None."""
+               rule: LabelRule = LabelRule.BINARY) -> str | None:
+    """Why TensorFlow refuses `value` in `column` (spec None: a label, whose values meet `rule`), or None."""
     if spec is None:
         if value == "":
             return f"label column {column!r} is empty"
@@ -148,7 +149,7 @@ def _bad_value(column: str, spec: FeatureSpec | None, value: str, sequence_delim
             number = float(value)
         except ValueError:
             return f"label column {column!r}: {value!r} is not a number"
-        return _bad_label(column, number, kind, value)
+        return _bad_label(column, number, rule, value)
     integer = spec.dtype == "int64" and spec.kind in (FeatureKind.CATEGORICAL, FeatureKind.SEQUENCE)
     if spec.kind is FeatureKind.NUMERIC:
         return None if not value or _is_number(value) else f"column {column!r}: {value!r} is not a number"
@@ -189,7 +190,7 @@ def _diagnose_tfrecord(config: Config, path: str) -> str | None:
     records = tf.data.TFRecordDataset(path, compression_type=compression_type(path)).batch(PARSE_BATCH)
     start = 0
     for batch in records:
-        found = _first_bad_record(parse, batch, label_kinds(config))
+        found = _first_bad_record(parse, batch, label_rules(config))
         if found:
             index, why = found
             return f"{path}: record {start + index}: {why}"
@@ -197,22 +198,16 @@ def _diagnose_tfrecord(config: Config, path: str) -> str | None:
     return None
 
 
-def _bad_label(column: str, number: float, kind: TaskKind | None, shown: str) -> str | None:
-    """Why a label of a task of `kind` cannot be `number` (`shown` as read; binary: 0 or 1; regression: finite)."""
-    if not _label_ok(np.array([number]), kind)[0]:
-        return f"label column {column!r}: {shown} is not " + ("a finite number" if kind is TaskKind.REGRESSION
-                                                               else "0 or 1")
+def _bad_label(column: str, number: float, rule: LabelRule, shown: str) -> str | None:
+    """Why a label column whose values meet `rule` cannot hold `number` (`shown` as read), or None."""
+    if not label_ok(np.array([number]), rule)[0]:
+        return f"label column {column!r}: {shown} is not {rule.value}"
     return None
-
-
-def _label_ok(values: np.ndarray, kind: TaskKind | None) -> np.ndarray:
-    """Which `values` a task of `kind` takes: binary 0 or 1 (NaN is neither), regression any finite number."""
-    return np.isfinite(values) if kind is TaskKind.REGRESSION else np.isin(values, (0.0, 1.0))
 
 
 def _first_bad_record(parse, batch: tf.Tensor, kinds: dict) -> tuple[int, str] | None:
     """(index in `batch`, why) of the first record that does not parse or holds a label its task refuses
-    (`kinds`: label column -> task kind)."""
+    (`kinds`: label column -> its `LabelRule`)."""
     try:
         parsed = parse(batch)
         labels = {column: parsed[column].numpy() for column in kinds}
@@ -226,7 +221,7 @@ def _first_bad_record(parse, batch: tf.Tensor, kinds: dict) -> tuple[int, str] |
         return None
     found = []
     for column, values in labels.items():
-        bad = np.flatnonzero(~_label_ok(values, kinds[column]))
+        bad = np.flatnonzero(~label_ok(values, kinds[column]))
         if bad.size:
             found.append((int(bad[0]), _bad_label(column, values[bad[0]], kinds[column], f"{values[bad[0]]:g}")))
     return min(found) if found else None

@@ -17,9 +17,10 @@ bad row (and `pfd_tf.data.checks.diagnose` then names its file and line):
   finite is read, and the encoder takes it as empty: `features.filled_numeric`;
   an int64 id must fit in int64), YYMMDDHH hours that
   features `derive` from are hours (`pfd_tf.features.derive_tokens`);
-- each task's label (`pfd_tf.config.tasks`) is 0 or 1 for a binary task
-  (`checked_labels`: not 2, not -1, not NaN), a finite number for a
-  regression task (`checked_targets`).
+- each task's label (`pfd_tf.config.tasks`) meets its rule
+  (`pfd_tf.data.label_rules`, `checked_label_column`): 0 or 1 for a binary
+  task (not 2, not -1, not NaN), a finite number for a regression task, one
+  above -1 if the task's transform is log1p.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from typing import Callable, Sequence
 from pfd_tf._keras import tf
 from pfd_tf.config import Config, DataFormat, FeatureKind, FeatureSpec
 from pfd_tf.config.schema import Derive
-from pfd_tf.config.tasks import TaskKind
+from pfd_tf.data.label_rules import LabelRule, label_rules
 from pfd_tf.data.files import DataError, check_suffix, compression_type, open_text, record_error
 from pfd_tf.features import checked_hours
 
@@ -46,9 +47,6 @@ def columns(config: Config) -> list[str]:
     return list(seen)
 
 
-def label_kinds(config: Config) -> dict[str, TaskKind]:
-    """Each task's label column -> its task's kind (what its values must be)."""
-    return {task.label: task.kind for task in config.task_specs}
 
 
 def spec_of_column(config: Config) -> dict[str, FeatureSpec]:
@@ -64,9 +62,8 @@ def _checked_values(raw: dict, config: Config, check_labels: bool) -> dict:
     for column in hour_columns(config):
         raw[column] = checked_hours(raw[column], column)
     if check_labels:
-        for column, kind in label_kinds(config).items():
-            check = checked_labels if kind is TaskKind.BINARY else checked_targets
-            raw[column] = check(raw[column], column)
+        for column, rule in label_rules(config).items():
+            raw[column] = checked_label_column(raw[column], column, rule)
     return raw
 
 
@@ -158,16 +155,15 @@ def check_tfrecord_columns(config: Config, files: Sequence[str]) -> None:
 # --------------------------------------------------------------------------
 # Parsing
 # --------------------------------------------------------------------------
-def checked_labels(values: tf.Tensor, column: str) -> tf.Tensor:
-    """`values`, once TensorFlow has checked each is 0 or 1 (InvalidArgumentError otherwise; NaN fails)."""
-    bad = tf.logical_not(tf.logical_or(tf.equal(values, 0.0), tf.equal(values, 1.0)))
-    return _checked(values, bad, f"label column {column}: values not 0 or 1:")
-
-
-def checked_targets(values: tf.Tensor, column: str) -> tf.Tensor:
-    """A regression task's `values`, once TensorFlow has checked each is finite (NaN and infinities fail)."""
-    bad = tf.logical_not(tf.math.is_finite(values))
-    return _checked(values, bad, f"label column {column}: values not finite numbers:")
+def checked_label_column(values: tf.Tensor, column: str, rule: LabelRule) -> tf.Tensor:
+    """`values`, once TensorFlow has checked each meets `rule` (InvalidArgumentError otherwise; NaN never does)."""
+    if rule is LabelRule.BINARY:
+        ok = tf.logical_or(tf.equal(values, 0.0), tf.equal(values, 1.0))
+    else:
+        ok = tf.math.is_finite(values)
+        if rule is LabelRule.ABOVE_MINUS_ONE:
+            ok = tf.logical_and(ok, values > -1.0)
+    return _checked(values, tf.logical_not(ok), f"label column {column}: values not {rule.value}:")
 
 
 def _checked(values: tf.Tensor, bad: tf.Tensor, why: str) -> tf.Tensor:

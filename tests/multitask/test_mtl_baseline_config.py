@@ -13,13 +13,16 @@ import yaml
 
 from pfd_tf._keras import keras
 from pfd_tf import config as config_lib
+from pfd_tf.cli.train import run_task
 from pfd_tf.config import ConfigError
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.datasets.cvr import generate_cvr
 from pfd_tf.datasets.multitask_config import generate_multitask_world
+from pfd_tf.datasets.writer import ConfigDumper
 from pfd_tf.datasets.mtl_baseline_config import AUXILIARY_WEIGHT, MTL_CONFIG, mtl_baseline_config
 from pfd_tf.distill.build import build_distiller
 from pfd_tf.metrics import logloss_from_logits
+from conftest import write_tiny_world
 
 
 def _column(directory: str, split: str, name: str) -> np.ndarray:
@@ -117,3 +120,27 @@ def test_a_target_key_is_checked_at_load_naming_it(mtl, task, message):
     raw["tasks"][1] = {**raw["tasks"][1], **task}
     with pytest.raises(ConfigError, match=message):
         config_lib.from_dict(raw, mtl.base_dir)
+
+
+@pytest.mark.parametrize("value", ["-1", "-2.5"])
+def test_a_log1p_target_at_or_below_minus_one_is_a_data_error_naming_its_line(tmp_path, capsys, value):
+    """log1p(y) of y <= -1 is -inf or NaN: a finite label that its task's transform cannot take.  The run refuses
+    it as bad data (exit 2, file and line) before training, not as a diverged run (exit 4) many steps later."""
+    directory = str(tmp_path / "world")
+    config_path = write_tiny_world(directory)
+    with open(config_path) as f:
+        raw = yaml.safe_load(f)
+    raw = mtl_baseline_config(raw, {"dwell": _column(directory, "train", "dwell"),
+                                    "cart": _column(directory, "train", "cart")})
+    with open(config_path, "w") as f:
+        yaml.dump(raw, f, Dumper=ConfigDumper)
+    path = sorted(glob.glob(os.path.join(directory, "train", "*.csv")))[0]
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    rows[4][rows[0].index("dwell")] = value  # line 5 (the header is line 1)
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    assert run_task(config_path, str(tmp_path / "run")) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: line 5: label column 'dwell': {value} is not a finite number above -1" in err, err
+    assert not os.path.exists(str(tmp_path / "run" / "checkpoints"))
