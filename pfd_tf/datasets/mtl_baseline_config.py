@@ -13,7 +13,7 @@ student tower), `mtl_baseline_config` makes that config:
   standardized log1p (`tasks[i].transform: log1p`, `center` and `scale` the
   mean and std of log1p(y) on the train days: "balanced" losses, each near 1
   at the start), `binary` for a 0/1 column; weight `AUXILIARY_WEIGHT` each,
-  from the paper's grid (`pfd_tf.multitask.mtl_baseline.PAPER_AUXILIARY_WEIGHTS`);
+  from the paper's grid {0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2};
 - no privileged feature (the columns are labels now) and no teacher
   (`distill.mode: baseline`);
 - a `shared_bottom` student: the first layer of `model.student_tower`

@@ -13,7 +13,8 @@ network's `Fields.vector()` gives) into one representation per task,
 `pfd_tf.models.zoo.backbone` makes each a network of the zoo (`model:
 shared_bottom | mmoe | ple | cross_stitch` for a teacher or a student).
 
-The PFD paper's MTL baseline (Section 5.3) is `mtl_baseline`; CrossDistil
+The PFD paper's MTL baseline (Section 5.3) is a config of the zoo's `shared_bottom`
+(`pfd_tf.datasets.mtl_baseline_config`); CrossDistil
 ("Cross-Task Knowledge Distillation in Multi-Task Recommendation", AAAI
 2022) is `quadruplets` (Eq. (2), (4)), `calibration` (Eq. (8), (9) and the
 bi-level variable groups of Algorithm 1) and `crossdistil` (Eq. (5)-(7),

@@ -4,7 +4,7 @@ Hard parameter sharing: every task reads the same bottom representation
 f(x), and its own tower h^k (`towers.TaskTowers`) gives y_k = h^k(f(x))
 (Eq. (1) of Ma et al. 2018, the baseline MMoE starts from).  The PFD
 paper's MTL baseline (Section 5.3) is this with a one-layer bottom
-(`mtl_baseline`).
+(`pfd_tf.datasets.mtl_baseline_config`).
 """
 from __future__ import annotations
 
