@@ -67,30 +67,64 @@ class DAGFMPropagation(keras.layers.Layer):
     def call(self, stack: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(`[B, K + 1, m, d]` node states, `[B, K + 1, m]` their sums over d).
 
-        The states are kept as `[d, B, m]`, so that each layer of the inner
-        variant is one batched matrix product over d (a `[B, m] x [m, m]`
-        product per embedding coordinate) with no transpose of the batch in
-        between; the pooled sums are taken in that layout, so a caller that
-        reads only them (the body's logit) never pays for the transpose of
-        the full states (an unused output is pruned from a traced graph).
+        Each variant keeps its states in the layout where its products are
+        batched matrix products with no transpose of the batch in between
+        (each op reads and writes the `[B, m, d]` states once: at serving
+        batch sizes these passes, more than the multiply-adds, are what the
+        layer costs on a CPU):
+
+        - inner, `[d, B, m]`: per embedding coordinate, `[B, m] x [m, m]`;
+        - outer, `[m, B, d]`: per field f, `<h_f, p_fs>` for every s is a
+          `[B, d] x [d, m]` product; per field s, `sum_f <.> q_fs` is a
+          `[B, m] x [m, d]` one, with one transpose of the `[m, B, m]`
+          projections between them.
+
+        h^(0) = C e is one `[m, m]` matrix product over all B d columns.
+        Each layer's sum over d is taken as soon as the layer is computed, so
+        a caller that reads only the sums (the body's logit; what is served)
+        never materializes the stacked states: their stack and transpose are
+        an unused output, pruned from a traced graph.
         """
         if stack.shape.rank != 3:
             raise ValueError(f"DAGFMPropagation expects [batch, fields, dim], got shape {stack.shape}")
-        fields = tf.transpose(stack, [2, 0, 1])  # [d, B, m]
-        start = tf.matmul(fields, self.connect, transpose_b=True)  # h0[d, b, s] = sum_t C_st e_t[d]
+        fields = int(stack.shape[1])
+        if self.interaction == "inner":
+            states = self._inner(tf.transpose(stack, [2, 0, 1]), fields)  # each [d, B, m]
+            sums = [tf.reduce_sum(state, axis=0) for state in states]  # [B, m]
+            to_batch_major = [2, 1, 3, 0]  # [d, K + 1, B, m] -> [B, K + 1, m, d]
+        else:
+            states = self._outer(tf.transpose(stack, [1, 0, 2]), fields)  # each [m, B, d]
+            sums = [tf.transpose(tf.reduce_sum(state, axis=2)) for state in states]  # [B, m]
+            to_batch_major = [2, 1, 0, 3]  # [m, K + 1, B, d] -> [B, K + 1, m, d]
+        return tf.transpose(tf.stack(states, axis=1), to_batch_major), tf.stack(sums, axis=1)
+
+    def _edges(self, k: int) -> tf.Tensor:
+        """p^(k) `[f, s, d]` with the entries that are not edges of the DAG (f > s) set to 0."""
+        return self.p[k] * tf.constant(self.mask, self.p[k].dtype)
+
+    def _inner(self, fields: tf.Tensor, m: int) -> list[tf.Tensor]:
+        """h^(0) .. h^(K), each `[d, B, m]`, from the fields `[d, B, m]`."""
+        start = tf.reshape(tf.matmul(tf.reshape(fields, [-1, m]), self.connect, transpose_b=True),
+                           tf.shape(fields))  # h0[d, b, s] = sum_t C_st e_t[d]
         state, states = start, [start]
         for k in range(self.depth):
-            edges = tf.transpose(self.p[k] * tf.constant(self.mask, self.p[k].dtype), [2, 0, 1])  # [d, f, s]
-            if self.interaction == "inner":
-                messages = tf.matmul(state, edges)  # [d, b, s] = sum_f h_f[d] p_fs[d]
-            else:
-                projected = tf.einsum("dbf,dfs->sbf", state, edges)  # <h_f, p_fs>
-                spread = tf.matmul(projected, tf.transpose(self.q[k], [1, 0, 2]))  # [s, b, d] = sum_f <.> q_fs
-                messages = tf.transpose(spread, [2, 1, 0])
+            messages = tf.matmul(state, tf.transpose(self._edges(k), [2, 0, 1]))  # [d, b, s] = sum_f h_f[d] p_fs[d]
             state = start * messages
             states.append(state)
-        layers = tf.stack(states, axis=1)  # [d, K + 1, B, m]
-        return tf.transpose(layers, [2, 1, 3, 0]), tf.transpose(tf.reduce_sum(layers, axis=0), [1, 0, 2])
+        return states
+
+    def _outer(self, fields: tf.Tensor, m: int) -> list[tf.Tensor]:
+        """h^(0) .. h^(K), each `[m, B, d]`, from the fields `[m, B, d]`."""
+        start = tf.reshape(tf.matmul(self.connect, tf.reshape(fields, [m, -1])),
+                           tf.shape(fields))  # h0[s, b, :] = sum_t C_st e_t
+        state, states = start, [start]
+        for k in range(self.depth):
+            projected = tf.matmul(state, tf.transpose(self._edges(k), [0, 2, 1]))  # [f, b, s] = <h_f, p_fs>
+            spread = tf.matmul(tf.transpose(projected, [2, 1, 0]),
+                               tf.transpose(self.q[k], [1, 0, 2]))  # [s, b, :] = sum_f <h_f, p_fs> q_fs
+            state = start * spread
+            states.append(state)
+        return states
 
     def compute_output_shape(self, input_shape):
         batch, fields, dim = input_shape[0], input_shape[1], input_shape[2]
