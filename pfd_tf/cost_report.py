@@ -91,7 +91,8 @@ def example_batch(specs: Mapping[str, tf.TensorSpec], rows: int) -> dict[str, tf
 def latency(calls: Mapping[str, tuple[Callable[[dict], object], Mapping[str, tf.TensorSpec]]],
             batches: Sequence[int] = BATCHES, warmup: int = WARMUP,
             repeats: int = REPEATS) -> dict[str, dict[str, dict]]:
-    """Name -> batch size -> `ms_per_example` (the median call's time over the batch size) and how it was
+    """Name -> batch size -> `ms_per_example` (the median call's time over the batch size), the fastest
+    call's time (`min_ms_per_call`: the least disturbed by other work on a shared machine) and how it was
     measured, for each `(call, input specs)` of `calls`, timed side by side.
 
     At each batch size every model is warmed up, then `repeats` rounds each
@@ -116,7 +117,8 @@ def latency(calls: Mapping[str, tuple[Callable[[dict], object], Mapping[str, tf.
         for name in names:
             median = 1000.0 * statistics.median(times[name])
             timings[name][str(rows)] = {"ms_per_example": median / rows, "median_ms_per_call": median,
-                                        "batch": rows, "warmup": warmup, "calls": repeats}
+                                        "min_ms_per_call": 1000.0 * min(times[name]), "batch": rows,
+                                        "warmup": warmup, "calls": repeats}
     return timings
 
 

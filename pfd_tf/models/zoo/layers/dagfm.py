@@ -61,7 +61,7 @@ class DAGFMPropagation(keras.layers.Layer):
         self.p = [edge_weights(f"p_{k}") for k in range(self.depth)]
         self.q = [edge_weights(f"q_{k}") for k in range(self.depth)] if self.interaction == "outer" else []
         # mask[f, s] = 1 for an edge f -> s of the DAG: s >= f.
-        self.mask = np.triu(np.ones([fields, fields], np.float32))[:, :, None]
+        self.mask = np.triu(np.ones([fields, fields], np.float32))
         super().build(input_shape)
 
     def call(self, stack: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -87,39 +87,41 @@ class DAGFMPropagation(keras.layers.Layer):
         """
         if stack.shape.rank != 3:
             raise ValueError(f"DAGFMPropagation expects [batch, fields, dim], got shape {stack.shape}")
-        fields = int(stack.shape[1])
+        fields, dim = int(stack.shape[1]), int(stack.shape[2])
         if self.interaction == "inner":
-            states = self._inner(tf.transpose(stack, [2, 0, 1]), fields)  # each [d, B, m]
-            sums = [tf.reduce_sum(state, axis=0) for state in states]  # [B, m]
+            states = self._inner(tf.transpose(stack, [2, 0, 1]), fields, dim)  # each [d, B, m]
+            sums = tf.stack([tf.reduce_sum(state, axis=0) for state in states], axis=1)  # [B, K + 1, m]
             to_batch_major = [2, 1, 3, 0]  # [d, K + 1, B, m] -> [B, K + 1, m, d]
         else:
-            states = self._outer(tf.transpose(stack, [1, 0, 2]), fields)  # each [m, B, d]
-            sums = [tf.transpose(tf.reduce_sum(state, axis=2)) for state in states]  # [B, m]
+            states = self._outer(tf.transpose(stack, [1, 0, 2]), fields, dim)  # each [m, B, d]
+            sums = tf.transpose(tf.stack([tf.reduce_sum(state, axis=2) for state in states], axis=1),
+                                [2, 1, 0])  # [m, K + 1, B] -> [B, K + 1, m]
             to_batch_major = [2, 1, 0, 3]  # [m, K + 1, B, d] -> [B, K + 1, m, d]
-        return tf.transpose(tf.stack(states, axis=1), to_batch_major), tf.stack(sums, axis=1)
+        return tf.transpose(tf.stack(states, axis=1), to_batch_major), sums
 
-    def _edges(self, k: int) -> tf.Tensor:
-        """p^(k) `[f, s, d]` with the entries that are not edges of the DAG (f > s) set to 0."""
-        return self.p[k] * tf.constant(self.mask, self.p[k].dtype)
+    def _edges(self, k: int, axes: list[int]) -> tf.Tensor:
+        """p^(k) with the entries that are not edges of the DAG (f > s) set to 0, its `[f, s, d]` axes
+        transposed to `axes` (once per call whatever the batch: a tf.einsum doing both is slower on CPU)."""
+        return tf.transpose(self.p[k] * tf.constant(self.mask[:, :, None], self.p[k].dtype), axes)
 
-    def _inner(self, fields: tf.Tensor, m: int) -> list[tf.Tensor]:
+    def _inner(self, fields: tf.Tensor, m: int, d: int) -> list[tf.Tensor]:
         """h^(0) .. h^(K), each `[d, B, m]`, from the fields `[d, B, m]`."""
         start = tf.reshape(tf.matmul(tf.reshape(fields, [-1, m]), self.connect, transpose_b=True),
-                           tf.shape(fields))  # h0[d, b, s] = sum_t C_st e_t[d]
+                           [d, -1, m])  # h0[d, b, s] = sum_t C_st e_t[d]
         state, states = start, [start]
         for k in range(self.depth):
-            messages = tf.matmul(state, tf.transpose(self._edges(k), [2, 0, 1]))  # [d, b, s] = sum_f h_f[d] p_fs[d]
+            messages = tf.matmul(state, self._edges(k, [2, 0, 1]))  # [d, b, s] = sum_f h_f[d] p_fs[d]
             state = start * messages
             states.append(state)
         return states
 
-    def _outer(self, fields: tf.Tensor, m: int) -> list[tf.Tensor]:
+    def _outer(self, fields: tf.Tensor, m: int, d: int) -> list[tf.Tensor]:
         """h^(0) .. h^(K), each `[m, B, d]`, from the fields `[m, B, d]`."""
         start = tf.reshape(tf.matmul(self.connect, tf.reshape(fields, [m, -1])),
-                           tf.shape(fields))  # h0[s, b, :] = sum_t C_st e_t
+                           [m, -1, d])  # h0[s, b, :] = sum_t C_st e_t
         state, states = start, [start]
         for k in range(self.depth):
-            projected = tf.matmul(state, tf.transpose(self._edges(k), [0, 2, 1]))  # [f, b, s] = <h_f, p_fs>
+            projected = tf.matmul(state, self._edges(k, [0, 2, 1]))  # [f, b, s] = <h_f, p_fs>
             spread = tf.matmul(tf.transpose(projected, [2, 1, 0]),
                                tf.transpose(self.q[k], [1, 0, 2]))  # [s, b, :] = sum_f <h_f, p_fs> q_fs
             state = start * spread
