@@ -10,9 +10,16 @@ every model:
   signature: raw columns in, probability out, the encoder included;
 - with `teachers=True`, each teacher of the run, rebuilt from the run's
   checkpoint (`pfd_tf.evaluation.build_local_model`, as evaluation rebuilds
-  the run's networks) and wrapped the way the export wraps the student (the
+  the run's networks), wrapped the way the export wraps the student (the
   `FeatureEncoder` of the features it reads, then the network, in a
-  `tf.function` over the raw columns), in this process.
+  `tf.function` over the raw columns), saved as a SavedModel in a temporary
+  directory and loaded back: measured through its `serving_default`
+  signature too, so that a teacher and a student are one kind of callable
+  and their ratio compares the networks, not two ways of calling them.
+
+The latencies of one report are measured side by side (`latency`): each
+round calls every model once, the order rotating from round to round, so
+the load of a shared machine falls on all of them alike.
 
 Parameters: the variables the serving function reads that were created
 trainable (weights, a frozen teacher's too; not batch norm's moving
@@ -27,12 +34,14 @@ number from a shared machine is a rough one).
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import re
 import statistics
+import tempfile
 import time
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from pfd_tf._keras import tf
 from pfd_tf.flops import serving_flops
@@ -79,44 +88,82 @@ def example_batch(specs: Mapping[str, tf.TensorSpec], rows: int) -> dict[str, tf
     return batch
 
 
-def latency(call: Callable[[dict], object], specs: Mapping[str, tf.TensorSpec], batches: Sequence[int] = BATCHES,
-            warmup: int = WARMUP, repeats: int = REPEATS) -> dict[str, dict]:
-    """Batch size -> `ms_per_example` (the median call's time over the batch size) and how it was measured."""
-    timings = {}
-    for rows in batches:
-        batch = example_batch(specs, rows)
+def latency(calls: Mapping[str, tuple[Callable[[dict], object], Mapping[str, tf.TensorSpec]]],
+            batches: Sequence[int] = BATCHES, warmup: int = WARMUP,
+            repeats: int = REPEATS) -> dict[str, dict[str, dict]]:
+    """Name -> batch size -> `ms_per_example` (the median call's time over the batch size), the fastest
+    call's time (`min_ms_per_call`: the least disturbed by other work on a shared machine) and how it was
+    measured, for each `(call, input specs)` of `calls`, timed side by side.
 
-        def run():
-            tf.nest.map_structure(lambda t: t.numpy(), call(batch))  # the result, computed and copied out
-
-        for _ in range(warmup):
-            run()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            run()
-            times.append(time.perf_counter() - start)
-        median = 1000.0 * statistics.median(times)
-        timings[str(rows)] = {"ms_per_example": median / rows, "median_ms_per_call": median, "batch": rows,
-                              "warmup": warmup, "calls": repeats}
+    At each batch size every model is warmed up, then `repeats` rounds each
+    call every model once, the first of a round rotating, so that no model
+    is always timed right after another's (caches, the CPU's clock) and a
+    change of load on the machine falls on every model of the report alike.
+    """
+    timings: dict[str, dict[str, dict]] = {name: {} for name in calls}
+    names = list(calls)
+    for rows in batches if names else ():
+        runs = {name: _runner(call, example_batch(specs, rows)) for name, (call, specs) in calls.items()}
+        for name in names:
+            for _ in range(warmup):
+                runs[name]()
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for round_ in range(repeats):
+            first = round_ % len(names)
+            for name in names[first:] + names[:first]:
+                start = time.perf_counter()
+                runs[name]()
+                times[name].append(time.perf_counter() - start)
+        for name in names:
+            median = 1000.0 * statistics.median(times[name])
+            timings[name][str(rows)] = {"ms_per_example": median / rows, "median_ms_per_call": median,
+                                        "min_ms_per_call": 1000.0 * min(times[name]), "batch": rows,
+                                        "warmup": warmup, "calls": repeats}
     return timings
 
 
-def measure(function, call: Callable[[dict], object], batches=BATCHES, warmup=WARMUP, repeats=REPEATS) -> dict:
-    """Parameters, FLOPs and latency of concrete `function`, called through `call(batch)`."""
-    return {"params": parameters(function.variables), "flops": serving_flops(function),
-            "latency": latency(call, input_specs(function), batches, warmup, repeats)}
+def _runner(call: Callable[[dict], object], batch: dict) -> Callable[[], None]:
+    def run():
+        tf.nest.map_structure(lambda t: t.numpy(), call(batch))  # the result, computed and copied out
+    return run
+
+
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """A model as it is measured: the `serving_default` signature of a loaded SavedModel (`function`), the
+    loaded object that holds its variables (`holder`), and where the model came from (`source`)."""
+
+    source: str
+    function: Any
+    holder: Any
+
+    def __call__(self, batch: Mapping[str, tf.Tensor]):
+        return self.function(**batch)
+
+
+def load_export(path: str, source: str | None = None) -> Served:
+    """The SavedModel at `path`, served through its `serving_default` signature (how every model is measured)."""
+    loaded = tf.saved_model.load(path)
+    return Served(source or path, loaded.signatures["serving_default"], loaded)
+
+
+def measure(models: Mapping[str, Served], batches=BATCHES, warmup=WARMUP, repeats=REPEATS) -> dict[str, dict]:
+    """Name -> `source`, parameters, FLOPs and latency of each model, the latencies timed side by side."""
+    timings = latency({name: (served, input_specs(served.function)) for name, served in models.items()},
+                      batches, warmup, repeats)
+    return {name: {"source": served.source, "params": parameters(served.function.variables),
+                   "flops": serving_flops(served.function), "latency": timings[name]}
+            for name, served in models.items()}
 
 
 def measure_export(path: str, **timing) -> dict:
-    """`measure` of the SavedModel at `path`, through its `serving_default` signature."""
-    loaded = tf.saved_model.load(path)  # held while measuring: the signature's variables live in it
-    function = loaded.signatures["serving_default"]
-    return {"source": path, **measure(function, lambda batch: function(**batch), **timing)}
+    """`measure` of the SavedModel at `path` alone."""
+    return measure({"export": load_export(path)}, **timing)["export"]
 
 
 class ServingNetwork(tf.Module):
-    """Raw columns -> logits of one network: the `FeatureEncoder` of its features, then the network."""
+    """Raw columns -> logits of one network: the `FeatureEncoder` of its features, then the network (as
+    `pfd_tf.export.ServingStudent` serves the student)."""
 
     def __init__(self, features, network, name: str):
         from pfd_tf.features import FeatureEncoder, serving_signature
@@ -131,8 +178,9 @@ class ServingNetwork(tf.Module):
         return {"probability": tf.sigmoid(logits), "logit": logits}  # as the exported student's signature
 
 
-def measure_teachers(config, checkpoint: str, **timing) -> dict[str, dict]:
-    """`teacher/<name>` -> `measure` of each teacher of the run, its weights restored from `checkpoint`."""
+def export_teachers(config, checkpoint: str, directory: str) -> dict[str, Served]:
+    """`teacher/<name>` -> each teacher of the run, its weights restored from `checkpoint`, saved as a
+    SavedModel under `directory` (a `ServingNetwork`) and loaded back, as an exported student is served."""
     from pfd_tf.evaluation import build_local_model
 
     model = build_local_model(config)
@@ -140,9 +188,9 @@ def measure_teachers(config, checkpoint: str, **timing) -> dict[str, dict]:
     out = {}
     for spec in config.teacher_specs:
         module = ServingNetwork(config.view_features(spec.features), model.teachers[spec.name], f"teacher_{spec.name}")
-        function = module.serve.get_concrete_function()
-        out[f"teacher/{spec.name}"] = {"source": f"{checkpoint} (teacher {spec.name!r}, {spec.model.value})",
-                                       **measure(function, module.serve, **timing)}
+        path = os.path.join(directory, spec.name)
+        tf.saved_model.save(module, path, signatures={"serving_default": module.serve.get_concrete_function()})
+        out[f"teacher/{spec.name}"] = load_export(path, f"{checkpoint} (teacher {spec.name!r}, {spec.model.value})")
     return out
 
 
@@ -160,18 +208,22 @@ def report(model_dir: str, teachers: bool = True, checkpoint: str | None = None,
 
     `export_dir`: another student's export (`model_dir/export/<name>/`) instead of the served one's; the
     ratios are then to that student.  `teacher_costs`: the teachers' models of an earlier report of the run,
-    reused rather than measured again."""
+    reused rather than measured again (their latencies were then timed beside that report's models, not
+    these).  Every model measured here goes through a SavedModel's `serving_default` signature, side by
+    side (`latency`)."""
     timing = {"batches": tuple(batches), "warmup": warmup, "repeats": repeats}
-    models = {name: {"kind": "export", **measure_export(path, **timing)}
-              for name, path in exports(model_dir, export_dir).items()}
+    served = {name: load_export(path) for name, path in exports(model_dir, export_dir).items()}
+    kinds = dict.fromkeys(served, "export")
+    with tempfile.TemporaryDirectory(prefix="pfd_report_") as directory:
+        if teacher_costs is None and teachers:
+            config = _config(model_dir)
+            if config.teacher_specs:
+                teacher_models = export_teachers(config, _checkpoint(model_dir, checkpoint), directory)
+                served.update(teacher_models)
+                kinds.update(dict.fromkeys(teacher_models, "teacher"))
+        models = {name: {"kind": kinds[name], **cost} for name, cost in measure(served, **timing).items()}
     if teacher_costs is not None:
         models.update(teacher_costs)
-    elif teachers:
-        config = _config(model_dir)
-        if config.teacher_specs:
-            checkpoint = _checkpoint(model_dir, checkpoint)
-            models.update({name: {"kind": "teacher", **cost}
-                           for name, cost in measure_teachers(config, checkpoint, **timing).items()})
     if not models:
         raise ReportError(f"{model_dir}: no SavedModel under {os.path.join(model_dir, 'export')} and no teacher "
                           "measured: export the run (pfd-export) or leave --teachers on")

@@ -18,7 +18,8 @@ import pytest
 
 import pfd_tf  # noqa: F401  (Keras 2 before TensorFlow)
 from pfd_tf import config as config_lib
-from pfd_tf.cost_report import REPORT, ReportError, report
+from pfd_tf._keras import tf
+from pfd_tf.cost_report import REPORT, ReportError, latency, report
 from pfd_tf.features import vocabulary_size
 from conftest import write_tiny_world
 
@@ -67,9 +68,10 @@ def test_the_report_has_the_student_and_its_teacher_with_the_ratio(run):
     assert teacher["params"]["other"] > 0
 
     flops = student["flops"]
-    # h0 = C e and each layer's messages: a [1, m] x [m, m] product per embedding coordinate; the logit a MatMul.
-    assert flops["by_op"]["BatchMatMulV2"] == (1 + DEPTH) * 2 * FIELDS**2 * DIM
-    assert flops["by_op"]["MatMul"] == 2 * (DEPTH + 1) * FIELDS
+    # Each layer's messages: a [1, m] x [m, m] product per embedding coordinate; h0 = C e one [m, m] x [m, d]
+    # product and the logit, MatMuls.
+    assert flops["by_op"]["BatchMatMulV2"] == DEPTH * 2 * FIELDS**2 * DIM
+    assert flops["by_op"]["MatMul"] == 2 * FIELDS**2 * DIM + 2 * (DEPTH + 1) * FIELDS
     assert flops["per_call"] == DEPTH * FIELDS**2 * DIM and flops["uncounted"] == {}
     assert teacher["flops"]["per_example"] > 0 and teacher["flops"]["uncounted"] == {}
     ratio = results["ratios"]["teacher/dcn / student"]
@@ -79,6 +81,50 @@ def test_the_report_has_the_student_and_its_teacher_with_the_ratio(run):
         assert sorted(cost["latency"], key=int) == ["1", "16"]
         assert all(t["calls"] == 2 and t["warmup"] == 1 and t["ms_per_example"] > 0 for t in cost["latency"].values())
     assert set(ratio) == {"params", "flops_per_example", "latency_1", "latency_16"}
+
+
+def test_the_teacher_is_served_like_the_student_and_timed_beside_it(run, monkeypatch):
+    """Both go through the `serving_default` signature of a SavedModel loaded from disk (the teacher's saved
+    for the report in a temporary directory, not in the run), and one `latency` call times them together."""
+    from pfd_tf import cost_report
+
+    config, model_dir = run
+    loaded, timed = [], []
+    load_export, latency = cost_report.load_export, cost_report.latency
+
+    def spy_load(path, source=None):
+        loaded.append(path)
+        return load_export(path, source)
+
+    def spy_latency(calls, *args):
+        timed.append(dict(calls))
+        return latency(calls, *args)
+
+    monkeypatch.setattr(cost_report, "load_export", spy_load)
+    monkeypatch.setattr(cost_report, "latency", spy_latency)
+    results = report(model_dir, batches=(4,), warmup=1, repeats=2)
+    assert len(timed) == 1 and set(timed[0]) == {"student", "teacher/dcn"}
+    assert loaded[0] == os.path.join(model_dir, "export", "student") and len(loaded) == 2
+    assert os.path.basename(loaded[1]) == "dcn" and not os.path.exists(loaded[1])  # saved, loaded, cleaned up
+    assert not loaded[1].startswith(model_dir) and sorted(os.listdir(os.path.join(model_dir, "export"))) == ["student"]
+    student, teacher = (timed[0][name][0] for name in ("student", "teacher/dcn"))
+    assert type(student) is type(teacher) is cost_report.Served
+    assert type(student.function) is type(teacher.function)  # one kind of callable: a loaded signature
+    assert set(results["ratios"]["teacher/dcn / student"]) == {"params", "flops_per_example", "latency_4"}
+
+
+def test_latency_times_the_models_side_by_side_in_rotating_rounds():
+    order = []
+    spec = {"c": tf.TensorSpec([None], tf.string, name="c")}
+
+    def call(name):
+        return lambda batch: order.append(name) or {"rows": tf.shape(batch["c"])[0]}
+
+    timings = latency({name: (call(name), spec) for name in "abc"}, batches=(1, 3), warmup=1, repeats=3)
+    # At each batch size: one warm-up call each, then rounds abc, bca, cab.
+    assert order == list("abc" + "abcbcacab") * 2
+    assert {name: sorted(t) for name, t in timings.items()} == {name: ["1", "3"] for name in "abc"}
+    assert all(t["calls"] == 3 and t["warmup"] == 1 for by_batch in timings.values() for t in by_batch.values())
 
 
 def test_what_cannot_be_measured_is_refused_before_anything_is_written(run, tmp_path):

@@ -61,36 +61,72 @@ class DAGFMPropagation(keras.layers.Layer):
         self.p = [edge_weights(f"p_{k}") for k in range(self.depth)]
         self.q = [edge_weights(f"q_{k}") for k in range(self.depth)] if self.interaction == "outer" else []
         # mask[f, s] = 1 for an edge f -> s of the DAG: s >= f.
-        self.mask = np.triu(np.ones([fields, fields], np.float32))[:, :, None]
+        self.mask = np.triu(np.ones([fields, fields], np.float32))
         super().build(input_shape)
 
     def call(self, stack: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(`[B, K + 1, m, d]` node states, `[B, K + 1, m]` their sums over d).
 
-        The states are kept as `[d, B, m]`, so that each layer of the inner
-        variant is one batched matrix product over d (a `[B, m] x [m, m]`
-        product per embedding coordinate) with no transpose of the batch in
-        between; the pooled sums are taken in that layout, so a caller that
-        reads only them (the body's logit) never pays for the transpose of
-        the full states (an unused output is pruned from a traced graph).
+        Each variant keeps its states in the layout where its products are
+        batched matrix products with no transpose of the batch in between
+        (each op reads and writes the `[B, m, d]` states once: at serving
+        batch sizes these passes, more than the multiply-adds, are what the
+        layer costs on a CPU):
+
+        - inner, `[d, B, m]`: per embedding coordinate, `[B, m] x [m, m]`;
+        - outer, `[m, B, d]`: per field f, `<h_f, p_fs>` for every s is a
+          `[B, d] x [d, m]` product; per field s, `sum_f <.> q_fs` is a
+          `[B, m] x [m, d]` one, with one transpose of the `[m, B, m]`
+          projections between them.
+
+        h^(0) = C e is one `[m, m]` matrix product over all B d columns.
+        Each layer's sum over d is taken as soon as the layer is computed, so
+        a caller that reads only the sums (the body's logit; what is served)
+        never materializes the stacked states: their stack and transpose are
+        an unused output, pruned from a traced graph.
         """
         if stack.shape.rank != 3:
             raise ValueError(f"DAGFMPropagation expects [batch, fields, dim], got shape {stack.shape}")
-        fields = tf.transpose(stack, [2, 0, 1])  # [d, B, m]
-        start = tf.matmul(fields, self.connect, transpose_b=True)  # h0[d, b, s] = sum_t C_st e_t[d]
+        fields, dim = int(stack.shape[1]), int(stack.shape[2])
+        if self.interaction == "inner":
+            states = self._inner(tf.transpose(stack, [2, 0, 1]), fields, dim)  # each [d, B, m]
+            sums = tf.stack([tf.reduce_sum(state, axis=0) for state in states], axis=1)  # [B, K + 1, m]
+            to_batch_major = [2, 1, 3, 0]  # [d, K + 1, B, m] -> [B, K + 1, m, d]
+        else:
+            states = self._outer(tf.transpose(stack, [1, 0, 2]), fields, dim)  # each [m, B, d]
+            sums = tf.transpose(tf.stack([tf.reduce_sum(state, axis=2) for state in states], axis=1),
+                                [2, 1, 0])  # [m, K + 1, B] -> [B, K + 1, m]
+            to_batch_major = [2, 1, 0, 3]  # [m, K + 1, B, d] -> [B, K + 1, m, d]
+        return tf.transpose(tf.stack(states, axis=1), to_batch_major), sums
+
+    def _edges(self, k: int, axes: list[int]) -> tf.Tensor:
+        """p^(k) with the entries that are not edges of the DAG (f > s) set to 0, its `[f, s, d]` axes
+        transposed to `axes` (once per call whatever the batch: a tf.einsum doing both is slower on CPU)."""
+        return tf.transpose(self.p[k] * tf.constant(self.mask[:, :, None], self.p[k].dtype), axes)
+
+    def _inner(self, fields: tf.Tensor, m: int, d: int) -> list[tf.Tensor]:
+        """h^(0) .. h^(K), each `[d, B, m]`, from the fields `[d, B, m]`."""
+        start = tf.reshape(tf.matmul(tf.reshape(fields, [-1, m]), self.connect, transpose_b=True),
+                           [d, -1, m])  # h0[d, b, s] = sum_t C_st e_t[d]
         state, states = start, [start]
         for k in range(self.depth):
-            edges = tf.transpose(self.p[k] * tf.constant(self.mask, self.p[k].dtype), [2, 0, 1])  # [d, f, s]
-            if self.interaction == "inner":
-                messages = tf.matmul(state, edges)  # [d, b, s] = sum_f h_f[d] p_fs[d]
-            else:
-                projected = tf.einsum("dbf,dfs->sbf", state, edges)  # <h_f, p_fs>
-                spread = tf.matmul(projected, tf.transpose(self.q[k], [1, 0, 2]))  # [s, b, d] = sum_f <.> q_fs
-                messages = tf.transpose(spread, [2, 1, 0])
+            messages = tf.matmul(state, self._edges(k, [2, 0, 1]))  # [d, b, s] = sum_f h_f[d] p_fs[d]
             state = start * messages
             states.append(state)
-        layers = tf.stack(states, axis=1)  # [d, K + 1, B, m]
-        return tf.transpose(layers, [2, 1, 3, 0]), tf.transpose(tf.reduce_sum(layers, axis=0), [1, 0, 2])
+        return states
+
+    def _outer(self, fields: tf.Tensor, m: int, d: int) -> list[tf.Tensor]:
+        """h^(0) .. h^(K), each `[m, B, d]`, from the fields `[m, B, d]`."""
+        start = tf.reshape(tf.matmul(self.connect, tf.reshape(fields, [m, -1])),
+                           [m, -1, d])  # h0[s, b, :] = sum_t C_st e_t
+        state, states = start, [start]
+        for k in range(self.depth):
+            projected = tf.matmul(state, self._edges(k, [0, 2, 1]))  # [f, b, s] = <h_f, p_fs>
+            spread = tf.matmul(tf.transpose(projected, [2, 1, 0]),
+                               tf.transpose(self.q[k], [1, 0, 2]))  # [s, b, :] = sum_f <h_f, p_fs> q_fs
+            state = start * spread
+            states.append(state)
+        return states
 
     def compute_output_shape(self, input_shape):
         batch, fields, dim = input_shape[0], input_shape[1], input_shape[2]
