@@ -147,9 +147,13 @@ class ClusterPlan:
     overflow: tuple[tuple[int, int, int, int, bool], ...]
 
 
+PADDING = -1  # the file index of a padding block: `take` empty elements (`cluster_blocks`' padding_blocks)
+
+
 def cluster_blocks(
     rows_per_file: Sequence[int], seed: int, start_row: int, end_row: int, margin_rows: int = 0,
     tail_blocks: int = 0, chunk_rows: int = 0, fit_ends: Sequence[int] = (), near: int = 0,
+    padding_blocks: int = 0, padding_rows: int = 0,
 ) -> ClusterPlan:
     """The blocks a cluster run reads from `start_row` to `end_row` (a ClusterPlan).
 
@@ -167,6 +171,13 @@ def cluster_blocks(
       blocks (the last `tail_blocks` are cut into chunks of `chunk_rows`)
       and there are `margin_rows` more to read (at least what the workers
       hold) before the overflow (tests/cluster/test_visitation.py).
+
+    `padding_blocks` blocks of `padding_rows` empty elements each (file
+    `PADDING`) come after the margin, before the overflow: what a training
+    worker reads once the run's rows are gone while another still holds
+    some, so that the run can go on until those are trained too
+    (`pfd_tf.cluster.grouped_service`); one such block per tf.data worker
+    and one more keep every tf.data worker off the overflow meanwhile.
     """
     per_epoch = sum(rows_per_file)
     if per_epoch <= 0:
@@ -192,6 +203,7 @@ def cluster_blocks(
                 step = chunk_rows or rows
                 chunked += [(i, e, skip, min(step, rows - skip), True) for skip in range(0, rows, step)]
             margin = [(index, epoch, 0, margin_rows, True)] if margin_rows > 0 else []
+            margin += [(PADDING, epoch, 0, padding_rows, True)] * (padding_blocks if padding_rows > 0 else 0)
             after = epoch_order(len(rows_per_file), seed, epoch + 1).numpy().tolist()
             return ClusterPlan(tuple(whole + chunked + margin), tuple((i, epoch + 1, 0, -1, True) for i in after))
         epoch += 1
@@ -225,7 +237,9 @@ def cluster_batches(
     block's elements instead (`pfd_tf.data.grouped`: whole groups, the plan counting groups, not rows).
     """
     blocks = plan.run + plan.overflow
-    paths = tf.constant([files[i] for i, *_ in blocks])
+    if block_elements is None and any(i == PADDING for i, *_ in blocks):
+        raise ValueError("padding blocks need block_elements: the row stream has no empty element")
+    paths = tf.constant([files[i] if i != PADDING else "" for i, *_ in blocks])
     indices = tf.constant([i for i, *_ in blocks], tf.int64)
     block_seeds = tf.constant([_EPOCH_SEED_STRIDE * (seed * _EPOCH_SEED_STRIDE + e) + i for i, e, *_ in blocks],
                               tf.int64)
