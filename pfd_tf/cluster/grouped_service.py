@@ -42,6 +42,9 @@ from pfd_tf.names import GROUP
 
 
 PADDING_BATCHES = 256  # batches of empty groups per padding block: the drain's reads before the overflow
+# A tf.data worker's first padding block waits this long: the run's last groups, still being read by another, reach
+# the training workers first, rather than mixed with padding into batches of fewer groups (each one more step).
+PADDING_DELAY_SECONDS = 1
 
 
 def block_elements(files: Sequence[str], read: Callable, groups: grouped.FileGroups, window: int) -> Callable:
@@ -90,6 +93,7 @@ def registered(files: Sequence[str], read: Callable, groups: grouped.FileGroups,
     plan = service.cluster_plan(per_file, seed, start_step * per_batch, steps * per_batch, per_batch,
                                 [step * per_batch for step in fit_ends], padding_batches=PADDING_BATCHES)
     elements = stream.cluster_batches(files, read, seed, plan, window, 1, service.OVERFLOW_DELAY_SECONDS,
-                                      block_elements=block_elements(files, read, groups, window))
+                                      block_elements=block_elements(files, read, groups, window),
+                                      padding_delay_seconds=PADDING_DELAY_SECONDS)
     parsed = elements.map(to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return GroupedServiceDataset(parsed, data_service, per_batch)

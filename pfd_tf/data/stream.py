@@ -219,6 +219,7 @@ def cluster_batches(
     overflow_delay_seconds: float,
     fine_element_rows: int | None = None,
     block_elements: Callable | None = None,
+    padding_delay_seconds: float = 0,
 ) -> tf.data.Dataset:
     """Raw-record batches of `element_rows` rows for the tf.data service; its dynamic splits are the blocks.
 
@@ -233,7 +234,7 @@ def cluster_batches(
     so that what a worker holds read ahead when a `fit` call ends is a few
     small ones.  A tf.data worker's first overflow block starts after
     `overflow_delay_seconds`: the run's rows still being read elsewhere are
-    read first.  `block_elements(file_index, block_seed, skip, take, per_element)`, if given, makes a
+    read first; likewise its first padding block, after `padding_delay_seconds`.  `block_elements(file_index, block_seed, skip, take, per_element)`, if given, makes a
     block's elements instead (`pfd_tf.data.grouped`: whole groups, the plan counting groups, not rows).
     """
     blocks = plan.run + plan.overflow
@@ -248,18 +249,19 @@ def cluster_batches(
     per_element = tf.constant([fine_element_rows or element_rows if fine else element_rows
                                for *_, fine in blocks], tf.int64)
     in_run, in_overflow = len(plan.run), len(plan.overflow)
-    delay = tf.constant(int(overflow_delay_seconds * 1e6), tf.int64)
+    delays = tf.constant([int(padding_delay_seconds * 1e6), int(overflow_delay_seconds * 1e6)], tf.int64)
 
     def block(position):
         overflow = position >= in_run
         j = tf.where(overflow, in_run + (position - in_run) % in_overflow, position)
+        kind = tf.stack([tf.logical_and(tf.logical_not(overflow), tf.equal(indices[j], PADDING)), overflow])
         return (paths[j] if block_elements is None else indices[j]), block_seeds[j], skips[j], takes[j], \
-            per_element[j], overflow
+            per_element[j], kind
 
-    def hold_first_overflow(held, entry):  # per tf.data worker: its first overflow block waits, once
-        *where, overflow = entry
-        wait = tf.logical_and(overflow, tf.logical_not(held))
-        return tf.logical_or(held, overflow), (*where, tf.where(wait, delay, tf.constant(0, tf.int64)))
+    def hold_first(held, entry):  # per tf.data worker: its first padding and its first overflow block wait, once
+        *where, kind = entry
+        wait = tf.logical_and(kind, tf.logical_not(held))
+        return tf.logical_or(held, kind), (*where, tf.reduce_sum(tf.where(wait, delays, tf.zeros_like(delays))))
 
     def block_rows(path, block_seed, skip, take, per_element, wait_microseconds):
         held_back = tf.data.Dataset.range(1).apply(testing.sleep(wait_microseconds)).take(1)  # sleeps once
@@ -273,4 +275,4 @@ def cluster_batches(
     positions = tf.data.Dataset.range(np.iinfo(np.int64).max)  # the dispatcher's splits: one position each
     # flat_map, not a parallel interleave: that asks for the next splits ahead, and a tf.data worker holding
     # whole blocks ahead when the run's blocks run out leaves them unread while the others read the overflow.
-    return positions.map(block).scan(tf.constant(False), hold_first_overflow).flat_map(block_rows)
+    return positions.map(block).scan(tf.constant([False, False]), hold_first).flat_map(block_rows)
