@@ -40,7 +40,9 @@ At the run's end at most the margin is left unread (32 to 48 of 2,048 rows in
 tests/cluster/test_visitation.py, where 192 were); each earlier `fit` call's end
 (the remainder of `train.log_every`, a resumed chief) costs what every
 worker holds, and the run then waits `OVERFLOW_DELAY_SECONDS` once at its
-end for the overflow.  Measured in docs/results.md.
+end for the overflow.  Measured in docs/results.md.  Grouped batches
+(`pfd_tf.cluster.grouped_service`) read padding instead of a margin and go on
+until every group is trained: exact, but for a lost task.
 
 A lost worker takes its tf.data worker with it: the rest of the block it
 was reading is lost, and the dispatcher hands the remaining blocks to the

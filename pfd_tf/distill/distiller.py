@@ -71,7 +71,7 @@ from typing import Mapping, Sequence
 from pfd_tf._keras import keras, tf
 from pfd_tf.config.schema import DistillConfig
 from pfd_tf.config.terms_checks import expand_terms
-from pfd_tf.distill import routing, step_loss
+from pfd_tf.distill import empty_batches, routing, step_loss
 from pfd_tf.distill.metrics import metrics_for
 from pfd_tf.distill.term_list import WeightedTerm, build_terms, check_terms, mixed_weight
 from pfd_tf.names import DEFAULT_TASK, GROUP, PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
@@ -178,8 +178,7 @@ class Distiller(keras.Model):
         self.visits = None
         if visit_feature:
             self.visits = tf.Variable(tf.zeros([visit_ids], tf.int32), trainable=False, name="visits")
-        # Rows and groups (`labels[GROUP]`, data.group_by) the train step has trained on, over all runs of the
-        # model_dir: grouped batches vary in size, so the rows trained are counted, not taken as steps x batch.
+        # Rows and groups (labels[GROUP]) trained on, over all runs of the model_dir: grouped batches vary in size.
         self.trained_rows = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="trained_rows")
         self.trained_groups = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="trained_groups")
         self._metrics = metrics_for(self)
@@ -280,30 +279,13 @@ class Distiller(keras.Model):
         if self.gate_on_validation:  # ((ids, labels), (gate_ids, gate_labels)): pfd_tf.distill.gate_data
             data, gate_batch = data
         ids, labels = data
-        if GROUP not in labels:
-            self.trained_rows.assign_add(tf.shape(next(iter(labels.values())), out_type=tf.int64)[0])
-            return self._train_on(ids, labels, gate_batch)
-        # Grouped batches on a cluster end the run with batches of empty groups (the drain,
-        # pfd_tf.cluster.grouped_service): such a batch is no step at all, not even of the optimizer's count.
-        # The choice is made in cross-replica context (merge_call), the step run in a replica context of its
-        # own, as keras' LossScaleOptimizer skips a step: a branch that calls merge_call (apply_gradients does)
-        # is not allowed in a replica context.
-        return tf.distribute.get_replica_context().merge_call(self._train_unless_empty, args=(ids, labels, gate_batch))
+        if GROUP in labels:  # grouped batches: one of only empty groups is no step (pfd_tf.distill.empty_batches)
+            return empty_batches.train_unless_empty(self, ids, labels, gate_batch)
+        self.trained_rows.assign_add(tf.shape(next(iter(labels.values())), out_type=tf.int64)[0])
+        return self.train_on(ids, labels, gate_batch)
 
-    def _train_unless_empty(self, strategy, ids, labels, gate_batch):
-        rows = tf.shape(labels[GROUP], out_type=tf.int64)[0]
-
-        def train():
-            return strategy.extended.call_for_each_replica(self._train_on_groups, args=(ids, labels, gate_batch, rows))
-
-        return tf.cond(rows > 0, train, lambda: {metric.name: metric.result() for metric in self.metrics})
-
-    def _train_on_groups(self, ids, labels, gate_batch, rows):
-        self.trained_rows.assign_add(rows)
-        self.trained_groups.assign_add(tf.size(tf.unique(tf.reshape(labels[GROUP], [-1])).y, out_type=tf.int64))
-        return self._train_on(ids, labels, gate_batch)
-
-    def _train_on(self, ids, labels, gate_batch):
+    def train_on(self, ids, labels, gate_batch):
+        """One training step on `(ids, labels)`: the losses, their gradients, the updates, the metrics."""
         with tf.GradientTape(persistent=self.crossdistil is not None) as tape:
             out = self.compute_losses(ids, labels, training=True, gate_batch=gate_batch)
         variables = self.trainable_variables
