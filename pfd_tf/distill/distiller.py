@@ -279,9 +279,9 @@ class Distiller(keras.Model):
         if self.gate_on_validation:  # ((ids, labels), (gate_ids, gate_labels)): pfd_tf.distill.gate_data
             data, gate_batch = data
         ids, labels = data
-        if GROUP in labels:  # grouped batches: one of only empty groups is no step (pfd_tf.distill.empty_batches)
+        if isinstance(labels, Mapping) and GROUP in labels:  # one of only empty groups is no step (empty_batches)
             return empty_batches.train_unless_empty(self, ids, labels, gate_batch)
-        self.trained_rows.assign_add(tf.shape(next(iter(labels.values())), out_type=tf.int64)[0])
+        self.trained_rows.assign_add(tf.shape(tf.nest.flatten(labels)[0], out_type=tf.int64)[0])
         return self.train_on(ids, labels, gate_batch)
 
     def train_on(self, ids, labels, gate_batch):
