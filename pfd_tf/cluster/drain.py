@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from pfd_tf._keras import keras
+from pfd_tf._keras import keras, tf
 
 # fit's epochs past the planned ones, at most, in which the drain may go on: enough for the padding (whose
 # last batches a lost worker's groups leave to be made up from the overflow) at one step an epoch.
@@ -63,8 +63,8 @@ class DrainHeldGroups(keras.callbacks.Callback):
         self.checks += 1
         if (self.checks - 1) % self.workers:  # one step per worker between reads
             return
-        coordinator = getattr(self.model, "_cluster_coordinator", None)
-        if coordinator is not None:
-            coordinator.join()
+        strategy = self.model.distribute_strategy
+        if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+            tf.distribute.experimental.coordinator.ClusterCoordinator(strategy).join()  # fit's own (one a strategy)
         if int(self.model.trained_groups.numpy()) >= self.target:
             self.model.stop_training = True
