@@ -93,17 +93,25 @@ class Progress(keras.callbacks.Callback):
         super().__init__()
         self.steps, self.batch_size, self.train_rows = steps, batch_size, train_rows
         self._start = time.perf_counter()
-        self._step = None
+        self._rows = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
-        self._step = int(self.model.optimizer.iterations.numpy())
+        self._rows = self._trained_rows()
+
+    def _trained_rows(self) -> int:
+        """Rows trained so far: counted by the Distiller (grouped batches vary in size), else steps x batch."""
+        counted = getattr(self.model, "trained_rows", None)
+        if counted is not None:
+            return int(counted.numpy())
+        return int(self.model.optimizer.iterations.numpy()) * self.batch_size
 
     def on_epoch_end(self, epoch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
         seconds = max(time.perf_counter() - self._start, 1e-9)
-        rows = (step - (self._step or 0)) * self.batch_size
-        passes = f"  epoch {step * self.batch_size / self.train_rows:.2f}/{self.steps * self.batch_size / self.train_rows:.2f}"
+        trained = self._trained_rows()
+        rows = trained - (self._rows or 0)
+        passes = f"  epoch {trained / self.train_rows:.2f}/{self.steps * self.batch_size / self.train_rows:.2f}"
         others = tuple(f"{name}_auc" for name in getattr(self.model, "student_names", ())[1:])  # other students'
         values = "  ".join(f"{k} {float(logs[k]):.4f}" for k in self.SHOWN + others if k in (logs or {}))
         print(f"step {step}/{self.steps}{passes if self.train_rows else ''}  {values}  {rows / seconds:.0f} rows/s",

@@ -36,6 +36,8 @@ import numpy as np
 from pfd_tf._keras import keras, tf
 from pfd_tf import config as config_lib
 from pfd_tf.config import Config
+from pfd_tf.cluster import drain
+from pfd_tf.cluster.data_service import training_workers
 from pfd_tf.cluster.strategy import table_partitioning
 from pfd_tf import checkpoints, early_stopping, finite_json, run_dir, run_plan
 from pfd_tf.callbacks import CheckpointEveryEpoch, EpochTimer, Progress, StopOnNonFiniteLoss
@@ -195,9 +197,17 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
     # model's current step (pfd_tf.data.stream).  A cluster: one tf.data service job for the
     # chief's lifetime, from the step it started at; later `fit` calls join the job and read on.
     fits = fit_plan(start_step, config.train.steps, config.train.log_every)
+    drained = bool(data_service and config.data.group_by and fits)  # pfd_tf.cluster.grouped_service: one fit call
+    if drained:
+        fits = [drain.drained_fit(start_step, config.train.steps, config.train.log_every)]
     cluster_train_fn = data_service and make_dataset_fn(
         config, "train", config.train.batch_size, training=True, start_step=start_step, data_service=data_service,
         rows_per_file=train_counts, fit_ends=[epochs * config.train.log_every for _, epochs, _ in fits[:-1]])
+    if drained:
+        callbacks.insert(0, drain.DrainHeldGroups((config.train.steps - start_step) * cluster_train_fn.groups_per_batch,
+                                                  config.train.steps - start_step, config.train.log_every,
+                                                  training_workers()))
+    trained_before = int(model.trained_rows.numpy())
     for initial_epoch, epochs, steps_per_epoch in fits:
         if stopping is not None and stopping.record["stopped"]:
             break
@@ -218,6 +228,7 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
     train_seconds = time.perf_counter() - started
     final_step = int(model.optimizer.iterations.numpy())
     trained_steps = final_step - start_step
+    trained_rows = int(model.trained_rows.numpy())  # before a best checkpoint is restored
     best = early_stopping.best_checkpoint(model_dir) if stopping is not None else None
     if best and checkpoints.step_of(best) != final_step:
         checkpoints.restore(checkpoint, best)  # the run's result is its best checkpoint
@@ -239,12 +250,12 @@ def _train(plan: run_plan.Plan, strategy, verbose: int, data_service: str | None
         print(f"teacher pre-trained; distil from it (Ind&Async) with --set "
               f"distill.teacher_checkpoint={os.path.abspath(manager.latest_checkpoint)}", flush=True)
 
-    examples = trained_steps * config.train.batch_size
+    examples = trained_rows - trained_before  # counted: grouped batches vary in size
     metrics = {
         "mode": config.distill.mode.value,
         **summarize(results, model.teacher_names, model.tasks, model.student_names),
         "steps": final_step,
-        "epochs": round(final_step * config.train.batch_size / train_rows, 4),
+        "epochs": round(trained_rows / train_rows, 4),
         "train_rows": train_rows,
         "warmup_steps": config.train.warmup_steps,
         "swap_step": config.distill.swap_step,

@@ -40,7 +40,9 @@ At the run's end at most the margin is left unread (32 to 48 of 2,048 rows in
 tests/cluster/test_visitation.py, where 192 were); each earlier `fit` call's end
 (the remainder of `train.log_every`, a resumed chief) costs what every
 worker holds, and the run then waits `OVERFLOW_DELAY_SECONDS` once at its
-end for the overflow.  Measured in docs/results.md.
+end for the overflow.  Measured in docs/results.md.  Grouped batches
+(`pfd_tf.cluster.grouped_service`) read padding instead of a margin and go on
+until every group is trained: exact, but for a lost task.
 
 A lost worker takes its tf.data worker with it: the rest of the block it
 was reading is lost, and the dispatcher hands the remaining blocks to the
@@ -127,7 +129,7 @@ def element_rows(batch_size: int) -> int:
     return max(1, -(-batch_size // ELEMENTS_PER_BATCH))
 
 
-def _workers() -> int:
+def training_workers() -> int:
     """Training workers in this cluster (TF_CONFIG); 2 without one (the in-process test clusters)."""
     from pfd_tf.cluster.spec import current_task
 
@@ -146,12 +148,12 @@ def read_ahead_rows(batch_size: int, workers: int | None = None) -> int:
     read alongside the run's last rows, and each of its rows read is one of
     theirs left unread.
     """
-    workers = _workers() if workers is None else workers
+    workers = training_workers() if workers is None else workers
     return max(1, workers - 1) * HELD_ELEMENTS * element_rows(batch_size)
 
 
 def cluster_plan(rows_per_file, seed: int, start_row: int, end_row: int, batch_size: int,
-                 fit_ends=()) -> stream.ClusterPlan:
+                 fit_ends=(), padding_batches: int = 0) -> stream.ClusterPlan:
     """The blocks of a cluster run (`stream.cluster_blocks`): its last ones in chunks, then the margin.
 
     One block more than there are workers is cut into chunks of
@@ -160,11 +162,16 @@ def cluster_plan(rows_per_file, seed: int, start_row: int, end_row: int, batch_s
     overflow's delay leaves ample time to read.  Those, and the blocks
     around each row of `fit_ends` (where an earlier `fit` call ends: as many
     each side as there are workers), are sent in small elements.
+    `padding_batches`: instead of the margin, one block more than there are
+    workers of that many batches of empty elements each (the grouped
+    stream's drain, `pfd_tf.cluster.grouped_service`).
     """
-    workers = _workers()
-    return stream.cluster_blocks(rows_per_file, seed, start_row, end_row, read_ahead_rows(batch_size, workers),
+    workers = training_workers()
+    margin = 0 if padding_batches else read_ahead_rows(batch_size, workers)
+    return stream.cluster_blocks(rows_per_file, seed, start_row, end_row, margin,
                                  tail_blocks=workers + 1, chunk_rows=TAIL_CHUNK_BATCHES * batch_size,
-                                 fit_ends=fit_ends, near=workers)
+                                 fit_ends=fit_ends, near=workers, padding_blocks=workers + 1,
+                                 padding_rows=padding_batches * batch_size)
 
 
 def cluster_batches(files, read, seed: int, plan: stream.ClusterPlan, shuffle_buffer: int,

@@ -94,6 +94,7 @@ def make_dataset_fn(
 
     groups = grouped.file_groups(files, config.data.group_by, config.data.columns, config.data.csv_delimiter) \
         if config.data.group_by else None
+    groups_per_batch = (config.data.groups_per_batch or groups.per_batch(batch_size)) if groups is not None else 0
     encoder = FeatureEncoder(config.features)
 
     def to_model_inputs(records):
@@ -111,8 +112,7 @@ def make_dataset_fn(
 
     def build(start_row: int) -> tf.data.Dataset:
         if groups is not None:  # data.group_by: whole groups a batch (pfd_tf.data.grouped)
-            per_batch = config.data.groups_per_batch or groups.per_batch(batch_size)
-            return grouped.grouped_dataset(files, read, groups, per_batch, to_model_inputs, training, seed,
+            return grouped.grouped_dataset(files, read, groups, groups_per_batch, to_model_inputs, training, seed,
                                            start_row // batch_size, config.data.shuffle_buffer, config.data.cache,
                                            _in_memory, memory)
         if not training:
@@ -132,8 +132,8 @@ def make_dataset_fn(
     registered = None
     if plan is not None and groups is not None:  # whole groups through the tf.data service
         registered = grouped_service.registered(
-            files, read, groups, config.data.groups_per_batch or groups.per_batch(batch_size), to_model_inputs,
-            seed, start_step, config.train.steps, config.data.shuffle_buffer, data_service, fit_ends)
+            files, read, groups, groups_per_batch, to_model_inputs, seed, start_step, config.train.steps,
+            config.data.shuffle_buffer, data_service, fit_ends)
     elif plan is not None:
         registered = service.ServiceDataset(build(start_row), data_service, batch_size)
 
@@ -148,6 +148,7 @@ def make_dataset_fn(
         dataset_fn.rows_per_file = counts  # type: ignore[attr-defined]
         dataset_fn.rows = sum(counts) if counts is not None else None  # type: ignore[attr-defined]
         dataset_fn.starting_at = starting_at  # type: ignore[attr-defined]
+        dataset_fn.groups_per_batch = groups_per_batch  # type: ignore[attr-defined]  (0: not grouped)
         return dataset_fn
 
     return starting_at(start_step)

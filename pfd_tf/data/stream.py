@@ -147,9 +147,13 @@ class ClusterPlan:
     overflow: tuple[tuple[int, int, int, int, bool], ...]
 
 
+PADDING = -1  # the file index of a padding block: `take` empty elements (`cluster_blocks`' padding_blocks)
+
+
 def cluster_blocks(
     rows_per_file: Sequence[int], seed: int, start_row: int, end_row: int, margin_rows: int = 0,
     tail_blocks: int = 0, chunk_rows: int = 0, fit_ends: Sequence[int] = (), near: int = 0,
+    padding_blocks: int = 0, padding_rows: int = 0,
 ) -> ClusterPlan:
     """The blocks a cluster run reads from `start_row` to `end_row` (a ClusterPlan).
 
@@ -167,6 +171,13 @@ def cluster_blocks(
       blocks (the last `tail_blocks` are cut into chunks of `chunk_rows`)
       and there are `margin_rows` more to read (at least what the workers
       hold) before the overflow (tests/cluster/test_visitation.py).
+
+    `padding_blocks` blocks of `padding_rows` empty elements each (file
+    `PADDING`) come after the margin, before the overflow: what a training
+    worker reads once the run's rows are gone while another still holds
+    some, so that the run can go on until those are trained too
+    (`pfd_tf.cluster.grouped_service`); one such block per tf.data worker
+    and one more keep every tf.data worker off the overflow meanwhile.
     """
     per_epoch = sum(rows_per_file)
     if per_epoch <= 0:
@@ -192,6 +203,7 @@ def cluster_blocks(
                 step = chunk_rows or rows
                 chunked += [(i, e, skip, min(step, rows - skip), True) for skip in range(0, rows, step)]
             margin = [(index, epoch, 0, margin_rows, True)] if margin_rows > 0 else []
+            margin += [(PADDING, epoch, 0, padding_rows, True)] * (padding_blocks if padding_rows > 0 else 0)
             after = epoch_order(len(rows_per_file), seed, epoch + 1).numpy().tolist()
             return ClusterPlan(tuple(whole + chunked + margin), tuple((i, epoch + 1, 0, -1, True) for i in after))
         epoch += 1
@@ -207,6 +219,7 @@ def cluster_batches(
     overflow_delay_seconds: float,
     fine_element_rows: int | None = None,
     block_elements: Callable | None = None,
+    padding_delay_seconds: float = 0,
 ) -> tf.data.Dataset:
     """Raw-record batches of `element_rows` rows for the tf.data service; its dynamic splits are the blocks.
 
@@ -221,11 +234,13 @@ def cluster_batches(
     so that what a worker holds read ahead when a `fit` call ends is a few
     small ones.  A tf.data worker's first overflow block starts after
     `overflow_delay_seconds`: the run's rows still being read elsewhere are
-    read first.  `block_elements(file_index, block_seed, skip, take, per_element)`, if given, makes a
+    read first; likewise its first padding block, after `padding_delay_seconds`.  `block_elements(file_index, block_seed, skip, take, per_element)`, if given, makes a
     block's elements instead (`pfd_tf.data.grouped`: whole groups, the plan counting groups, not rows).
     """
     blocks = plan.run + plan.overflow
-    paths = tf.constant([files[i] for i, *_ in blocks])
+    if block_elements is None and any(i == PADDING for i, *_ in blocks):
+        raise ValueError("padding blocks need block_elements: the row stream has no empty element")
+    paths = tf.constant([files[i] if i != PADDING else "" for i, *_ in blocks])
     indices = tf.constant([i for i, *_ in blocks], tf.int64)
     block_seeds = tf.constant([_EPOCH_SEED_STRIDE * (seed * _EPOCH_SEED_STRIDE + e) + i for i, e, *_ in blocks],
                               tf.int64)
@@ -234,18 +249,19 @@ def cluster_batches(
     per_element = tf.constant([fine_element_rows or element_rows if fine else element_rows
                                for *_, fine in blocks], tf.int64)
     in_run, in_overflow = len(plan.run), len(plan.overflow)
-    delay = tf.constant(int(overflow_delay_seconds * 1e6), tf.int64)
+    delays = tf.constant([int(padding_delay_seconds * 1e6), int(overflow_delay_seconds * 1e6)], tf.int64)
 
     def block(position):
         overflow = position >= in_run
         j = tf.where(overflow, in_run + (position - in_run) % in_overflow, position)
+        kind = tf.stack([tf.logical_and(tf.logical_not(overflow), tf.equal(indices[j], PADDING)), overflow])
         return (paths[j] if block_elements is None else indices[j]), block_seeds[j], skips[j], takes[j], \
-            per_element[j], overflow
+            per_element[j], kind
 
-    def hold_first_overflow(held, entry):  # per tf.data worker: its first overflow block waits, once
-        *where, overflow = entry
-        wait = tf.logical_and(overflow, tf.logical_not(held))
-        return tf.logical_or(held, overflow), (*where, tf.where(wait, delay, tf.constant(0, tf.int64)))
+    def hold_first(held, entry):  # per tf.data worker: its first padding and its first overflow block wait, once
+        *where, kind = entry
+        wait = tf.logical_and(kind, tf.logical_not(held))
+        return tf.logical_or(held, kind), (*where, tf.reduce_sum(tf.where(wait, delays, tf.zeros_like(delays))))
 
     def block_rows(path, block_seed, skip, take, per_element, wait_microseconds):
         held_back = tf.data.Dataset.range(1).apply(testing.sleep(wait_microseconds)).take(1)  # sleeps once
@@ -259,4 +275,4 @@ def cluster_batches(
     positions = tf.data.Dataset.range(np.iinfo(np.int64).max)  # the dispatcher's splits: one position each
     # flat_map, not a parallel interleave: that asks for the next splits ahead, and a tf.data worker holding
     # whole blocks ahead when the run's blocks run out leaves them unread while the others read the overflow.
-    return positions.map(block).scan(tf.constant(False), hold_first_overflow).flat_map(block_rows)
+    return positions.map(block).scan(tf.constant([False, False]), hold_first).flat_map(block_rows)

@@ -71,10 +71,10 @@ from typing import Mapping, Sequence
 from pfd_tf._keras import keras, tf
 from pfd_tf.config.schema import DistillConfig
 from pfd_tf.config.terms_checks import expand_terms
-from pfd_tf.distill import routing, step_loss
+from pfd_tf.distill import empty_batches, routing, step_loss
 from pfd_tf.distill.metrics import metrics_for
 from pfd_tf.distill.term_list import WeightedTerm, build_terms, check_terms, mixed_weight
-from pfd_tf.names import DEFAULT_TASK, PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
+from pfd_tf.names import DEFAULT_TASK, GROUP, PRESET_TEACHER, SERVED, student_attribute, teacher_attribute
 from pfd_tf.tasks.binary import BinaryTask
 from pfd_tf.tasks.labels import labels_by_task
 from pfd_tf.tasks.task import Task
@@ -178,6 +178,9 @@ class Distiller(keras.Model):
         self.visits = None
         if visit_feature:
             self.visits = tf.Variable(tf.zeros([visit_ids], tf.int32), trainable=False, name="visits")
+        # Rows and groups (labels[GROUP]) trained on, over all runs of the model_dir: grouped batches vary in size.
+        self.trained_rows = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="trained_rows")
+        self.trained_groups = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="trained_groups")
         self._metrics = metrics_for(self)
 
     @property
@@ -276,6 +279,13 @@ class Distiller(keras.Model):
         if self.gate_on_validation:  # ((ids, labels), (gate_ids, gate_labels)): pfd_tf.distill.gate_data
             data, gate_batch = data
         ids, labels = data
+        if isinstance(labels, Mapping) and GROUP in labels:  # one of only empty groups is no step (empty_batches)
+            return empty_batches.train_unless_empty(self, ids, labels, gate_batch)
+        self.trained_rows.assign_add(tf.shape(tf.nest.flatten(labels)[0], out_type=tf.int64)[0])
+        return self.train_on(ids, labels, gate_batch)
+
+    def train_on(self, ids, labels, gate_batch):
+        """One training step on `(ids, labels)`: the losses, their gradients, the updates, the metrics."""
         with tf.GradientTape(persistent=self.crossdistil is not None) as tape:
             out = self.compute_losses(ids, labels, training=True, gate_batch=gate_batch)
         variables = self.trainable_variables

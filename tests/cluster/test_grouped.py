@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -62,21 +63,23 @@ def _batches_of(fn, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def _assert_whole_groups(batches, distinct: bool = True) -> None:
+def _assert_whole_groups(batches, distinct: bool = True, full: bool = True) -> None:
     """Each batch: PER_BATCH groups, each index's rows exactly every row of one group; with `distinct`, PER_BATCH
-    different groups (on a cluster a group may come twice in a batch: once from each of two epochs)."""
+    different groups (on a cluster a group may come twice in a batch: once from each of two epochs); without
+    `full`, fewer (a cluster run's last batches hold empty groups, its padding)."""
     members = collections.defaultdict(list)
     for rid in range(FILES * PER_FILE):
         members[_group_of(rid)].append(rid)
     for rids, index in batches:
-        assert sorted(set(index.tolist())) == list(range(PER_BATCH))
+        present = sorted(set(index.tolist()))
+        assert present == list(range(PER_BATCH)) if full else set(present) <= set(range(PER_BATCH)), present
         keys = []
-        for g in range(PER_BATCH):
+        for g in present:
             rows = sorted(rids[index == g].tolist())
             keys.append(_group_of(rows[0]))
             assert rows == members[keys[-1]], (g, rows)
         if distinct:
-            assert len(set(keys)) == PER_BATCH, keys
+            assert len(set(keys)) == len(present), keys
 
 
 @pytest.mark.parametrize("cache", [False, True])
@@ -98,6 +101,23 @@ def test_each_batch_holds_whole_groups_and_each_row_comes_once_per_epoch(world, 
     for (a, ga), (b, gb) in zip(resumed, batches[5:11]):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(ga, gb)
+
+
+def test_one_machine_counts_the_rows_it_trains_as_examples(world, tmp_path):
+    """`examples` in metrics.json is the rows trained, not steps x batch_size: a grouped batch is 4 whole groups of
+    about 5 rows.  One epoch and 5 steps: every row once, the first 5 batches' rows twice."""
+    from test_visitation import _train, _visits
+
+    model_dir = str(tmp_path / "single")
+    steps = GROUPS // PER_BATCH + 5
+    _train(world, model_dir, f"train.steps={steps}", "train.log_every=8")
+    by_count = _visits(model_dir)
+    assert set(by_count) == {1, 2} and sum(by_count.values()) == FILES * PER_FILE, by_count
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert metrics["steps"] == steps
+    assert metrics["examples"] == by_count[1] + 2 * by_count[2] < steps * 64
+    assert metrics["epochs"] == round(metrics["examples"] / (FILES * PER_FILE), 4)
 
 
 def test_held_out_rows_come_in_file_order_by_whole_groups(world):
@@ -160,25 +180,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _assert_read_twice_but_the_margin(counts: collections.Counter) -> None:
-    """Every row of a group read as often as the others (groups travel whole); each row twice, but for at most
-    the margin's groups each way (`read_ahead_rows` of groups_per_batch, in groups)."""
-    from pfd_tf.cluster.data_service import read_ahead_rows
-
-    by_group = collections.defaultdict(set)
-    for rid in range(FILES * PER_FILE):
-        by_group[_group_of(rid)].add(counts[rid])
-    assert all(len(times) == 1 for times in by_group.values()), by_group
-    times = collections.Counter(next(iter(t)) for t in by_group.values())
-    assert set(times) <= {1, 2, 3}, times
-    assert times[1] == times[3] <= read_ahead_rows(PER_BATCH, workers=2), times
-
-
 def test_the_tf_data_service_hands_out_whole_groups_each_row_once_per_epoch(world):
-    """A real dispatcher and two tf.data workers on loopback, read as a training worker reads them: every
-    batch is whole groups, and the run's two epochs read every row twice, but for the margin's groups read
-    before the run's last ones (what the service promises without groups, tests/test_visitation.py)."""
+    """A real dispatcher and two tf.data workers on loopback, read as one training worker reads them: every batch
+    is whole groups; the run's two epochs of groups come, each row twice, then only padding (batches of empty
+    groups, which a cluster run's drain reads: pfd_tf.cluster.grouped_service), never a row of the next epoch."""
     from pfd_tf._keras import tf
+    from pfd_tf.cluster.grouped_service import PADDING_BATCHES
 
     service = tf.data.experimental.service
     port = _free_port()
@@ -188,21 +195,21 @@ def test_the_tf_data_service_hands_out_whole_groups_each_row_once_per_epoch(worl
     config = config_lib.load(world)
     steps = 2 * GROUPS // PER_BATCH
     config = dataclasses.replace(config, train=dataclasses.replace(config.train, steps=steps))
-    batches = _batches_of(make_dataset_fn(config, "train", 64, True, data_service=f"localhost:{port}"), steps)
-    _assert_whole_groups(batches, distinct=False)
+    batches = _batches_of(make_dataset_fn(config, "train", 64, True, data_service=f"localhost:{port}"),
+                          steps + PADDING_BATCHES)
+    _assert_whole_groups(batches, distinct=False, full=False)
+    assert all(len(rids) for rids, _ in batches[:steps // 2])  # the run's groups come first
+    assert not any(len(rids) for rids, _ in batches[-PADDING_BATCHES // 2:])  # then padding
     counts = collections.Counter(np.concatenate([rids for rids, _ in batches]).tolist())
-    _assert_read_twice_but_the_margin(counts)
+    assert collections.Counter(counts.values()) == {2: FILES * PER_FILE}
     del dispatcher, workers
 
 
 def test_a_two_worker_cluster_trains_each_row_once_per_epoch_by_groups(world, tmp_path):
-    """pfd-launch (chief, two workers, a parameter server, the tf.data service) with `train.count_visits`, one
-    `fit` call: the two workers share one pass over the groups (a worker reading every row would train each
-    four times), each row trained twice in two epochs but for the run's end: what the training workers hold
-    there is never trained (a group of the first epoch read late, with its second read: 0 times), and as
-    many groups of the margin and the overflow are read instead (3 times; a margin group is the overflow's
-    first too: 4).  That end costs more rows than the row stream's (14 to 74 rows each way of 256 in five
-    runs on two shared cores, against a margin of 9 groups): sizing the margin for groups is open."""
+    """pfd-launch (chief, two workers, a parameter server, the tf.data service) with `train.count_visits`: the
+    two workers share one pass over the groups a epoch (a worker reading every row would train each four times),
+    and every row is trained exactly twice in two epochs: the run goes on past its planned steps until the
+    groups a worker held read ahead are trained (pfd_tf.cluster.drain).  `examples` counts the rows trained."""
     from test_visitation import _launch, _visits
 
     model_dir = str(tmp_path / "cluster")
@@ -210,6 +217,9 @@ def test_a_two_worker_cluster_trains_each_row_once_per_epoch_by_groups(world, tm
     _launch(world, model_dir, 2, f"train.steps={steps}", f"train.log_every={steps}")
     by_count = _visits(model_dir)
     print("ids by times trained:", by_count)
-    assert set(by_count) <= {0, 1, 2, 3, 4}, by_count
-    assert by_count.get(2, 0) > FILES * PER_FILE // 3, by_count
-    assert by_count.get(4, 0) + by_count.get(3, 0) < FILES * PER_FILE // 2, by_count
+    assert by_count == {2: FILES * PER_FILE}
+    with open(os.path.join(model_dir, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert metrics["examples"] == 2 * FILES * PER_FILE
+    assert metrics["epochs"] == 2.0
+    assert metrics["steps"] >= steps

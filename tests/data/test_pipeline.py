@@ -355,7 +355,7 @@ def test_the_stream_is_fixed_by_the_seed(tmp_path):
 
 
 def test_cluster_blocks_start_at_the_first_block_not_consumed():
-    from pfd_tf.data.stream import cluster_blocks, epoch_order
+    from pfd_tf.data.stream import PADDING, cluster_batches, cluster_blocks, epoch_order
 
     rows = [10, 20, 30]  # 60 rows per epoch
     order = [epoch_order(3, 0, e).numpy().tolist() for e in range(4)]
@@ -377,6 +377,13 @@ def test_cluster_blocks_start_at_the_first_block_not_consumed():
     at = 3 + next(k for k in range(3) if sum(rows[i] for i in order[1][:k + 1]) > 40)  # in epoch 1's blocks
     assert {k for k, block in enumerate(plan.run) if block[4]} == {k for k in (at - 1, at, at + 1) if k < 6}
 
+    # Padding (the grouped stream's drain): after the margin, before the overflow, `padding_rows` empty elements a
+    # block; the row stream, which has no empty element, refuses it.
+    plan = cluster_blocks(rows, seed=0, start_row=0, end_row=120, margin_rows=5, padding_blocks=3, padding_rows=7)
+    assert plan.run[-4:] == ((order[2][0], 2, 0, 5, True),) + ((PADDING, 2, 0, 7, True),) * 3
+    assert plan.overflow == tuple((i, 3, 0, -1, True) for i in order[3])
+    with pytest.raises(ValueError, match="padding blocks need block_elements"):
+        cluster_batches(["a", "b", "c"], tf.data.TextLineDataset, 0, plan, 8, 5, 0)
 
 def test_cluster_chunks_read_their_blocks_rows_in_the_same_order(tmp_path):
     """The run's last blocks, cut into chunks (`skip`, `take`), read what the whole blocks read, in order,

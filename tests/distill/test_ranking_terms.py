@@ -130,3 +130,19 @@ def test_bad_ranking_terms_are_refused_naming_the_key(term, data, message):
     raw["data"].update(data)
     with pytest.raises(ConfigError, match=message):
         config_lib.from_dict(copy.deepcopy(raw))
+
+
+def test_a_batch_of_empty_groups_is_no_step_and_a_real_one_counts_its_rows_and_groups():
+    """A grouped cluster run ends with batches of empty groups (pfd_tf.cluster.grouped_service's padding): such a
+    batch moves no variable, not even the optimizer's step count; a real one counts its 8 rows and 3 groups."""
+    distiller = build_and_compile(config_lib.from_dict(_raw(TERMS)), tf.distribute.get_strategy())
+    ids, labels = _batch()
+    step = tf.function(distiller.train_step)
+    step((ids, {DEFAULT_TASK: labels, GROUP: tf.constant(GROUPS)}))
+    assert (int(distiller.optimizer.iterations), int(distiller.trained_rows), int(distiller.trained_groups)) == (1, 8, 3)
+    before = [v.numpy().copy() for v in distiller.variables + distiller.optimizer.variables]
+    empty = ({name: value[:0] for name, value in ids.items()}, {DEFAULT_TASK: labels[:0], GROUP: tf.constant(GROUPS[:0])})
+    step(empty)
+    after = [v.numpy() for v in distiller.variables + distiller.optimizer.variables]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert (int(distiller.optimizer.iterations), int(distiller.trained_rows), int(distiller.trained_groups)) == (1, 8, 3)
