@@ -32,10 +32,14 @@ FINETUNE_TRAIN = {"epochs": 2, "learning_rate": 0.4, "warmup_fraction": 0.1}
 1 and 2 epochs at Adagrad rates 0.05, 0.1, 0.2 and 0.4 (docs/results.md, "KD-DAGFM's fine-tune phase")."""
 
 
-def phase_configs(config: Mapping) -> dict[str, dict]:
-    """File name -> config of each phase, from `config` (a config.yaml's mapping with a `teachers:` list)."""
+def phase_configs(config: Mapping, teacher_train: Mapping | None = None) -> dict[str, dict]:
+    """File name -> config of each phase, from `config` (a config.yaml's mapping with a `teachers:` list).
+
+    `teacher_train`: keys of the teacher phase's `train:` section that differ from `config`'s (a teacher
+    that over-fits sooner than its student trains for fewer epochs)."""
     teacher = copy.deepcopy(dict(config))
     teacher["distill"] = {**teacher.get("distill", {}), "teacher_only": True}
+    teacher["train"] = {**teacher["train"], **(teacher_train or {})}
     distill = copy.deepcopy(dict(config))
     for spec in distill["teachers"]:
         spec["checkpoint"] = TEACHER_RUN
@@ -50,11 +54,11 @@ def phase_configs(config: Mapping) -> dict[str, dict]:
             "config_finetune.yaml": (finetune, FINETUNE_RUN)}
 
 
-def write_phase_configs(out_dir: str, config: Mapping) -> list[str]:
+def write_phase_configs(out_dir: str, config: Mapping, teacher_train: Mapping | None = None) -> list[str]:
     """Writes the three phases' configs into `out_dir` (beside config.yaml); returns their paths."""
     os.makedirs(out_dir, exist_ok=True)
     paths = []
-    for i, (name, (phase, run)) in enumerate(phase_configs(config).items()):
+    for i, (name, (phase, run)) in enumerate(phase_configs(config, teacher_train).items()):
         path = os.path.join(out_dir, name)
         with open(path, "w", encoding="utf-8") as f:
             f.write(f"# KD-DAGFM phase {i + 1} of 3: pfd-train --config {name} --model_dir {run} "
