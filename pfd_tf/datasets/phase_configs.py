@@ -7,7 +7,8 @@ alone.  From a config.yaml that co-trains teachers with a student, this
 writes, chained by checkpoints as Ind&Async is (`pfd_tf.distill.pretrained`,
 `pfd_tf.distill.warm_start`):
 
-- `config_teacher.yaml`: the teachers alone (`distill.teacher_only`), into `runs/teacher`;
+- `config_teacher.yaml`: the teachers alone (`distill.teacher_only`), into `runs/teacher`, for the
+  length the world chose for them (`teacher_train`);
 - `config_distill.yaml`: the student distilled from them, frozen, restored from `runs/teacher`
   (`teachers[i].checkpoint`), into `runs/distill`;
 - `config_finetune.yaml`: the student alone on the labels (`distill.mode: baseline`), warm-started
