@@ -1,7 +1,7 @@
 """The learning rate of `pfd-data --scenario interactions`' config, chosen on the validation world.
 
     python benchmarks/interactions_rate.py --out bench_out/interactions_rate [--seed 100] [--rows 400000]
-        [--rates 0.1,0.2,0.4,0.8,1.6] [--set key=value ...]
+        [--rates 0.001,0.003,0.01,0.03] [--set key=value ...]
 
 World --seed (100: never an evaluation world) is written by `pfd-data
 --scenario interactions`; its config (a DCN-v2 teacher co-trained with a
@@ -32,7 +32,7 @@ def main():
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=100)
     parser.add_argument("--rows", type=int, default=400_000)
-    parser.add_argument("--rates", default="0.1,0.2,0.4,0.8,1.6")
+    parser.add_argument("--rates", default="0.001,0.003,0.01,0.03")  # Adam's (the config's optimizer)
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     args = parser.parse_args()
     world = os.path.join(args.out, f"world-{args.seed}")

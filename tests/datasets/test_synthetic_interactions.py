@@ -10,9 +10,9 @@ import pytest
 
 import pfd_tf  # noqa: F401  (selects Keras 2 before anything imports TensorFlow)
 from pfd_tf import config as config_lib
-from pfd_tf.config import ZooModel
-from pfd_tf.datasets.interactions import (ORDERS, TRIPLES, InteractionsWorld, field_names, generate_interactions,
-                                          oracle_aucs, simulate_interactions)
+from pfd_tf.config import Optimizer, ZooModel
+from pfd_tf.datasets.interactions import (EPOCHS, ORDERS, TEACHER_EPOCHS, TRIPLES, InteractionsWorld, field_names,
+                                          generate_interactions, oracle_aucs, simulate_interactions)
 from pfd_tf.datasets.scenarios import SCENARIOS, WORLDS, world_overrides
 
 ROWS, DAYS = 20_000, 8
@@ -87,6 +87,13 @@ def test_the_written_config_distils_a_dcn_v2_teacher_into_a_dagfm_student(tmp_pa
     assert (teacher.model, teacher.cross_layers) == (ZooModel.DCN_V2, 3)
     assert (config.student.model, config.student.dagfm_type, config.student.dagfm_layers) == (ZooModel.DAGFM, "inner", 3)
     assert config.distill.lambda_ == 0.5 and not config.privileged_features
+    # Adam: under Adagrad no model learnt past the first order here (docs/results.md).
+    assert (config.train.optimizer, config.train.epochs) == (Optimizer.ADAM, EPOCHS)
+    phases = {phase: config_lib.load(os.path.join(tmp_path, f"config_{phase}.yaml")).train
+              for phase in ("teacher", "distill", "finetune")}
+    assert {phase: train.optimizer for phase, train in phases.items()} == dict.fromkeys(phases, Optimizer.ADAM)
+    # The DCN-v2 teacher over-fits sooner than the student: its own, shorter pre-training phase.
+    assert (phases["teacher"].epochs, phases["distill"].epochs) == (TEACHER_EPOCHS, EPOCHS) and TEACHER_EPOCHS < EPOCHS
 
 
 def test_world_overrides_and_bad_worlds():
