@@ -1,7 +1,7 @@
 """Request-grouped batches (`data.group_by`, `pfd_tf.data.grouped`): every group whole in one batch, each row
 once per epoch, on the streamed path and the cached one; the bad inputs refused before anything is written.
 
-The world is tests/test_visitation.py's: every row carries its own id (`rid`, one vocabulary entry per row:
+The world is `visitation_runs.py`'s: every row carries its own id (`rid`, one vocabulary entry per row:
 id rid + 1), file k holds rows 64 k .. 64 k + 63, and the group is the row's `user` (rid % 13) within its file.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pfd_tf.data.files import DataError
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.names import DEFAULT_TASK, GROUP
 
-from test_visitation import write_rid_world
+from visitation_runs import write_rid_world
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FILES, PER_FILE, USERS = 4, 64, 13
@@ -177,7 +177,7 @@ def _assert_read_twice_but_the_margin(counts: collections.Counter) -> None:
 def test_the_tf_data_service_hands_out_whole_groups_each_row_once_per_epoch(world):
     """A real dispatcher and two tf.data workers on loopback, read as a training worker reads them: every
     batch is whole groups, and the run's two epochs read every row twice, but for the margin's groups read
-    before the run's last ones (what the service promises without groups, tests/test_visitation.py)."""
+    before the run's last ones (what the service promises without groups, test_visitation.py)."""
     from pfd_tf._keras import tf
 
     service = tf.data.experimental.service
@@ -203,12 +203,12 @@ def test_a_two_worker_cluster_trains_each_row_once_per_epoch_by_groups(world, tm
     many groups of the margin and the overflow are read instead (3 times; a margin group is the overflow's
     first too: 4).  That end costs more rows than the row stream's (14 to 74 rows each way of 256 in five
     runs on two shared cores, against a margin of 9 groups): sizing the margin for groups is open."""
-    from test_visitation import _launch, _visits
+    from visitation_runs import launch_cli, visits
 
     model_dir = str(tmp_path / "cluster")
     steps = 2 * GROUPS // PER_BATCH
-    _launch(world, model_dir, 2, f"train.steps={steps}", f"train.log_every={steps}")
-    by_count = _visits(model_dir)
+    launch_cli(world, model_dir, 2, f"train.steps={steps}", f"train.log_every={steps}")
+    by_count = visits(model_dir)
     print("ids by times trained:", by_count)
     assert set(by_count) <= {0, 1, 2, 3, 4}, by_count
     assert by_count.get(2, 0) > FILES * PER_FILE // 3, by_count
