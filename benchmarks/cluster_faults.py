@@ -5,7 +5,7 @@
     python benchmarks/cluster_faults.py visitation --files 7 --rows-per-file 25000 --batch 1024 [--epochs 1]
 
 - `stopped-ps`: 1 worker, 2 parameter servers, the 60-step tiny world of
-  tests/cluster/test_cluster_faults.py; `kill -STOP` on ps-1 after the step-10
+  tests/cluster/cluster_runs.py; `kill -STOP` on ps-1 after the step-10
   checkpoint; what the launcher prints after it, its exit status and when.
 - `killed-worker`: 2 workers, 1 PS, the same world; worker-1 killed after
   the step-10 checkpoint; when each later step line comes.

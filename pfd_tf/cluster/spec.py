@@ -118,7 +118,7 @@ def dispatcher_journal(model_dir: str, task: Task) -> str:
     jobs and tasks on from the lost dispatcher's.  A cluster launched anew
     at other addresses gets a fresh one: the lost cluster's tf.data workers
     are not waited for (with one journal for all, a relaunch took 230 s
-    instead of 44: tests/cluster/test_cluster_faults.py).
+    instead of 44: tests/cluster/test_cluster_faults_ps.py).
     """
     import hashlib
 

@@ -1,5 +1,5 @@
 """Starting a real loopback cluster with pfd-launch, and reading what it leaves in its model_dir, for the
-cluster tests (`test_cluster_runtime.py`, `test_cluster_faults.py`, `test_visitation.py`)."""
+cluster tests (`test_cluster_runtime.py`, `test_cluster_faults*.py`, `test_visitation*.py`)."""
 from __future__ import annotations
 
 import json

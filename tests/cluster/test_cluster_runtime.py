@@ -1,5 +1,5 @@
 """A real loopback cluster started by pfd-launch: training, sidecar evaluation, export and early stopping
-(the failures a cluster survives: `test_cluster_faults.py`).
+(the failures a cluster survives: `test_cluster_faults*.py`).
 
 Every test starts chief, workers, parameter servers (and an evaluator) as
 processes on 127.0.0.1, bounds its wait, and checks that no task survives.

@@ -1,7 +1,7 @@
 """Request-grouped batches (`data.group_by`, `pfd_tf.data.grouped`): every group whole in one batch, each row
 once per epoch, on the streamed path and the cached one; the bad inputs refused before anything is written.
 
-The world is tests/test_visitation.py's: every row carries its own id (`rid`, one vocabulary entry per row:
+The world is `visitation_runs.py`'s: every row carries its own id (`rid`, one vocabulary entry per row:
 id rid + 1), file k holds rows 64 k .. 64 k + 63, and the group is the row's `user` (rid % 13) within its file.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pfd_tf.data.files import DataError
 from pfd_tf.data.pipeline import make_dataset_fn
 from pfd_tf.names import DEFAULT_TASK, GROUP
 
-from test_visitation import write_rid_world
+from visitation_runs import write_rid_world
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FILES, PER_FILE, USERS = 4, 64, 13
@@ -106,12 +106,12 @@ def test_each_batch_holds_whole_groups_and_each_row_comes_once_per_epoch(world, 
 def test_one_machine_counts_the_rows_it_trains_as_examples(world, tmp_path):
     """`examples` in metrics.json is the rows trained, not steps x batch_size: a grouped batch is 4 whole groups of
     about 5 rows.  One epoch and 5 steps: every row once, the first 5 batches' rows twice."""
-    from test_visitation import _train, _visits
+    from visitation_runs import train_cli, visits
 
     model_dir = str(tmp_path / "single")
     steps = GROUPS // PER_BATCH + 5
-    _train(world, model_dir, f"train.steps={steps}", "train.log_every=8")
-    by_count = _visits(model_dir)
+    train_cli(world, model_dir, f"train.steps={steps}", "train.log_every=8")
+    by_count = visits(model_dir)
     assert set(by_count) == {1, 2} and sum(by_count.values()) == FILES * PER_FILE, by_count
     with open(os.path.join(model_dir, "metrics.json")) as f:
         metrics = json.load(f)
@@ -210,12 +210,12 @@ def test_a_two_worker_cluster_trains_each_row_once_per_epoch_by_groups(world, tm
     two workers share one pass over the groups a epoch (a worker reading every row would train each four times),
     and every row is trained exactly twice in two epochs: the run goes on past its planned steps until the
     groups a worker held read ahead are trained (pfd_tf.cluster.drain).  `examples` counts the rows trained."""
-    from test_visitation import _launch, _visits
+    from visitation_runs import launch_cli, visits
 
     model_dir = str(tmp_path / "cluster")
     steps = 2 * GROUPS // PER_BATCH
-    _launch(world, model_dir, 2, f"train.steps={steps}", f"train.log_every={steps}")
-    by_count = _visits(model_dir)
+    launch_cli(world, model_dir, 2, f"train.steps={steps}", f"train.log_every={steps}")
+    by_count = visits(model_dir)
     print("ids by times trained:", by_count)
     assert by_count == {2: FILES * PER_FILE}
     with open(os.path.join(model_dir, "metrics.json")) as f:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import csv
 import glob
 import math
+import os
 
 from pfd_tf import config as config_lib
+from pfd_tf.datasets.scenarios import SCENARIOS
 from pfd_tf.small_data import RECIPE_BATCH, RECIPE_EPOCHS
 
 # Rows of each pfd-data world (train and test together); a scenario not listed gets DEFAULT_ROWS.  The
@@ -22,6 +24,12 @@ from pfd_tf.small_data import RECIPE_BATCH, RECIPE_EPOCHS
 ROWS = {"cvr": 20_000, "ctr": 30_000, "ensemble": 20_000}
 DEFAULT_ROWS = 20_000
 RECIPE = [f"train.batch_size={RECIPE_BATCH}", f"train.epochs={RECIPE_EPOCHS}"]
+SEEDS = (0, 1, 2)  # the evaluation worlds every pfd-data config is trained on
+# The worlds of several tasks, each task checked (test_multi_task_configs_learn.py).
+EVERY_TASK = ("multitask",)
+# pfd-data scenarios trained in a file of their own (`test_pfd_data_configs_learn_<scenario>.py`): the longest
+# runs, apart so that the suite's two processes share them (pytest.ini: a file stays in one process).
+OWN_FILE = ("ctr", "ensemble", "interactions")
 
 
 def label_column(config: config_lib.Config, split: str, column: str = "") -> list[int]:
@@ -63,3 +71,10 @@ def assert_beats_the_constant(config: config_lib.Config, model_dir: str) -> None
         assert student["logloss"] < constant and student.get("auc", 0.0) > 0.5, (
             f"held-out {name} log loss {student['logloss']:.4f} (the constant predictor's: {constant:.4f}), "
             f"AUC {student.get('auc')}")
+
+
+def assert_pfd_data_config_learns(directory: str, scenario: str, seed: int) -> None:
+    """`pfd-data --scenario SCENARIO --seed SEED` (ROWS' rows) written under `directory`: its config, trained by the
+    recipe, beats the constant predictor."""
+    path = SCENARIOS[scenario](os.path.join(directory, "world"), rows=ROWS.get(scenario, DEFAULT_ROWS), seed=seed)
+    assert_beats_the_constant(config_lib.load(path, RECIPE), os.path.join(directory, "run"))
