@@ -43,6 +43,7 @@ import threading
 import time
 from typing import Sequence
 
+from launch.final_evaluation import FINAL_EVALUATION_SECONDS, final_checkpoint_evaluated
 from launch.ports import free_port, is_free, ports_of
 from launch.topology import TASK_ENV, TASK_ENV_DEFAULTS, Topology, task_command, task_name, tf_config
 
@@ -218,8 +219,7 @@ class LocalCluster:
                 self._handled.add(proc.pid)
                 self._relays[proc.pid].join(timeout=2)  # its last lines (an error message) first
                 if key == CHIEF and code == 0:
-                    self._say("chief finished; stopping the cluster")
-                    return 0
+                    return self._await_final_evaluation()
                 if key[0] == "evaluator" and code == 0:
                     continue  # it evaluated the final checkpoint
                 if key[0] == "ps":
@@ -229,6 +229,24 @@ class LocalCluster:
                 if status is not None:
                     return status
                 break  # the tasks changed: look again
+
+    def _await_final_evaluation(self) -> int:
+        """The chief finished: 0 once a running evaluator has evaluated the final checkpoint (or has exited, or
+        `FINAL_EVALUATION_SECONDS` passed: then it is stopped with the cluster); 128 + a signal's number."""
+        evaluators = [p for k, p in self.procs.items() if k[0] == "evaluator" and p.poll() is None]
+        if evaluators and not final_checkpoint_evaluated(self.model_dir):
+            self._say("chief finished; waiting for the evaluator to evaluate the final checkpoint")
+            deadline = time.monotonic() + FINAL_EVALUATION_SECONDS
+            while not final_checkpoint_evaluated(self.model_dir) and any(p.poll() is None for p in evaluators):
+                if self._signalled:
+                    return 128 + self._signalled
+                if time.monotonic() > deadline:
+                    self._say(f"the evaluator did not evaluate the final checkpoint within "
+                              f"{FINAL_EVALUATION_SECONDS:.0f} s; stopping it")
+                    break
+                time.sleep(0.2)
+        self._say("chief finished; stopping the cluster")
+        return 0
 
     def _on_failure(self, key: tuple[str, int], code: int) -> int | None:
         """Restarts what a failed task needs; the launcher's exit status when it stops instead."""

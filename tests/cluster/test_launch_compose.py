@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from launch.compose import PORT, render
+from launch.final_evaluation import final_checkpoint_evaluated, latest_checkpoint
 from launch.local import LocalCluster
 from launch.topology import Topology, task_command
 from pfd_tf.cluster.spec import ClusterError, current_task
@@ -107,3 +108,46 @@ def test_dockerfile_installs_the_package_and_downloads_nothing_at_run_time():
     assert "pip install ." in text and "FROM python:3.11-slim" in text
     for path in ("setup.py", "pfd_tf", "launch"):
         assert f"COPY {path}" in text
+
+
+def _run_with_checkpoint(model_dir: str, step: int) -> None:
+    os.makedirs(os.path.join(model_dir, "checkpoints"))
+    with open(os.path.join(model_dir, "checkpoints", "checkpoint"), "w") as f:
+        f.write(f'model_checkpoint_path: "ckpt-{step}"\nall_model_checkpoint_paths: "ckpt-{step}"\n')
+
+
+def test_the_launcher_waits_for_the_evaluator_to_evaluate_the_final_checkpoint(tmp_path):
+    """The chief finished, the evaluator is behind (a loaded machine): the cluster is stopped only once
+    sidecar_metrics.jsonl holds the final checkpoint, so the run's last evaluation is not lost."""
+    import io
+
+    model_dir = str(tmp_path)
+    _run_with_checkpoint(model_dir, 26)
+    line = json.dumps({"step": 26, "checkpoint": os.path.join(model_dir, "checkpoints", "ckpt-26")})
+    late_evaluator = ("import time, sys; time.sleep(2); "
+                      f"open({os.path.join(model_dir, 'sidecar_metrics.jsonl')!r}, 'a').write({line!r} + '\\n'); "
+                      "time.sleep(60)")  # still running after writing: the launcher must not wait for its exit
+    out = io.StringIO()
+    cluster = LocalCluster(Topology(1, 1), "c.yaml", model_dir, out=out)
+    cluster.procs[("evaluator", 0)] = subprocess.Popen([sys.executable, "-c", late_evaluator])
+    try:
+        assert not final_checkpoint_evaluated(model_dir)
+        assert cluster._await_final_evaluation() == 0
+        assert final_checkpoint_evaluated(model_dir)
+        assert cluster.procs[("evaluator", 0)].poll() is None  # stopped by the teardown, not waited out
+        assert "waiting for the evaluator to evaluate the final checkpoint" in out.getvalue()
+    finally:
+        cluster.procs[("evaluator", 0)].kill()
+
+
+def test_the_final_checkpoint_is_read_from_the_checkpoint_state_file(tmp_path):
+    model_dir = str(tmp_path)
+    assert latest_checkpoint(model_dir) is None and final_checkpoint_evaluated(model_dir)  # nothing to wait for
+    _run_with_checkpoint(model_dir, 7)
+    assert latest_checkpoint(model_dir) == "ckpt-7" and not final_checkpoint_evaluated(model_dir)
+    with open(os.path.join(model_dir, "sidecar_metrics.jsonl"), "w") as f:
+        f.write(json.dumps({"step": 5, "checkpoint": "/elsewhere/ckpt-5"}) + "\n{\"step\": 7, \"chec")  # mid-write
+    assert not final_checkpoint_evaluated(model_dir)
+    with open(os.path.join(model_dir, "sidecar_metrics.jsonl"), "w") as f:
+        f.write(json.dumps({"step": 7, "checkpoint": os.path.join(model_dir, "checkpoints", "ckpt-7")}) + "\n")
+    assert final_checkpoint_evaluated(model_dir)
