@@ -34,13 +34,14 @@ def final_checkpoint_evaluated(model_dir: str) -> bool:
     try:
         with open(os.path.join(model_dir, "sidecar_metrics.jsonl"), encoding="utf-8") as f:
             lines = [line for line in f if line.strip()]
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or not UTF-8: not evaluated (the wait is bounded)
         return False
     for line in lines:
         try:
-            checkpoint = json.loads(line).get("checkpoint") or ""
+            record = json.loads(line)
         except ValueError:
-            continue  # a line being written
-        if os.path.basename(checkpoint) == final:
+            continue  # a line being written, or a damaged one
+        checkpoint = record.get("checkpoint") if isinstance(record, dict) else None
+        if isinstance(checkpoint, str) and os.path.basename(checkpoint) == final:
             return True
     return False

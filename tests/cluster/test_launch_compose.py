@@ -148,6 +148,9 @@ def test_the_final_checkpoint_is_read_from_the_checkpoint_state_file(tmp_path):
     with open(os.path.join(model_dir, "sidecar_metrics.jsonl"), "w") as f:
         f.write(json.dumps({"step": 5, "checkpoint": "/elsewhere/ckpt-5"}) + "\n{\"step\": 7, \"chec")  # mid-write
     assert not final_checkpoint_evaluated(model_dir)
+    with open(os.path.join(model_dir, "sidecar_metrics.jsonl"), "wb") as f:  # damaged lines: never a crash
+        f.write(b'[7]\n{"checkpoint": 7}\n\xff\xfe\n')
+    assert not final_checkpoint_evaluated(model_dir)
     with open(os.path.join(model_dir, "sidecar_metrics.jsonl"), "w") as f:
-        f.write(json.dumps({"step": 7, "checkpoint": os.path.join(model_dir, "checkpoints", "ckpt-7")}) + "\n")
+        f.write("[7]\n" + json.dumps({"step": 7, "checkpoint": os.path.join(model_dir, "checkpoints", "ckpt-7")}) + "\n")
     assert final_checkpoint_evaluated(model_dir)
